@@ -1,0 +1,3 @@
+//! `ddbctl`: the operator's command-line interface to ddb.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The LtHash16 state digest of a partition replica.

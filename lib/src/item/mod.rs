@@ -1,0 +1,1 @@
+//! DynamoDB items: attribute values, validation, DynamoDB JSON, canonical and key encodings.

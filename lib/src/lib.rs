@@ -1,0 +1,15 @@
+//! ddb's storage library: the pieces every ddb process shares.
+//!
+//! - [`item`]: DynamoDB attribute values, their validation, DynamoDB JSON, the canonical item
+//!   encoding and the order-preserving key encoding.
+//! - [`wal`]: the write-ahead log: log entries, segment files, group commit and recovery.
+//! - [`digest`]: the LtHash16 state digest and its checkpoints.
+//! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
+//!
+//! The library holds no global state and starts no threads of its own except where a type says
+//! so in its documentation; configuration arrives as values.
+
+pub mod digest;
+pub mod item;
+pub mod replica;
+pub mod wal;

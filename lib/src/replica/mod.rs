@@ -1,0 +1,1 @@
+//! The replica store: applies committed log entries to durable item state.

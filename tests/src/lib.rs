@@ -1,0 +1,1 @@
+//! Shared helpers for ddb's cross-process tests (the tests live in `tests/tests/`).
