@@ -1,0 +1,96 @@
+//! What applying a batch of entries does, computed once for every store implementation.
+
+use std::collections::BTreeMap;
+
+use super::{AppliedState, ReplicaError};
+use crate::digest::{Checkpoint, CheckpointPolicy};
+use crate::wal::{Entry, Lsn, Operation};
+
+/// The effect of applying a batch: written by a store in one atomic step.
+pub(crate) struct ApplyPlan {
+    /// Final value per touched key (`None`: delete), in key order, each key once.
+    pub mutations: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// State after the batch.
+    pub state: AppliedState,
+    /// Checkpoints that fell inside the batch, oldest first.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// Computes the effect of `entries` on a store at `current`, reading the items they overwrite
+/// through `read_current` (called at most once per distinct key).
+pub(crate) fn plan_apply(
+    entries: &[Entry],
+    current: &AppliedState,
+    policy: &CheckpointPolicy,
+    mut read_current: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, ReplicaError>,
+) -> Result<ApplyPlan, ReplicaError> {
+    let mut expected = current.applied_lsn.next();
+    for entry in entries {
+        if entry.lsn != expected {
+            return Err(ReplicaError::OutOfOrder {
+                expected,
+                got: entry.lsn,
+            });
+        }
+        expected = expected.next();
+    }
+
+    let mut mutations: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let mut digest = current.digest.clone();
+    let mut checkpoints = Vec::new();
+    let mut applied_lsn = current.applied_lsn;
+    for entry in entries {
+        match &entry.op {
+            Operation::Put { key, item } => {
+                if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
+                    digest.remove_item(key, &old);
+                }
+                digest.insert_item(key, item);
+                mutations.insert(key.clone(), Some(item.clone()));
+            }
+            Operation::Delete { key } => {
+                if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
+                    digest.remove_item(key, &old);
+                    mutations.insert(key.clone(), None);
+                }
+            }
+            Operation::Noop | Operation::Config(_) => {}
+        }
+        applied_lsn = entry.lsn;
+        if policy.is_checkpoint(applied_lsn) {
+            checkpoints.push(Checkpoint {
+                lsn: applied_lsn,
+                digest: digest.clone(),
+            });
+        }
+    }
+    Ok(ApplyPlan {
+        mutations,
+        state: AppliedState {
+            applied_lsn,
+            digest,
+        },
+        checkpoints,
+    })
+}
+
+/// The value `key` holds before the next operation of the batch: the batch's own latest write
+/// if it wrote the key, else what the store holds.
+fn previous_value(
+    mutations: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+    read_current: &mut impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, ReplicaError>,
+) -> Result<Option<Vec<u8>>, ReplicaError> {
+    match mutations.get(key) {
+        Some(pending) => Ok(pending.clone()),
+        None => read_current(key),
+    }
+}
+
+/// The LSN below which checkpoints are dropped once `plan` is written, if any checkpoint was
+/// recorded by it.
+pub(crate) fn checkpoint_cutoff(plan: &ApplyPlan, policy: &CheckpointPolicy) -> Option<Lsn> {
+    plan.checkpoints
+        .last()
+        .map(|newest| policy.oldest_retained(newest.lsn))
+}

@@ -1,0 +1,248 @@
+//! The on-disk replica store, on fjall.
+//!
+//! One fjall database per partition replica, with two keyspaces: `items` (encoded key →
+//! canonical item) and `meta` (applied LSN, digest, checkpoints, settings). Every apply is one
+//! cross-keyspace fjall batch, so the items, `applied_lsn` and the digest never disagree on disk.
+//! fjall's journal is not synced per batch: the WAL is the source of truth, and
+//! [`ReplicaStore::persist`] syncs when the caller needs a durable point (before deleting WAL).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
+
+use super::apply::{checkpoint_cutoff, plan_apply};
+use super::{
+    AppliedState, Direction, ItemIter, KeyRange, ReplicaError, ReplicaSnapshot, ReplicaStore,
+};
+use crate::digest::{Checkpoint, CheckpointPolicy, StateDigest};
+use crate::wal::{Entry, Lsn};
+
+const META_FORMAT: &[u8] = b"format";
+const META_APPLIED_LSN: &[u8] = b"applied_lsn";
+const META_DIGEST: &[u8] = b"digest";
+const META_CHECKPOINT_INTERVAL: &[u8] = b"checkpoint_interval";
+const CHECKPOINT_PREFIX: &[u8] = b"checkpoint/";
+
+/// Version of this store's key layout, recorded in `meta`.
+const FORMAT_VERSION: u64 = 1;
+
+/// A [`ReplicaStore`] on a fjall database in its own directory.
+pub struct FjallReplicaStore {
+    path: PathBuf,
+    db: Database,
+    items: Keyspace,
+    meta: Keyspace,
+    policy: CheckpointPolicy,
+    /// The applied state; holding the lock serialises applies.
+    applied: Mutex<AppliedState>,
+}
+
+impl FjallReplicaStore {
+    /// Opens the store in `dir`, creating it if it does not exist. A store keeps the checkpoint
+    /// interval it was created with; opening it with another is an error.
+    pub fn open(dir: &Path, policy: CheckpointPolicy) -> Result<Self, ReplicaError> {
+        let db = Database::builder(dir).open()?;
+        let items = db.keyspace("items", KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let snapshot = db.snapshot();
+        let applied = read_applied_state(&snapshot, &meta)?;
+        match snapshot.get(&meta, META_CHECKPOINT_INTERVAL)? {
+            Some(stored) => {
+                let stored = decode_u64(&stored, "checkpoint interval")?;
+                if stored != policy.interval {
+                    return Err(ReplicaError::CheckpointIntervalMismatch {
+                        stored,
+                        requested: policy.interval,
+                    });
+                }
+            }
+            None => {
+                let mut batch = db.batch();
+                batch.insert(&meta, META_FORMAT, FORMAT_VERSION.to_le_bytes().to_vec());
+                batch.insert(
+                    &meta,
+                    META_CHECKPOINT_INTERVAL,
+                    policy.interval.to_le_bytes().to_vec(),
+                );
+                batch.commit()?;
+                db.persist(PersistMode::SyncAll)?;
+            }
+        }
+        if let Some(format) = snapshot.get(&meta, META_FORMAT)? {
+            let version = decode_u64(&format, "format version")?;
+            if version != FORMAT_VERSION {
+                return Err(ReplicaError::CorruptMetadata(format!(
+                    "store format version {version}, this build reads {FORMAT_VERSION}"
+                )));
+            }
+        }
+        Ok(FjallReplicaStore {
+            path: dir.to_path_buf(),
+            db,
+            items,
+            meta,
+            policy,
+            applied: Mutex::new(applied),
+        })
+    }
+
+    /// The directory the store lives in.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AppliedState> {
+        // The guarded state is replaced only after a batch has committed, so a panic elsewhere
+        // while holding the lock cannot leave it inconsistent with the database.
+        self.applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn read_applied_state(snapshot: &Snapshot, meta: &Keyspace) -> Result<AppliedState, ReplicaError> {
+    let applied_lsn = match snapshot.get(meta, META_APPLIED_LSN)? {
+        Some(bytes) => Lsn(decode_u64(&bytes, "applied LSN")?),
+        None => Lsn::ZERO,
+    };
+    let digest = match snapshot.get(meta, META_DIGEST)? {
+        Some(bytes) => StateDigest::from_slice(&bytes).ok_or_else(|| {
+            ReplicaError::CorruptMetadata(format!("digest is {} bytes", bytes.len()))
+        })?,
+        None => StateDigest::empty(),
+    };
+    Ok(AppliedState {
+        applied_lsn,
+        digest,
+    })
+}
+
+fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, ReplicaError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| ReplicaError::CorruptMetadata(format!("{what} is {} bytes", bytes.len())))?;
+    Ok(u64::from_le_bytes(array))
+}
+
+fn checkpoint_key(lsn: Lsn) -> Vec<u8> {
+    [CHECKPOINT_PREFIX, &lsn.0.to_be_bytes()].concat()
+}
+
+impl ReplicaStore for FjallReplicaStore {
+    fn apply_batch(&self, entries: &[Entry]) -> Result<(), ReplicaError> {
+        let mut applied = self.lock();
+        let plan = plan_apply(entries, &applied, &self.policy, |key| {
+            Ok(self.items.get(key)?.map(|v| v.to_vec()))
+        })?;
+        let mut batch = self.db.batch();
+        for (key, value) in &plan.mutations {
+            match value {
+                Some(item) => batch.insert(&self.items, key.as_slice(), item.as_slice()),
+                None => batch.remove(&self.items, key.as_slice()),
+            }
+        }
+        batch.insert(
+            &self.meta,
+            META_APPLIED_LSN,
+            plan.state.applied_lsn.0.to_le_bytes().to_vec(),
+        );
+        batch.insert(&self.meta, META_DIGEST, plan.state.digest.to_bytes());
+        for checkpoint in &plan.checkpoints {
+            batch.insert(
+                &self.meta,
+                checkpoint_key(checkpoint.lsn),
+                checkpoint.digest.to_bytes(),
+            );
+        }
+        if let Some(cutoff) = checkpoint_cutoff(&plan, &self.policy) {
+            for old in self
+                .meta
+                .range(checkpoint_key(Lsn::ZERO)..checkpoint_key(cutoff))
+            {
+                batch.remove(&self.meta, old.key()?);
+            }
+        }
+        batch.commit()?;
+        *applied = plan.state;
+        Ok(())
+    }
+
+    fn applied_state(&self) -> AppliedState {
+        self.lock().clone()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReplicaError> {
+        Ok(self.items.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn ReplicaSnapshot + '_>, ReplicaError> {
+        let snapshot = self.db.snapshot();
+        let applied = read_applied_state(&snapshot, &self.meta)?;
+        Ok(Box::new(FjallSnapshot {
+            snapshot,
+            items: &self.items,
+            applied,
+        }))
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReplicaError> {
+        let mut out = Vec::new();
+        for guard in self.meta.prefix(CHECKPOINT_PREFIX) {
+            let (key, value) = guard.into_inner()?;
+            let lsn_bytes = key.get(CHECKPOINT_PREFIX.len()..).unwrap_or_default();
+            let lsn: [u8; 8] = lsn_bytes.try_into().map_err(|_| {
+                ReplicaError::CorruptMetadata("checkpoint key without an 8-byte LSN".to_string())
+            })?;
+            let digest = StateDigest::from_slice(&value).ok_or_else(|| {
+                ReplicaError::CorruptMetadata(format!("checkpoint digest is {} bytes", value.len()))
+            })?;
+            out.push(Checkpoint {
+                lsn: Lsn(u64::from_be_bytes(lsn)),
+                digest,
+            });
+        }
+        Ok(out)
+    }
+
+    fn persist(&self) -> Result<Lsn, ReplicaError> {
+        // Read the LSN first: everything applied up to it is in the journal being synced.
+        let lsn = self.lock().applied_lsn;
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(lsn)
+    }
+}
+
+struct FjallSnapshot<'a> {
+    snapshot: Snapshot,
+    items: &'a Keyspace,
+    applied: AppliedState,
+}
+
+impl ReplicaSnapshot for FjallSnapshot<'_> {
+    fn applied_state(&self) -> &AppliedState {
+        &self.applied
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReplicaError> {
+        Ok(self.snapshot.get(self.items, key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, range: &KeyRange, direction: Direction) -> ItemIter<'_> {
+        if range.is_empty() {
+            return Box::new(std::iter::empty());
+        }
+        let iter = self
+            .snapshot
+            .range(self.items, (range.start.clone(), range.end.clone()));
+        let to_pair = |guard: fjall::Guard| -> Result<(Vec<u8>, Vec<u8>), ReplicaError> {
+            let (key, value) = guard.into_inner()?;
+            Ok((key.to_vec(), value.to_vec()))
+        };
+        match direction {
+            Direction::Forward => Box::new(iter.map(to_pair)),
+            Direction::Backward => Box::new(iter.rev().map(to_pair)),
+        }
+    }
+}
