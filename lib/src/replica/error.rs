@@ -27,6 +27,9 @@ pub enum ReplicaError {
         /// Interval the caller asked for.
         requested: u64,
     },
+    /// The directory holds no replica store.
+    #[error("{} is not a ddb replica store", .0.display())]
+    NotAStore(std::path::PathBuf),
     /// Reading the WAL during replay failed.
     #[error("reading the WAL for replay: {0}")]
     Wal(Box<dyn std::error::Error + Send + Sync>),

@@ -45,9 +45,7 @@ impl FjallReplicaStore {
         let db = Database::builder(dir).open()?;
         let items = db.keyspace("items", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-        let snapshot = db.snapshot();
-        let applied = read_applied_state(&snapshot, &meta)?;
-        match snapshot.get(&meta, META_CHECKPOINT_INTERVAL)? {
+        match meta.get(META_CHECKPOINT_INTERVAL)? {
             Some(stored) => {
                 let stored = decode_u64(&stored, "checkpoint interval")?;
                 if stored != policy.interval {
@@ -69,14 +67,16 @@ impl FjallReplicaStore {
                 db.persist(PersistMode::SyncAll)?;
             }
         }
-        if let Some(format) = snapshot.get(&meta, META_FORMAT)? {
-            let version = decode_u64(&format, "format version")?;
-            if version != FORMAT_VERSION {
-                return Err(ReplicaError::CorruptMetadata(format!(
-                    "store format version {version}, this build reads {FORMAT_VERSION}"
-                )));
-            }
+        let version = match meta.get(META_FORMAT)? {
+            Some(bytes) => decode_u64(&bytes, "format version")?,
+            None => return Err(ReplicaError::CorruptMetadata("no format version".into())),
+        };
+        if version != FORMAT_VERSION {
+            return Err(ReplicaError::CorruptMetadata(format!(
+                "store format version {version}, this build reads {FORMAT_VERSION}"
+            )));
         }
+        let applied = read_applied_state(&db.snapshot(), &meta)?;
         Ok(FjallReplicaStore {
             path: dir.to_path_buf(),
             db,
@@ -85,6 +85,39 @@ impl FjallReplicaStore {
             policy,
             applied: Mutex::new(applied),
         })
+    }
+
+    /// Opens a store that must already exist, with the checkpoint interval it was created with:
+    /// for tools that inspect a replica and must never create one by mistake.
+    pub fn open_existing(dir: &Path) -> Result<Self, ReplicaError> {
+        // fjall writes this marker when it creates a database.
+        if !dir.join("version").is_file() {
+            return Err(ReplicaError::NotAStore(dir.to_path_buf()));
+        }
+        let interval = {
+            let db = Database::builder(dir).open()?;
+            if !db.keyspace_exists("meta") {
+                return Err(ReplicaError::NotAStore(dir.to_path_buf()));
+            }
+            let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+            match meta.get(META_CHECKPOINT_INTERVAL)? {
+                Some(bytes) => decode_u64(&bytes, "checkpoint interval")?,
+                None => return Err(ReplicaError::NotAStore(dir.to_path_buf())),
+            }
+        };
+        Self::open(
+            dir,
+            CheckpointPolicy {
+                interval,
+                ..CheckpointPolicy::default()
+            },
+        )
+    }
+
+    /// The checkpoint policy the store applies with.
+    #[must_use]
+    pub fn checkpoint_policy(&self) -> CheckpointPolicy {
+        self.policy
     }
 
     /// The directory the store lives in.

@@ -1,0 +1,32 @@
+//! What each `ddbctl` command does.
+
+mod replica;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ReplicaCommand};
+
+/// How a command that ran to the end came out.
+pub enum Outcome {
+    /// Nothing wrong found.
+    Clean,
+    /// A check found a problem; the report has been printed.
+    ProblemFound,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Outcome::Clean => ExitCode::SUCCESS,
+            Outcome::ProblemFound => ExitCode::from(1),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let format = cli.global.output;
+    match cli.command {
+        Command::Wal(_) => anyhow::bail!("not yet"),
+        Command::Replica(ReplicaCommand::Verify { dir }) => replica::verify(&dir, format),
+    }
+}

@@ -1,0 +1,76 @@
+//! Printing results as tables for people or JSON for scripts.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// Prints `value` as pretty JSON, or as the table `to_table` builds from it.
+pub fn emit<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    to_table: impl FnOnce(&T) -> Vec<Table>,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Table => {
+            for table in to_table(value) {
+                println!("{table}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A table with ddbctl's look and the given header.
+pub fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(header.to_vec());
+    table
+}
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Reports progress of long work on standard error, only when it is a terminal.
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Progress for the current process's standard error.
+    pub fn stderr() -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Overwrites the progress line.
+    pub fn update(&self, line: &str) {
+        if self.enabled {
+            eprint!("\r\x1b[2K{line}");
+        }
+    }
+
+    /// Clears the progress line.
+    pub fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
