@@ -15,6 +15,10 @@ use super::value::{AttributeValue, Item};
 /// The format version written as the first byte of every encoding.
 pub const CANONICAL_FORMAT_VERSION: u8 = 1;
 
+/// Most elements reserved up front for a decoded list or set; larger ones grow as they are read,
+/// so a hostile count cannot make nested containers reserve far more memory than the input.
+const PREALLOCATE_LIMIT: usize = 1024;
+
 const TAG_S: u8 = 0x01;
 const TAG_N: u8 = 0x02;
 const TAG_B: u8 = 0x03;
@@ -204,8 +208,8 @@ fn encode_value(value: &AttributeValue, out: &mut Vec<u8>) {
 
 /// Decodes a canonical item encoding. Rejects unknown versions and tags, truncation, trailing
 /// bytes, overlong varints, invalid UTF-8, malformed numbers, unsorted or repeated map names and
-/// set elements, and nesting deeper than 32 levels. Never panics; allocation is bounded by the
-/// input length.
+/// set elements, and nesting deeper than 32 levels. Never panics, and allocates memory in
+/// proportion to the input length.
 pub fn decode_item(bytes: &[u8]) -> Result<Item, CanonicalDecodeError> {
     match bytes.first() {
         Some(&CANONICAL_FORMAT_VERSION) => {}
@@ -308,7 +312,7 @@ impl<'a> Reader<'a> {
         key: impl Fn(&T) -> K,
     ) -> Result<Vec<T>, CanonicalDecodeError> {
         let count = self.len()?;
-        let mut elements: Vec<T> = Vec::with_capacity(count);
+        let mut elements: Vec<T> = Vec::with_capacity(count.min(PREALLOCATE_LIMIT));
         for _ in 0..count {
             let (next, offset) = element(self)?;
             if elements.last().is_some_and(|last| key(last) >= key(&next)) {
@@ -367,7 +371,7 @@ impl<'a> Reader<'a> {
             TAG_L => {
                 let depth = child_depth()?;
                 let count = self.len()?;
-                let mut list = Vec::with_capacity(count);
+                let mut list = Vec::with_capacity(count.min(PREALLOCATE_LIMIT));
                 for _ in 0..count {
                     list.push(self.value(depth)?);
                 }
