@@ -2,6 +2,8 @@
 
 use std::ops::Bound;
 
+use crate::item::prefix_successor;
+
 /// Scan order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -78,18 +80,6 @@ impl KeyRange {
             _ => false,
         }
     }
-}
-
-/// The smallest byte string greater than every string that starts with `prefix`, if any.
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last != 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
