@@ -5,11 +5,15 @@
 //! - [`wal`]: the write-ahead log: log entries, segment files, group commit and recovery.
 //! - [`digest`]: the LtHash16 state digest and its checkpoints.
 //! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
+//! - [`expr`]: DynamoDB expressions: parsing and evaluation against items.
+//! - [`sigv4`]: AWS Signature Version 4 verification and signing.
 //!
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
 pub mod digest;
+pub mod expr;
 pub mod item;
 pub mod replica;
+pub mod sigv4;
 pub mod wal;

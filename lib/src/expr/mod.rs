@@ -1,0 +1,1 @@
+//! DynamoDB expressions: condition, update, projection, key condition and filter expressions.
