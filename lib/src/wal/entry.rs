@@ -269,7 +269,10 @@ mod tests {
 
     #[test]
     fn golden_body_is_stable() {
-        let body = sample(Operation::Delete { key: b"ab".to_vec() }).encode();
+        let body = sample(Operation::Delete {
+            key: b"ab".to_vec(),
+        })
+        .encode();
         let expected: Vec<u8> = [
             &42u64.to_le_bytes()[..],
             &7u64.to_le_bytes(),
@@ -298,7 +301,10 @@ mod tests {
         }
         let mut long = body.clone();
         long.push(0);
-        assert_eq!(Entry::decode(&long), Err(EntryDecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Entry::decode(&long),
+            Err(EntryDecodeError::TrailingBytes(1))
+        );
         let mut bad_tag = body;
         bad_tag[FIXED_LEN - 1] = 99;
         assert_eq!(
