@@ -77,6 +77,10 @@ struct State {
     /// because `truncate_after` moves LSNs backwards.
     enqueued: u64,
     synced: u64,
+    /// Sequence number of the batch now pending (the next one a flusher takes); the batch in
+    /// flight, if any, is `batch - 1` and ends at record count `in_flight_end`.
+    batch: u64,
+    in_flight_end: u64,
     /// A flusher is writing; it holds `active`.
     flushing: bool,
     /// Why the log refuses further changes, if it does.
@@ -98,7 +102,10 @@ pub struct Wal {
     dir: PathBuf,
     options: WalOptions,
     state: Mutex<State>,
-    flushed: Condvar,
+    /// Waiters of even and odd batches wait on separate condition variables, so finishing a
+    /// batch wakes only its own waiters (plus one waiter of the next batch, to flush it), not
+    /// the appenders whose entries are still pending.
+    flushed: [Condvar; 2],
     counters: Counters,
     report: RecoveryReport,
     _lock: File,
@@ -150,6 +157,8 @@ impl Wal {
             pending_first: report.last_lsn.next(),
             enqueued: 0,
             synced: 0,
+            batch: 0,
+            in_flight_end: 0,
             flushing: false,
             poisoned: None,
             active: Some(recovered.active),
@@ -159,7 +168,7 @@ impl Wal {
             dir: dir.to_path_buf(),
             options,
             state: Mutex::new(state),
-            flushed: Condvar::new(),
+            flushed: [Condvar::new(), Condvar::new()],
             counters,
             report,
             _lock: lock,
@@ -304,7 +313,8 @@ impl Wal {
         loop {
             check_not_poisoned(&state)?;
             if state.flushing {
-                state = self.wait(state)?;
+                let in_flight = state.batch.wrapping_sub(1);
+                state = self.wait(state, in_flight)?;
             } else if !state.pending.is_empty() {
                 let target = state.enqueued;
                 state = self.wait_durable(state, target)?;
@@ -361,8 +371,15 @@ impl Wal {
         self.state.lock().map_err(|_| poisoned_lock())
     }
 
-    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>, WalError> {
-        self.flushed.wait(state).map_err(|_| poisoned_lock())
+    /// Waits until batch `batch` is finished (or, if it is pending, until it may be flushed).
+    fn wait<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        batch: u64,
+    ) -> Result<MutexGuard<'a, State>, WalError> {
+        self.flushed[(batch % 2) as usize]
+            .wait(state)
+            .map_err(|_| poisoned_lock())
     }
 
     /// Waits until `target` records have been made durable, becoming the flusher when no flush
@@ -378,7 +395,12 @@ impl Wal {
             }
             check_not_poisoned(&state)?;
             if state.flushing || state.pending.is_empty() {
-                state = self.wait(state)?;
+                let batch = if state.flushing && target <= state.in_flight_end {
+                    state.batch.wrapping_sub(1)
+                } else {
+                    state.batch
+                };
+                state = self.wait(state, batch)?;
             } else {
                 state = self.flush(state)?;
             }
@@ -402,6 +424,9 @@ impl Wal {
         let batch_end = state.enqueued;
         state.pending_first = state.next_lsn;
         state.flushing = true;
+        state.in_flight_end = batch_end;
+        let batch_number = state.batch;
+        state.batch = state.batch.wrapping_add(1);
         drop(state);
 
         let result = self.write_batch(&mut active, &batch, batch_first);
@@ -432,7 +457,15 @@ impl Wal {
                 Err(e)
             }
         };
-        self.flushed.notify_all();
+        let this_batch = &self.flushed[(batch_number % 2) as usize];
+        let next_batch = &self.flushed[((batch_number + 1) % 2) as usize];
+        this_batch.notify_all();
+        if outcome.is_err() {
+            next_batch.notify_all();
+        } else if !state.pending.is_empty() {
+            // Someone waiting on the next batch becomes its flusher.
+            next_batch.notify_one();
+        }
         outcome.map(|()| state)
     }
 
