@@ -402,7 +402,14 @@ impl Wal {
                 };
                 state = self.wait(state, batch)?;
             } else {
-                state = self.flush(state)?;
+                // Let appenders that are already runnable (woken by the previous batch) enqueue
+                // before this batch is cut: on few cores this roughly doubles the batch size.
+                drop(state);
+                std::thread::yield_now();
+                state = self.lock()?;
+                if !state.flushing && !state.pending.is_empty() && state.synced < target {
+                    state = self.flush(state)?;
+                }
             }
         }
     }
