@@ -2,8 +2,27 @@
 //!
 //! An [`Entry`] carries a dense, per-partition [`Lsn`], the [`Ballot`] under which it was
 //! proposed, a timestamp and an [`Operation`]. Entries are framed into segment files under
-//! `<data>/wal/<partition>/`; see `docs/formats.md` for the byte layout.
+//! `<data>/wal/<partition>/`; see `docs/formats-wal-draft.md` for the byte layout.
+//!
+//! - [`Wal`] appends durably with group commit, reads, truncates and retires segments.
+//! - [`read_entries`] reads a directory without the writer (another process's live log).
+//! - [`inspect`] reports what every segment holds, for `ddbctl wal inspect`.
+//!
+//! Recovery on [`Wal::open`] cuts a torn tail of the last segment and refuses any other damage
+//! with [`WalError::Corruption`].
 
 mod entry;
+mod error;
+pub mod frame;
+mod inspect;
+mod log;
+mod reader;
+mod recovery;
+pub mod segment;
 
 pub use entry::{Ballot, Entry, EntryDecodeError, Lsn, Operation};
+pub use error::WalError;
+pub use inspect::{SegmentInspection, SegmentVerdict, WalInspection, inspect};
+pub use log::{Wal, WalOptions, WalStats};
+pub use reader::{WalEntries, read_entries};
+pub use recovery::{RecoveryReport, TornTailCut};

@@ -1,0 +1,607 @@
+//! The writer: dense appends, group commit, truncation and retention.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::frame::{self, HEADER_LEN, MAX_BODY_LEN};
+use super::reader::WalEntries;
+use super::recovery::{self, ActiveSegment, RecoveryReport};
+use super::segment::{self, SegmentFile, segment_file_name};
+use super::{Ballot, Entry, Lsn, Operation, WalError};
+
+/// Name of the lock file that keeps two writers out of one WAL directory.
+const LOCK_FILE: &str = "LOCK";
+
+/// How a [`Wal`] is configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// A segment is sealed and a new one started once the active segment reaches this size.
+    /// A segment may exceed it by one group-commit batch. Default: 64 MiB.
+    pub segment_max_bytes: u64,
+    /// The LSN a brand-new, empty log expects first (a log replica may start mid-way). Ignored
+    /// when the directory already holds segments. Default: 1.
+    pub start_lsn: Lsn,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_max_bytes: 64 * 1024 * 1024,
+            start_lsn: Lsn(1),
+        }
+    }
+}
+
+/// Counters describing what a [`Wal`] has done since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Entries appended (acknowledged or not).
+    pub appends: u64,
+    /// `fdatasync` calls on segment files (group commit makes this smaller than `appends`).
+    pub syncs: u64,
+    /// Batches written by a flusher.
+    pub flushes: u64,
+    /// Record bytes written.
+    pub bytes_written: u64,
+    /// Segment files created (including the first one of a new log).
+    pub segments_created: u64,
+    /// Segment files deleted by `delete_below` and `truncate_after`.
+    pub segments_deleted: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    appends: AtomicU64,
+    syncs: AtomicU64,
+    flushes: AtomicU64,
+    bytes_written: AtomicU64,
+    segments_created: AtomicU64,
+    segments_deleted: AtomicU64,
+}
+
+struct State {
+    /// LSN the next enqueued entry must carry.
+    next_lsn: Lsn,
+    /// Last LSN known durable.
+    durable_lsn: Lsn,
+    /// Oldest retained LSN.
+    first_lsn: Lsn,
+    /// Encoded records enqueued but not yet taken by a flusher.
+    pending: Vec<u8>,
+    /// LSN of the first record in `pending`.
+    pending_first: Lsn,
+    /// Records ever enqueued and ever made durable. Waiters compare these rather than LSNs
+    /// because `truncate_after` moves LSNs backwards.
+    enqueued: u64,
+    synced: u64,
+    /// Sequence number of the batch now pending (the next one a flusher takes); the batch in
+    /// flight, if any, is `batch - 1` and ends at record count `in_flight_end`.
+    batch: u64,
+    in_flight_end: u64,
+    /// A flusher is writing; it holds `active`.
+    flushing: bool,
+    /// Why the log refuses further changes, if it does.
+    poisoned: Option<String>,
+    /// The segment being appended to; `None` while a flusher holds it.
+    active: Option<ActiveSegment>,
+    /// First LSNs of retained segments, oldest first; the last is the active one.
+    segments: Vec<Lsn>,
+}
+
+/// A partition's write-ahead log, open for appending. `Send + Sync`: share it through an `Arc`.
+///
+/// Every append returns only once its entries are written and `fdatasync`ed. Concurrent
+/// appenders share syncs (group commit): the first appender that finds no flush in progress
+/// writes everything enqueued so far with one write and one `fdatasync`, outside the lock, while
+/// others keep enqueuing. No thread is started. A failed write or sync fails every waiter of that
+/// batch and poisons the log: every later change returns [`WalError::Poisoned`].
+pub struct Wal {
+    dir: PathBuf,
+    options: WalOptions,
+    state: Mutex<State>,
+    /// Waiters of even and odd batches wait on separate condition variables, so finishing a
+    /// batch wakes only its own waiters (plus one waiter of the next batch, to flush it), not
+    /// the appenders whose entries are still pending.
+    flushed: [Condvar; 2],
+    counters: Counters,
+    report: RecoveryReport,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wal {
+    /// Opens the log in `dir` (created if missing), running recovery: a torn tail of the last
+    /// segment is cut off (see [`Wal::recovery_report`]); any other damage fails with
+    /// [`WalError::Corruption`] and changes nothing. Fails with [`WalError::Locked`] if another
+    /// `Wal` has the directory open.
+    pub fn open(dir: &Path, options: WalOptions) -> Result<Wal, WalError> {
+        fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(WalError::io("open lock file", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(WalError::Locked {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(WalError::io("lock", &lock_path)(e)),
+        }
+        let recovered = recovery::recover(dir, options.start_lsn)?;
+        let report = recovered.report;
+        let counters = Counters::default();
+        if report.created {
+            counters.segments_created.store(1, Ordering::Relaxed);
+        }
+        let state = State {
+            next_lsn: report.last_lsn.next(),
+            durable_lsn: report.last_lsn,
+            first_lsn: report.first_lsn,
+            pending: Vec::new(),
+            pending_first: report.last_lsn.next(),
+            enqueued: 0,
+            synced: 0,
+            batch: 0,
+            in_flight_end: 0,
+            flushing: false,
+            poisoned: None,
+            active: Some(recovered.active),
+            segments: recovered.segments,
+        };
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            options,
+            state: Mutex::new(state),
+            flushed: [Condvar::new(), Condvar::new()],
+            counters,
+            report,
+            _lock: lock,
+        })
+    }
+
+    /// What recovery found and cut when the log was opened.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The directory holding the segments.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Counters since open.
+    #[must_use]
+    pub fn stats(&self) -> WalStats {
+        let c = &self.counters;
+        WalStats {
+            appends: c.appends.load(Ordering::Relaxed),
+            syncs: c.syncs.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            segments_created: c.segments_created.load(Ordering::Relaxed),
+            segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The last durable LSN (`first_lsn() - 1` if the log holds no entries).
+    pub fn last_lsn(&self) -> Result<Lsn, WalError> {
+        Ok(self.lock()?.durable_lsn)
+    }
+
+    /// The oldest retained LSN; for a log holding no entries, the LSN the next entry must carry.
+    pub fn first_lsn(&self) -> Result<Lsn, WalError> {
+        Ok(self.lock()?.first_lsn)
+    }
+
+    /// Appends one entry and returns once it is durable. Its LSN must be the last enqueued
+    /// LSN + 1, else [`WalError::NonContiguous`].
+    pub fn append(&self, entry: Entry) -> Result<(), WalError> {
+        self.append_batch(vec![entry])
+    }
+
+    /// Appends dense entries (the first must follow the last enqueued one) and returns once all
+    /// are durable. Either all are enqueued or, on a contiguity or size error, none.
+    pub fn append_batch(&self, entries: Vec<Entry>) -> Result<(), WalError> {
+        let Some(first) = entries.first().map(|e| e.lsn) else {
+            return Ok(());
+        };
+        let mut records = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let expected = Lsn(first.0 + i as u64);
+            if entry.lsn != expected {
+                return Err(WalError::NonContiguous {
+                    expected,
+                    got: entry.lsn,
+                });
+            }
+            encode_record(entry, &mut records)?;
+        }
+        let mut state = self.lock()?;
+        check_not_poisoned(&state)?;
+        if first != state.next_lsn {
+            return Err(WalError::NonContiguous {
+                expected: state.next_lsn,
+                got: first,
+            });
+        }
+        let target = enqueue(&mut state, &records, entries.len() as u64);
+        self.counters
+            .appends
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        drop(self.wait_durable(state, target)?);
+        Ok(())
+    }
+
+    /// Appends an entry carrying the next LSN (assigned under the lock) and returns that LSN
+    /// once the entry is durable.
+    pub fn append_next(
+        &self,
+        ballot: Ballot,
+        timestamp_ms: u64,
+        op: Operation,
+    ) -> Result<Lsn, WalError> {
+        let mut state = self.lock()?;
+        check_not_poisoned(&state)?;
+        let entry = Entry {
+            lsn: state.next_lsn,
+            ballot,
+            timestamp_ms,
+            op,
+        };
+        let mut record = Vec::with_capacity(entry.encoded_len() + frame::FRAME_HEADER_LEN);
+        encode_record(&entry, &mut record)?;
+        let target = enqueue(&mut state, &record, 1);
+        self.counters.appends.fetch_add(1, Ordering::Relaxed);
+        drop(self.wait_durable(state, target)?);
+        Ok(entry.lsn)
+    }
+
+    /// Iterates the durable entries from `lsn` onward, across segments, up to the last LSN that
+    /// was durable when this was called. `lsn` below [`Wal::first_lsn`] is
+    /// [`WalError::BelowRetained`]; above the last durable LSN yields nothing. A concurrent
+    /// `truncate_after` or `delete_below` may end the iteration with an error.
+    pub fn read_from(
+        &self,
+        lsn: Lsn,
+    ) -> Result<impl Iterator<Item = Result<Entry, WalError>> + use<>, WalError> {
+        let state = self.lock()?;
+        if lsn < state.first_lsn {
+            return Err(WalError::BelowRetained {
+                requested: lsn,
+                first: state.first_lsn,
+            });
+        }
+        let limit = state.durable_lsn;
+        let start = state
+            .segments
+            .iter()
+            .rev()
+            .find(|first| **first <= lsn)
+            .copied()
+            .unwrap_or(state.first_lsn);
+        drop(state);
+        if lsn > limit {
+            return Ok(WalEntries::empty(&self.dir, lsn));
+        }
+        WalEntries::starting_at(&self.dir, start, lsn, Some(limit))
+    }
+
+    /// Drops every entry above `lsn` (Paxos replaces an unaccepted suffix), durably, before
+    /// returning. Entries enqueued before the call are first made durable. `lsn` at or above the
+    /// last LSN changes nothing; `lsn + 1` below [`Wal::first_lsn`] is
+    /// [`WalError::BelowRetained`]; `lsn = first_lsn() - 1` empties the log.
+    pub fn truncate_after(&self, lsn: Lsn) -> Result<(), WalError> {
+        let mut state = self.lock()?;
+        loop {
+            check_not_poisoned(&state)?;
+            if state.flushing {
+                let in_flight = state.batch.wrapping_sub(1);
+                state = self.wait(state, in_flight)?;
+            } else if !state.pending.is_empty() {
+                let target = state.enqueued;
+                state = self.wait_durable(state, target)?;
+            } else {
+                break;
+            }
+        }
+        if lsn >= state.durable_lsn {
+            return Ok(());
+        }
+        if lsn.next() < state.first_lsn {
+            return Err(WalError::BelowRetained {
+                requested: lsn.next(),
+                first: state.first_lsn,
+            });
+        }
+        // The lock is held throughout so that no append interleaves with the cut.
+        if let Err(e) = self.cut_after(&mut state, lsn) {
+            state.poisoned = Some(format!("truncate_after({lsn}) failed: {e}"));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes sealed segments whose every entry is at or below `watermark`, oldest first,
+    /// never the active segment, and returns how many were deleted. The caller passes the
+    /// smaller of the archive watermark and the persisted-applied LSN.
+    pub fn delete_below(&self, watermark: Lsn) -> Result<usize, WalError> {
+        let mut state = self.lock()?;
+        check_not_poisoned(&state)?;
+        let sealed = state.segments.len().saturating_sub(1);
+        let doomed_count = (0..sealed)
+            .take_while(|&i| state.segments[i + 1].0 - 1 <= watermark.0)
+            .count();
+        let doomed: Vec<Lsn> = state.segments.drain(..doomed_count).collect();
+        if let Some(first) = state.segments.first() {
+            state.first_lsn = state.first_lsn.max(*first);
+        }
+        drop(state);
+        for first in &doomed {
+            let path = self.dir.join(segment_file_name(*first));
+            fs::remove_file(&path).map_err(WalError::io("delete segment", &path))?;
+            self.counters
+                .segments_deleted
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if !doomed.is_empty() {
+            segment::sync_dir(&self.dir)?;
+        }
+        Ok(doomed.len())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, WalError> {
+        self.state.lock().map_err(|_| poisoned_lock())
+    }
+
+    /// Waits until batch `batch` is finished (or, if it is pending, until it may be flushed).
+    fn wait<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        batch: u64,
+    ) -> Result<MutexGuard<'a, State>, WalError> {
+        self.flushed[(batch % 2) as usize]
+            .wait(state)
+            .map_err(|_| poisoned_lock())
+    }
+
+    /// Waits until `target` records have been made durable, becoming the flusher when no flush
+    /// is in progress.
+    fn wait_durable<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        target: u64,
+    ) -> Result<MutexGuard<'a, State>, WalError> {
+        loop {
+            if state.synced >= target {
+                return Ok(state);
+            }
+            check_not_poisoned(&state)?;
+            if state.flushing || state.pending.is_empty() {
+                let batch = if state.flushing && target <= state.in_flight_end {
+                    state.batch.wrapping_sub(1)
+                } else {
+                    state.batch
+                };
+                state = self.wait(state, batch)?;
+            } else {
+                // Let appenders that are already runnable (woken by the previous batch) enqueue
+                // before this batch is cut: on few cores this roughly doubles the batch size.
+                drop(state);
+                std::thread::yield_now();
+                state = self.lock()?;
+                if !state.flushing && !state.pending.is_empty() && state.synced < target {
+                    state = self.flush(state)?;
+                }
+            }
+        }
+    }
+
+    /// Writes and syncs everything pending, with the lock released during I/O.
+    fn flush<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, WalError> {
+        let Some(mut active) = state.active.take() else {
+            state.poisoned = Some("active segment missing".to_string());
+            return Err(WalError::Poisoned {
+                reason: "active segment missing".to_string(),
+            });
+        };
+        let batch = std::mem::take(&mut state.pending);
+        let batch_first = state.pending_first;
+        let batch_last = Lsn(state.next_lsn.0 - 1);
+        let batch_end = state.enqueued;
+        state.pending_first = state.next_lsn;
+        state.flushing = true;
+        state.in_flight_end = batch_end;
+        let batch_number = state.batch;
+        state.batch = state.batch.wrapping_add(1);
+        drop(state);
+
+        let result = self.write_batch(&mut active, &batch, batch_first);
+
+        let mut state = self.lock()?;
+        state.flushing = false;
+        let rotated_to = active.first_lsn;
+        state.active = Some(active);
+        let outcome = match result {
+            Ok(()) => {
+                if state.segments.last() != Some(&rotated_to) {
+                    state.segments.push(rotated_to);
+                }
+                state.synced = batch_end;
+                state.durable_lsn = batch_last;
+                // Hand the buffer back for reuse if nothing new arrived meanwhile.
+                if state.pending.is_empty() {
+                    let mut reuse = batch;
+                    reuse.clear();
+                    state.pending = reuse;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                state.poisoned = Some(format!(
+                    "flush of LSNs {batch_first}..={batch_last} failed: {e}"
+                ));
+                Err(e)
+            }
+        };
+        let this_batch = &self.flushed[(batch_number % 2) as usize];
+        let next_batch = &self.flushed[((batch_number + 1) % 2) as usize];
+        this_batch.notify_all();
+        if outcome.is_err() {
+            next_batch.notify_all();
+        } else if !state.pending.is_empty() {
+            // Someone waiting on the next batch becomes its flusher.
+            next_batch.notify_one();
+        }
+        outcome.map(|()| state)
+    }
+
+    fn write_batch(
+        &self,
+        active: &mut ActiveSegment,
+        batch: &[u8],
+        batch_first: Lsn,
+    ) -> Result<(), WalError> {
+        if active.len >= self.options.segment_max_bytes && active.len > HEADER_LEN as u64 {
+            let (file, path) = segment::create_segment(&self.dir, batch_first)?;
+            self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .segments_created
+                .fetch_add(1, Ordering::Relaxed);
+            *active = ActiveSegment {
+                file,
+                path,
+                first_lsn: batch_first,
+                len: HEADER_LEN as u64,
+            };
+        }
+        active
+            .file
+            .write_all(batch)
+            .map_err(WalError::io("write segment", &active.path))?;
+        active.len += batch.len() as u64;
+        active
+            .file
+            .sync_data()
+            .map_err(WalError::io("fsync segment", &active.path))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cuts the log after `lsn`; the caller holds the lock, no flush runs and nothing is pending.
+    fn cut_after(&self, state: &mut State, lsn: Lsn) -> Result<(), WalError> {
+        let keep = state
+            .segments
+            .iter()
+            .rposition(|first| *first <= lsn.next())
+            .unwrap_or(0);
+        let keep_first = state.segments[keep];
+        // Newest first, so a crash part-way leaves a contiguous log.
+        let later: Vec<Lsn> = state.segments.drain(keep + 1..).collect();
+        let active_first = state.active.as_ref().map(|a| a.first_lsn);
+        if !later.is_empty() {
+            // Close the active file before deleting it.
+            state.active = None;
+        }
+        for first in later.iter().rev() {
+            let path = self.dir.join(segment_file_name(*first));
+            fs::remove_file(&path).map_err(WalError::io("delete segment", &path))?;
+            self.counters
+                .segments_deleted
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if !later.is_empty() {
+            segment::sync_dir(&self.dir)?;
+        }
+        let path = self.dir.join(segment_file_name(keep_first));
+        let offset = segment::record_offset(
+            &SegmentFile {
+                first_lsn: keep_first,
+                path: path.clone(),
+            },
+            lsn.next(),
+        )?;
+        let file = match state.active.take() {
+            Some(active) if active_first == Some(keep_first) => active.file,
+            _ => OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(WalError::io("open segment", &path))?,
+        };
+        recovery::truncate(&file, &path, offset)?;
+        file.sync_data()
+            .map_err(WalError::io("fsync segment", &path))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(WalError::io("seek segment", &path))?;
+        state.active = Some(ActiveSegment {
+            file,
+            path,
+            first_lsn: keep_first,
+            len: offset,
+        });
+        state.next_lsn = lsn.next();
+        state.pending_first = lsn.next();
+        state.durable_lsn = lsn;
+        Ok(())
+    }
+}
+
+fn encode_record(entry: &Entry, out: &mut Vec<u8>) -> Result<(), WalError> {
+    frame::encode_frame(entry, out).map_err(|bytes| WalError::EntryTooLarge {
+        lsn: entry.lsn,
+        bytes,
+        max: MAX_BODY_LEN,
+    })
+}
+
+/// Adds encoded records to the pending buffer and returns the enqueue count to wait for.
+fn enqueue(state: &mut State, records: &[u8], count: u64) -> u64 {
+    if state.pending.is_empty() {
+        state.pending_first = state.next_lsn;
+    }
+    state.pending.extend_from_slice(records);
+    state.next_lsn = Lsn(state.next_lsn.0 + count);
+    state.enqueued += count;
+    state.enqueued
+}
+
+fn check_not_poisoned(state: &State) -> Result<(), WalError> {
+    match &state.poisoned {
+        Some(reason) => Err(WalError::Poisoned {
+            reason: reason.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn poisoned_lock() -> WalError {
+    WalError::Poisoned {
+        reason: "a thread panicked while holding the WAL lock".to_string(),
+    }
+}

@@ -1,0 +1,272 @@
+//! Sequential reading of entries across segments, for the writer's `read_from` and for other
+//! processes (the archiver) through [`read_entries`].
+
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::frame::{self, FRAME_HEADER_LEN, FrameHeader, FrameRead, HEADER_LEN};
+use super::segment::{self, segment_file_name};
+use super::{Entry, Lsn, WalError};
+
+/// Iterates the entries of a WAL directory in LSN order, crossing segment boundaries.
+///
+/// Created by [`crate::wal::Wal::read_from`] (bounded by the durable LSN at the call; any bad
+/// record below that bound is an error) or by [`read_entries`] (unbounded; a torn record at the
+/// end of the newest segment ends the iteration). After yielding an error it yields nothing more.
+#[derive(Debug)]
+pub struct WalEntries {
+    dir: PathBuf,
+    /// Entries below this are read and checked but not yielded.
+    from: Lsn,
+    /// The LSN the next record must carry.
+    next_lsn: Lsn,
+    /// `Some(durable LSN)` when every entry up to it is known to be durable.
+    limit: Option<Lsn>,
+    current: Option<OpenSegment>,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    path: PathBuf,
+    reader: BufReader<File>,
+    offset: u64,
+}
+
+enum Step {
+    Entry(Entry, u64),
+    CleanEnd,
+    Bad { offset: u64, reason: String },
+}
+
+/// Reads the entries of the WAL in `dir` from LSN `from` onward, without taking the writer's
+/// lock: for another process (the archiver) reading a live node's log.
+///
+/// Every record is checksummed and LSNs must be dense. A short or damaged record at the end of
+/// the newest segment (a write in progress, or a torn tail) simply ends the iteration; the same
+/// in an older segment is [`WalError::Corruption`]. Records that a live writer has written but
+/// not yet synced may be returned: callers that need committed entries only must bound the
+/// iteration by a commit LSN learned elsewhere. An empty or missing directory yields nothing; a
+/// `from` below the oldest retained segment is [`WalError::BelowRetained`].
+pub fn read_entries(dir: &Path, from: Lsn) -> Result<WalEntries, WalError> {
+    let segments = segment::list_segments(dir)?;
+    let Some(oldest) = segments.first() else {
+        return Ok(WalEntries::empty(dir, from));
+    };
+    if from < oldest.first_lsn {
+        return Err(WalError::BelowRetained {
+            requested: from,
+            first: oldest.first_lsn,
+        });
+    }
+    let start = segments
+        .iter()
+        .rev()
+        .find(|s| s.first_lsn <= from)
+        .unwrap_or(oldest);
+    WalEntries::starting_at(dir, start.first_lsn, from, None)
+}
+
+impl WalEntries {
+    pub(crate) fn empty(dir: &Path, from: Lsn) -> WalEntries {
+        WalEntries {
+            dir: dir.to_path_buf(),
+            from,
+            next_lsn: from,
+            limit: None,
+            current: None,
+            done: true,
+        }
+    }
+
+    /// Starts reading at the segment whose first LSN is `segment_first`, yielding from `from`.
+    pub(crate) fn starting_at(
+        dir: &Path,
+        segment_first: Lsn,
+        from: Lsn,
+        limit: Option<Lsn>,
+    ) -> Result<WalEntries, WalError> {
+        let mut entries = WalEntries {
+            dir: dir.to_path_buf(),
+            from,
+            next_lsn: segment_first,
+            limit,
+            current: None,
+            done: false,
+        };
+        let path = dir.join(segment_file_name(segment_first));
+        entries.current = Some(entries.open_segment(&path, 0)?);
+        Ok(entries)
+    }
+
+    /// Opens a segment and positions it at `offset` (0: check the header first).
+    fn open_segment(&self, path: &Path, offset: u64) -> Result<OpenSegment, WalError> {
+        let file = File::open(path).map_err(WalError::io("open segment", path))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        if offset > 0 {
+            reader
+                .seek(SeekFrom::Start(offset))
+                .map_err(WalError::io("seek segment", path))?;
+            return Ok(OpenSegment {
+                path: path.to_path_buf(),
+                reader,
+                offset,
+            });
+        }
+        let mut header = [0u8; HEADER_LEN];
+        let got = fill(&mut reader, &mut header).map_err(WalError::io("read segment", path))?;
+        let corrupt = |reason: String| WalError::Corruption {
+            segment: path.to_path_buf(),
+            offset: 0,
+            reason,
+        };
+        let first = frame::decode_header(&header[..got]).map_err(corrupt)?;
+        if first != self.next_lsn {
+            return Err(corrupt(format!(
+                "segment starts at LSN {first}, expected {}",
+                self.next_lsn
+            )));
+        }
+        Ok(OpenSegment {
+            path: path.to_path_buf(),
+            reader,
+            offset: HEADER_LEN as u64,
+        })
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Entry>, WalError> {
+        loop {
+            if self.limit.is_some_and(|limit| self.next_lsn > limit) {
+                return Ok(None);
+            }
+            let Some(current) = self.current.as_mut() else {
+                return Ok(None);
+            };
+            let step = read_record(current)?;
+            let successor = self.dir.join(segment_file_name(self.next_lsn));
+            match step {
+                Step::Entry(entry, len) => {
+                    if entry.lsn != self.next_lsn {
+                        return Err(WalError::Corruption {
+                            segment: current.path.clone(),
+                            offset: current.offset,
+                            reason: format!(
+                                "record has LSN {} where {} was expected",
+                                entry.lsn, self.next_lsn
+                            ),
+                        });
+                    }
+                    current.offset += len;
+                    self.next_lsn = self.next_lsn.next();
+                    if entry.lsn >= self.from {
+                        return Ok(Some(entry));
+                    }
+                }
+                Step::CleanEnd if successor.exists() => {
+                    if self.limit.is_none() && file_len(&successor)? < HEADER_LEN as u64 {
+                        // The writer is creating this segment; its header is not complete yet.
+                        return Ok(None);
+                    }
+                    self.current = Some(self.open_segment(&successor, 0)?);
+                }
+                Step::CleanEnd if self.limit.is_some() => {
+                    return Err(WalError::Corruption {
+                        segment: current.path.clone(),
+                        offset: current.offset,
+                        reason: format!("log ends before durable LSN {}", self.next_lsn),
+                    });
+                }
+                Step::CleanEnd => return Ok(None),
+                Step::Bad { offset, reason } => {
+                    let path = current.path.clone();
+                    if self.limit.is_none() && !successor.exists() {
+                        // A torn tail or a record being written: the end, for a tail reader.
+                        return Ok(None);
+                    }
+                    if self.limit.is_none() {
+                        // A successor exists, so this segment was complete before it was created:
+                        // read the record once more in case we raced with its write.
+                        let mut reopened = self.open_segment(&path, offset)?;
+                        if let Step::Entry(..) = read_record(&mut reopened)? {
+                            self.current = Some(reopened);
+                            continue;
+                        }
+                    }
+                    return Err(WalError::Corruption {
+                        segment: path,
+                        offset,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for WalEntries {
+    type Item = Result<Entry, WalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_inner().transpose();
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+            self.current = None;
+        }
+        item
+    }
+}
+
+/// Reads the record at the segment's current offset (without advancing `offset`).
+fn read_record(segment: &mut OpenSegment) -> Result<Step, WalError> {
+    let io = WalError::io("read segment", &segment.path);
+    let offset = segment.offset;
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    let got = fill(&mut segment.reader, &mut head).map_err(io)?;
+    if got == 0 {
+        return Ok(Step::CleanEnd);
+    }
+    let bad = |reason: String| Ok(Step::Bad { offset, reason });
+    if got < FRAME_HEADER_LEN {
+        return bad("file ends inside a record header".to_string());
+    }
+    let header = FrameHeader::parse(head);
+    if !header.plausible() {
+        return bad(format!("implausible record length {}", header.body_len));
+    }
+    let mut body = vec![0u8; header.body_len];
+    let got = fill(&mut segment.reader, &mut body)
+        .map_err(WalError::io("read segment", &segment.path))?;
+    if got < body.len() {
+        return bad("file ends inside a record".to_string());
+    }
+    match frame::check_body(header, &body) {
+        FrameRead::Good { entry, len } => Ok(Step::Entry(entry, len as u64)),
+        FrameRead::Undecodable(e) => bad(format!("record does not decode: {e}")),
+        FrameRead::BadChecksum(reason) => bad(reason),
+        FrameRead::Short => bad("file ends inside a record".to_string()),
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64, WalError> {
+    Ok(std::fs::metadata(path)
+        .map_err(WalError::io("stat segment", path))?
+        .len())
+}
+
+/// Reads until `buf` is full or the file ends; returns how many bytes were read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
