@@ -1,5 +1,6 @@
-//! A fjall replica store killed with SIGKILL mid-apply reopens at a consistent LSN (items,
-//! applied LSN and digest from one batch), and replay from the log brings it to the end.
+//! A node's partition (WAL plus fjall replica store) killed with SIGKILL mid-write reopens with
+//! every acknowledged append in the WAL and the store at a consistent LSN (items, applied LSN
+//! and digest from one batch); replaying the WAL from `applied_lsn + 1` brings it to the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +15,7 @@ use ddb::digest::{CheckpointPolicy, digest_of_items};
 use ddb::replica::{
     Direction, FjallReplicaStore, KeyRange, ReplicaStore, full_scan_digest, replay_committed,
 };
-use ddb::wal::{Entry, Lsn, Operation};
+use ddb::wal::{Entry, Lsn, Operation, Wal, WalOptions};
 
 const CHILD_ENV: &str = "DDB_TEST_CRASH_CHILD_DIR";
 const LOG_LEN: u64 = 20_000;
@@ -45,27 +46,30 @@ fn model_at(lsn: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
     model
 }
 
-/// Runs only inside the child process: applies the log in small batches, reporting progress,
-/// until the parent kills it.
+/// Runs only inside the child process: appends the log to the WAL (durably, in groups of 7)
+/// and applies each group to the store, reporting acknowledged appends, until killed.
 #[test]
 fn crash_child_applies_until_killed() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let store = FjallReplicaStore::open(dir.as_ref(), CheckpointPolicy::default()).unwrap();
+    let dir = std::path::PathBuf::from(dir);
+    let wal = Wal::open(&dir.join("wal"), WalOptions::default()).unwrap();
+    let store = FjallReplicaStore::open(&dir.join("store"), CheckpointPolicy::default()).unwrap();
     let mut lsn = 1;
     while lsn <= LOG_LEN {
         let batch: Vec<Entry> = (lsn..(lsn + 7).min(LOG_LEN + 1)).map(log_entry).collect();
+        wal.append_batch(batch.clone()).unwrap();
+        println!("acked {}", lsn + batch.len() as u64 - 1);
         store.apply_batch(&batch).unwrap();
         lsn += batch.len() as u64;
-        println!("applied {}", lsn - 1);
     }
-    // Never drop the store cleanly: the parent must kill us first.
+    // Never shut down cleanly: the parent must kill us first.
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
 #[test]
-fn store_killed_mid_apply_reopens_consistent_and_replays_to_the_end() {
+fn partition_killed_mid_write_keeps_acked_entries_and_replays_to_a_consistent_store() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
@@ -77,24 +81,37 @@ fn store_killed_mid_apply_reopens_consistent_and_replays_to_the_end() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut last_reported = 0;
+    let mut acked = 0;
     for line in stdout.lines() {
         let line = line.unwrap();
-        if let Some(n) = line.strip_prefix("applied ") {
-            last_reported = n.parse().unwrap();
-            if last_reported >= 3_000 {
+        if let Some(n) = line.strip_prefix("acked ") {
+            acked = n.parse().unwrap();
+            if acked >= 1_500 {
                 break;
             }
         }
     }
-    child.kill().unwrap(); // SIGKILL: no destructor, no fjall shutdown persist.
+    child.kill().unwrap(); // SIGKILL: no destructors, no clean shutdown of either file.
     child.wait().unwrap();
-    assert!(last_reported >= 3_000, "child stopped early");
+    assert!(acked >= 1_500, "child stopped early");
 
-    let store = FjallReplicaStore::open(dir.path(), CheckpointPolicy::default()).unwrap();
+    let wal = Wal::open(&dir.path().join("wal"), WalOptions::default()).unwrap();
+    let durable = wal.last_lsn().unwrap();
+    assert!(
+        durable.0 >= acked,
+        "acknowledged LSN {acked} lost; WAL ends at {durable}"
+    );
+    let wal_entries: Vec<Entry> = wal.read_from(Lsn(1)).unwrap().map(Result::unwrap).collect();
+    let expected: Vec<Entry> = (1..=durable.0).map(log_entry).collect();
+    assert_eq!(
+        wal_entries, expected,
+        "the WAL holds exactly a prefix of what was appended"
+    );
+
+    let store =
+        FjallReplicaStore::open(&dir.path().join("store"), CheckpointPolicy::default()).unwrap();
     let recovered = store.applied_state();
-    // Batches reported as applied were handed to fjall's journal (OS buffers survive SIGKILL).
-    assert!(recovered.applied_lsn.0 >= last_reported);
+    assert!(recovered.applied_lsn <= durable, "store ahead of its WAL");
     let held: BTreeMap<Vec<u8>, Vec<u8>> = store
         .snapshot()
         .unwrap()
@@ -104,13 +121,18 @@ fn store_killed_mid_apply_reopens_consistent_and_replays_to_the_end() {
     assert_eq!(held, model_at(recovered.applied_lsn.0));
     assert!(full_scan_digest(&store, &mut |_, _| {}).unwrap().matches());
 
-    // Replay the log from an earlier point (the WAL keeps more than the store needs).
-    let log = (1..=LOG_LEN).map(|l| Ok::<_, std::io::Error>(log_entry(l)));
-    let report = replay_committed(&store, log, Lsn(LOG_LEN)).unwrap();
+    let report = replay_committed(
+        &store,
+        wal.read_from(recovered.applied_lsn.next()).unwrap(),
+        durable,
+    )
+    .unwrap();
     assert_eq!(report.from, recovered.applied_lsn);
-    assert_eq!(report.to, Lsn(LOG_LEN));
-    let state = store.applied_state();
-    assert_eq!(state.digest, digest_of_items(&model_at(LOG_LEN)));
+    assert_eq!(report.to, durable);
+    assert_eq!(
+        store.applied_state().digest,
+        digest_of_items(&model_at(durable.0))
+    );
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! What each `ddbctl` command does.
 
 mod replica;
+mod wal;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ReplicaCommand};
+use crate::cli::{Cli, Command, ReplicaCommand, WalCommand};
 
 /// How a command that ran to the end came out.
 pub enum Outcome {
@@ -26,7 +27,7 @@ impl Outcome {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let format = cli.global.output;
     match cli.command {
-        Command::Wal(_) => anyhow::bail!("not yet"),
+        Command::Wal(WalCommand::Inspect { dir }) => wal::inspect_dir(&dir, format),
         Command::Replica(ReplicaCommand::Verify { dir }) => replica::verify(&dir, format),
     }
 }
