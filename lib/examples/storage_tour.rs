@@ -121,7 +121,7 @@ fn sample_item(n: u64) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error +
     item.insert("user".into(), user.clone());
     item.insert("seq".into(), seq.clone());
     item.insert("score".into(), AttributeValue::N("12.50".parse()?));
-    item.insert("active".into(), AttributeValue::Bool(n % 3 != 0));
+    item.insert("active".into(), AttributeValue::Bool(!n.is_multiple_of(3)));
     item.insert(
         "note".into(),
         AttributeValue::S("x".repeat((n % 200) as usize)),
