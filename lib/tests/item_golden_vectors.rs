@@ -1,7 +1,7 @@
 //! The canonical item encoding and the key encoding reproduce the committed golden vectors in
 //! `tests/golden/canonical_v1.json` byte for byte. These formats are on disk forever: if this
 //! test fails, the change breaks existing data. Set `DDB_WRITE_GOLDEN=1` only when adding new
-//! vectors, and review every new hex string by hand against `docs/formats-item-draft.md`.
+//! vectors, and review every new hex string by hand against `docs/formats.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,7 +1,7 @@
 //! The canonical item encoding, format version 1: one deterministic byte string per item.
 //!
 //! Replicas, the archive and the reference replica all hash this form, so it is an on-disk
-//! format; `docs/formats-item-draft.md` describes it byte by byte. Equal items (numbers spelt
+//! format; `docs/formats.md` describes it byte by byte. Equal items (numbers spelt
 //! differently, sets in any order or with repeats) always encode identically, and decoding
 //! accepts only what the encoder can produce.
 

@@ -9,7 +9,7 @@
 //! - [`encode_key`]/[`decode_key`], [`table_prefix`], [`partition_prefix`]: the order-preserving
 //!   key encoding, and [`partition_hash`], which maps a partition key to a partition.
 //!
-//! The byte formats are described in `docs/formats-item-draft.md`.
+//! The byte formats are described in `docs/formats.md`.
 
 mod canonical;
 mod error;

@@ -1,4 +1,4 @@
-//! Byte layout of segment headers and record frames (see `docs/formats-wal-draft.md`).
+//! Byte layout of segment headers and record frames (see `docs/formats.md`).
 //!
 //! A segment file is a 32-byte header followed by records. A record is an 8-byte frame header
 //! (body length, masked crc32c of the body, both u32 little-endian) and the entry body of

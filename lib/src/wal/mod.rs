@@ -2,7 +2,7 @@
 //!
 //! An [`Entry`] carries a dense, per-partition [`Lsn`], the [`Ballot`] under which it was
 //! proposed, a timestamp and an [`Operation`]. Entries are framed into segment files under
-//! `<data>/wal/<partition>/`; see `docs/formats-wal-draft.md` for the byte layout.
+//! `<data>/wal/<partition>/`; see `docs/formats.md` for the byte layout.
 //!
 //! - [`Wal`] appends durably with group commit, reads, truncates and retires segments.
 //! - [`read_entries`] reads a directory without the writer (another process's live log).
