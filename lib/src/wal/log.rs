@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::frame::{self, HEADER_LEN, MAX_BODY_LEN};
+use super::options::{AppendTicket, WalOptions, WalStats};
 use super::reader::WalEntries;
 use super::recovery::{self, ActiveSegment, RecoveryReport};
 use super::segment::{self, SegmentFile, segment_file_name};
@@ -14,43 +15,6 @@ use super::{Ballot, Entry, Lsn, Operation, WalError};
 
 /// Name of the lock file that keeps two writers out of one WAL directory.
 const LOCK_FILE: &str = "LOCK";
-
-/// How a [`Wal`] is configured.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WalOptions {
-    /// A segment is sealed and a new one started once the active segment reaches this size.
-    /// A segment may exceed it by one group-commit batch. Default: 64 MiB.
-    pub segment_max_bytes: u64,
-    /// The LSN a brand-new, empty log expects first (a log replica may start mid-way). Ignored
-    /// when the directory already holds segments. Default: 1.
-    pub start_lsn: Lsn,
-}
-
-impl Default for WalOptions {
-    fn default() -> Self {
-        WalOptions {
-            segment_max_bytes: 64 * 1024 * 1024,
-            start_lsn: Lsn(1),
-        }
-    }
-}
-
-/// Counters describing what a [`Wal`] has done since it was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WalStats {
-    /// Entries appended (acknowledged or not).
-    pub appends: u64,
-    /// `fdatasync` calls on segment files (group commit makes this smaller than `appends`).
-    pub syncs: u64,
-    /// Batches written by a flusher.
-    pub flushes: u64,
-    /// Record bytes written.
-    pub bytes_written: u64,
-    /// Segment files created (including the first one of a new log).
-    pub segments_created: u64,
-    /// Segment files deleted by `delete_below` and `truncate_after`.
-    pub segments_deleted: u64,
-}
 
 #[derive(Default)]
 struct Counters {
@@ -211,8 +175,8 @@ impl Wal {
         Ok(self.lock()?.first_lsn)
     }
 
-    /// Appends one entry and returns once it is durable. Its LSN must be the last enqueued
-    /// LSN + 1, else [`WalError::NonContiguous`].
+    /// Appends one entry (its LSN must follow the last enqueued one) and returns once it is
+    /// durable.
     pub fn append(&self, entry: Entry) -> Result<(), WalError> {
         self.append_batch(vec![entry])
     }
@@ -220,8 +184,31 @@ impl Wal {
     /// Appends dense entries (the first must follow the last enqueued one) and returns once all
     /// are durable. Either all are enqueued or, on a contiguity or size error, none.
     pub fn append_batch(&self, entries: Vec<Entry>) -> Result<(), WalError> {
+        match self.submit_batch(entries)? {
+            Some(ticket) => self.wait(ticket).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends an entry carrying the next LSN (assigned under the lock) and returns that LSN
+    /// once the entry is durable.
+    pub fn append_next(
+        &self,
+        ballot: Ballot,
+        timestamp_ms: u64,
+        op: Operation,
+    ) -> Result<Lsn, WalError> {
+        let ticket = self.submit_next(ballot, timestamp_ms, op)?;
+        self.wait(ticket)
+    }
+
+    /// Enqueues dense entries without waiting for them to become durable; `None` for an empty
+    /// batch. The caller must [`Wal::wait`] on the ticket before treating them as durable.
+    /// Enqueue order is LSN order, so a caller that enqueues under its own lock keeps its log
+    /// order while the fsync happens after it releases that lock (pipelining).
+    pub fn submit_batch(&self, entries: Vec<Entry>) -> Result<Option<AppendTicket>, WalError> {
         let Some(first) = entries.first().map(|e| e.lsn) else {
-            return Ok(());
+            return Ok(None);
         };
         let mut records = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
@@ -246,18 +233,20 @@ impl Wal {
         self.counters
             .appends
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
-        drop(self.wait_durable(state, target)?);
-        Ok(())
+        Ok(Some(AppendTicket {
+            target,
+            last_lsn: Lsn(first.0 + entries.len() as u64 - 1),
+        }))
     }
 
-    /// Appends an entry carrying the next LSN (assigned under the lock) and returns that LSN
-    /// once the entry is durable.
-    pub fn append_next(
+    /// Enqueues an entry carrying the next LSN (assigned under the lock) without waiting for it
+    /// to become durable; see [`Wal::submit_batch`].
+    pub fn submit_next(
         &self,
         ballot: Ballot,
         timestamp_ms: u64,
         op: Operation,
-    ) -> Result<Lsn, WalError> {
+    ) -> Result<AppendTicket, WalError> {
         let mut state = self.lock()?;
         check_not_poisoned(&state)?;
         let entry = Entry {
@@ -270,8 +259,18 @@ impl Wal {
         encode_record(&entry, &mut record)?;
         let target = enqueue(&mut state, &record, 1);
         self.counters.appends.fetch_add(1, Ordering::Relaxed);
-        drop(self.wait_durable(state, target)?);
-        Ok(entry.lsn)
+        Ok(AppendTicket {
+            target,
+            last_lsn: entry.lsn,
+        })
+    }
+
+    /// Waits until the entries behind `ticket` are durable (sharing the fsync with every other
+    /// waiter) and returns the last LSN it covers.
+    pub fn wait(&self, ticket: AppendTicket) -> Result<Lsn, WalError> {
+        let state = self.lock()?;
+        drop(self.wait_durable(state, ticket.target)?);
+        Ok(ticket.last_lsn)
     }
 
     /// Iterates the durable entries from `lsn` onward, across segments, up to the last LSN that
@@ -314,7 +313,7 @@ impl Wal {
             check_not_poisoned(&state)?;
             if state.flushing {
                 let in_flight = state.batch.wrapping_sub(1);
-                state = self.wait(state, in_flight)?;
+                state = self.wait_batch(state, in_flight)?;
             } else if !state.pending.is_empty() {
                 let target = state.enqueued;
                 state = self.wait_durable(state, target)?;
@@ -372,7 +371,7 @@ impl Wal {
     }
 
     /// Waits until batch `batch` is finished (or, if it is pending, until it may be flushed).
-    fn wait<'a>(
+    fn wait_batch<'a>(
         &self,
         state: MutexGuard<'a, State>,
         batch: u64,
@@ -400,7 +399,7 @@ impl Wal {
                 } else {
                     state.batch
                 };
-                state = self.wait(state, batch)?;
+                state = self.wait_batch(state, batch)?;
             } else {
                 // Let appenders that are already runnable (woken by the previous batch) enqueue
                 // before this batch is cut: on few cores this roughly doubles the batch size.
