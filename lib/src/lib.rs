@@ -7,13 +7,17 @@
 //! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
 //! - [`expr`]: DynamoDB expressions: parsing and evaluation against items.
 //! - [`sigv4`]: AWS Signature Version 4 verification and signing.
+//! - [`protocol`]: DynamoDB's JSON protocol: operations, requests, error shapes.
+//! - [`catalog`]: the tables a node holds, their key schemas and partitions.
 //!
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
+pub mod catalog;
 pub mod digest;
 pub mod expr;
 pub mod item;
+pub mod protocol;
 pub mod replica;
 pub mod sigv4;
 pub mod wal;

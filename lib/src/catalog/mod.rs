@@ -1,0 +1,232 @@
+//! The node's catalog: which tables exist, their schemas and their partitions.
+//!
+//! Persisted as `<data>/catalog.json`, replaced atomically (write a temporary file, fsync,
+//! rename, fsync the directory), so a crash leaves either the old or the new catalog.
+//! With replication the catalog moves into the replicated metadata group; the types stay.
+
+mod table;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+pub use table::{
+    Billing, KeyAttribute, KeySchema, PartitionDef, ScalarType, TableDef, TableStatus,
+    initial_partition_count, split_hash_space,
+};
+
+/// Why the catalog could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// Reading or writing the catalog file failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The catalog file is not valid.
+    #[error("catalog {} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A table with this name exists already.
+    #[error("table {0} already exists")]
+    TableExists(String),
+    /// No table has this name.
+    #[error("table {0} not found")]
+    TableNotFound(String),
+}
+
+/// The catalog's persisted content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct CatalogState {
+    /// Format version of this file.
+    version: u32,
+    next_table_id: u64,
+    next_partition_id: u64,
+    tables: BTreeMap<String, TableDef>,
+}
+
+const CATALOG_VERSION: u32 = 1;
+const CATALOG_FILE: &str = "catalog.json";
+
+/// The set of tables on a node. Reads are cheap clones of `Arc<TableDef>`; changes are
+/// persisted before they become visible.
+pub struct Catalog {
+    path: PathBuf,
+    state: RwLock<(CatalogState, BTreeMap<String, Arc<TableDef>>)>,
+}
+
+impl Catalog {
+    /// Opens the catalog in `data_dir`, creating an empty one if there is none.
+    pub fn open(data_dir: &Path) -> Result<Self, CatalogError> {
+        let path = data_dir.join(CATALOG_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let state: CatalogState =
+                    serde_json::from_slice(&bytes).map_err(|e| CatalogError::Corrupt {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if state.version != CATALOG_VERSION {
+                    return Err(CatalogError::Corrupt {
+                        path,
+                        reason: format!("unknown catalog version {}", state.version),
+                    });
+                }
+                state
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogState {
+                version: CATALOG_VERSION,
+                next_table_id: 1,
+                next_partition_id: 1,
+                tables: BTreeMap::new(),
+            },
+            Err(source) => {
+                return Err(CatalogError::Io {
+                    op: "reading",
+                    path,
+                    source,
+                });
+            }
+        };
+        let shared = shared_tables(&state);
+        Ok(Catalog {
+            path,
+            state: RwLock::new((state, shared)),
+        })
+    }
+
+    /// The table named `name`, if it exists.
+    pub fn table(&self, name: &str) -> Option<Arc<TableDef>> {
+        self.read().1.get(name).cloned()
+    }
+
+    /// Every table, by name.
+    pub fn tables(&self) -> Vec<Arc<TableDef>> {
+        self.read().1.values().cloned().collect()
+    }
+
+    /// Adds a table built by `build` from a fresh table id and fresh partition ids (it is
+    /// given the id allocator), persisting the catalog before returning it.
+    pub fn create_table(
+        &self,
+        name: &str,
+        build: impl FnOnce(u64, &mut dyn FnMut() -> u64) -> TableDef,
+    ) -> Result<Arc<TableDef>, CatalogError> {
+        let mut guard = self.write();
+        if guard.0.tables.contains_key(name) {
+            return Err(CatalogError::TableExists(name.to_string()));
+        }
+        let mut next = guard.0.clone();
+        let table_id = next.next_table_id;
+        next.next_table_id += 1;
+        let mut next_partition = next.next_partition_id;
+        let table = build(table_id, &mut || {
+            let id = next_partition;
+            next_partition += 1;
+            id
+        });
+        next.next_partition_id = next_partition;
+        next.tables.insert(name.to_string(), table);
+        self.persist(&next)?;
+        guard.1 = shared_tables(&next);
+        guard.0 = next;
+        Ok(guard.1.get(name).cloned().ok_or_else(|| CatalogError::TableNotFound(name.into()))?)
+    }
+
+    /// Replaces the definition of table `name` with what `change` makes of it, persisted.
+    pub fn update_table(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut TableDef),
+    ) -> Result<Arc<TableDef>, CatalogError> {
+        let mut guard = self.write();
+        let mut next = guard.0.clone();
+        let table = next
+            .tables
+            .get_mut(name)
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        change(table);
+        self.persist(&next)?;
+        guard.1 = shared_tables(&next);
+        guard.0 = next;
+        guard
+            .1
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))
+    }
+
+    /// Removes table `name`, persisted, and returns its last definition.
+    pub fn remove_table(&self, name: &str) -> Result<Arc<TableDef>, CatalogError> {
+        let mut guard = self.write();
+        let mut next = guard.0.clone();
+        let removed = next
+            .tables
+            .remove(name)
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        self.persist(&next)?;
+        guard.1 = shared_tables(&next);
+        guard.0 = next;
+        Ok(Arc::new(removed))
+    }
+
+    fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, (CatalogState, BTreeMap<String, Arc<TableDef>>)> {
+        // Writers replace the state only after persisting it whole; a panic cannot leave it
+        // half-changed, so a poisoned lock still guards a consistent value.
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, (CatalogState, BTreeMap<String, Arc<TableDef>>)> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn persist(&self, state: &CatalogState) -> Result<(), CatalogError> {
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CatalogError::Io { op, path, source }
+        };
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| CatalogError::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+        file.write_all(&bytes).map_err(io("writing", &tmp))?;
+        file.sync_all().map_err(io("syncing", &tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io("renaming", &tmp))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("syncing", dir))?;
+        }
+        Ok(())
+    }
+}
+
+fn shared_tables(state: &CatalogState) -> BTreeMap<String, Arc<TableDef>> {
+    state
+        .tables
+        .iter()
+        .map(|(name, table)| (name.clone(), Arc::new(table.clone())))
+        .collect()
+}

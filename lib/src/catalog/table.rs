@@ -1,0 +1,270 @@
+//! Table definitions: key schema, billing, and the partitions that cover the hash space.
+
+use serde::{Deserialize, Serialize};
+
+use crate::item::{AttributeValue, Item};
+use crate::protocol::ApiError;
+
+/// The type of a key attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScalarType {
+    /// String.
+    S,
+    /// Number.
+    N,
+    /// Binary.
+    B,
+}
+
+impl ScalarType {
+    /// Parses `S`, `N` or `B`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "S" => Some(ScalarType::S),
+            "N" => Some(ScalarType::N),
+            "B" => Some(ScalarType::B),
+            _ => None,
+        }
+    }
+
+    /// The DynamoDB type letter.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScalarType::S => "S",
+            ScalarType::N => "N",
+            ScalarType::B => "B",
+        }
+    }
+
+    /// True if `value` is of this type.
+    #[must_use]
+    pub fn matches(self, value: &AttributeValue) -> bool {
+        matches!(
+            (self, value),
+            (ScalarType::S, AttributeValue::S(_))
+                | (ScalarType::N, AttributeValue::N(_))
+                | (ScalarType::B, AttributeValue::B(_))
+        )
+    }
+}
+
+/// One key attribute: its name and type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttribute {
+    /// Attribute name.
+    pub name: String,
+    /// Attribute type.
+    pub scalar_type: ScalarType,
+}
+
+/// A table's primary key: a partition (HASH) key and an optional sort (RANGE) key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySchema {
+    /// The partition key.
+    pub partition_key: KeyAttribute,
+    /// The sort key, if the table has one.
+    pub sort_key: Option<KeyAttribute>,
+}
+
+/// How a table is billed and how much throughput it is provisioned with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Billing {
+    /// On-demand: capacity follows traffic.
+    PayPerRequest,
+    /// Provisioned read and write capacity units.
+    Provisioned {
+        /// Read capacity units per second.
+        read_capacity_units: u64,
+        /// Write capacity units per second.
+        write_capacity_units: u64,
+    },
+}
+
+/// One partition of a table: the contiguous range of partition-key hashes it owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionDef {
+    /// Node-wide unique partition id; names its WAL and replica directories.
+    pub id: u64,
+    /// First hash owned (inclusive).
+    pub hash_start: u64,
+    /// Last hash owned (inclusive).
+    pub hash_end: u64,
+}
+
+/// Lifecycle state of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableStatus {
+    /// Serving.
+    Active,
+    /// Being deleted; its data is going away.
+    Deleting,
+}
+
+impl TableStatus {
+    /// DynamoDB's name for the status.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Active => "ACTIVE",
+            TableStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// Everything the node knows about a table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Node-wide unique table id: the first 8 bytes of every item key of the table.
+    pub id: u64,
+    /// Table name.
+    pub name: String,
+    /// Primary key.
+    pub key_schema: KeySchema,
+    /// The attribute definitions given at creation (name and type), in the order given.
+    pub attribute_definitions: Vec<KeyAttribute>,
+    /// Billing mode and provisioned throughput.
+    pub billing: Billing,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Partitions in hash order; together they cover `0..=u64::MAX` without overlap.
+    pub partitions: Vec<PartitionDef>,
+    /// Lifecycle state.
+    pub status: TableStatus,
+}
+
+impl TableDef {
+    /// The partition that owns partition-key hash `hash`.
+    #[must_use]
+    pub fn partition_for_hash(&self, hash: u64) -> Option<&PartitionDef> {
+        self.partitions
+            .iter()
+            .find(|p| p.hash_start <= hash && hash <= p.hash_end)
+    }
+
+    /// Names of the key attributes (partition key first).
+    #[must_use]
+    pub fn key_names(&self) -> Vec<&str> {
+        let mut names = vec![self.key_schema.partition_key.name.as_str()];
+        if let Some(sort) = &self.key_schema.sort_key {
+            names.push(sort.name.as_str());
+        }
+        names
+    }
+
+    /// Extracts and checks the primary key of `item` (a full item or a `Key` map): the key
+    /// attributes must be present with the schema's types and DynamoDB's size limits. With
+    /// `exact`, no other attribute may be present (a `Key` parameter).
+    pub fn key_of(
+        &self,
+        item: &Item,
+        exact: bool,
+    ) -> Result<(AttributeValue, Option<AttributeValue>), ApiError> {
+        let schema = &self.key_schema;
+        if exact {
+            let expected = self.key_names().len();
+            if item.len() != expected {
+                return Err(ApiError::validation(
+                    "The provided key element does not match the schema",
+                ));
+            }
+        }
+        let pk = key_value(item, &schema.partition_key, exact)?;
+        let sk = match &schema.sort_key {
+            Some(sort) => Some(key_value(item, sort, exact)?),
+            None => None,
+        };
+        crate::item::validate_key_value(crate::item::KeyRole::Partition, &pk)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        if let Some(sk) = &sk {
+            crate::item::validate_key_value(crate::item::KeyRole::Sort, sk)
+                .map_err(|e| ApiError::validation(e.to_string()))?;
+        }
+        Ok((pk, sk))
+    }
+}
+
+fn key_value(item: &Item, attr: &KeyAttribute, exact: bool) -> Result<AttributeValue, ApiError> {
+    match item.get(&attr.name) {
+        Some(value) if attr.scalar_type.matches(value) => Ok(value.clone()),
+        Some(value) => Err(ApiError::validation(if exact {
+            "The provided key element does not match the schema".to_string()
+        } else {
+            format!(
+                "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
+                attr.name,
+                attr.scalar_type.as_str(),
+                value.type_key()
+            )
+        })),
+        None => Err(ApiError::validation(if exact {
+            "The provided key element does not match the schema".to_string()
+        } else {
+            format!(
+                "One or more parameter values were invalid: Missing the key {} in the item",
+                attr.name
+            )
+        })),
+    }
+}
+
+/// Splits the 64-bit hash space into `count` contiguous, near-equal ranges.
+#[must_use]
+pub fn split_hash_space(count: u64) -> Vec<(u64, u64)> {
+    let count = count.max(1);
+    let width = u128::from(u64::MAX) + 1;
+    (0..count)
+        .map(|i| {
+            let start = (width * u128::from(i) / u128::from(count)) as u64;
+            let end = (width * u128::from(i + 1) / u128::from(count) - 1) as u64;
+            (start, end)
+        })
+        .collect()
+}
+
+/// How many partitions a new table starts with, as DynamoDB sizes them: a partition serves up
+/// to 3,000 RCU or 1,000 WCU, so `ceil(RCU / 3000 + WCU / 1000)` (at least one); on-demand
+/// tables start with `on_demand_partitions`.
+#[must_use]
+pub fn initial_partition_count(billing: Billing, on_demand_partitions: u64) -> u64 {
+    match billing {
+        Billing::PayPerRequest => on_demand_partitions.max(1),
+        Billing::Provisioned {
+            read_capacity_units,
+            write_capacity_units,
+        } => {
+            let units = read_capacity_units.saturating_add(write_capacity_units.saturating_mul(3));
+            units.div_ceil(3000).max(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ranges_cover_the_space_without_overlap() {
+        for count in [1, 2, 3, 7, 64] {
+            let ranges = split_hash_space(count);
+            assert_eq!(ranges.len() as u64, count);
+            assert_eq!(ranges[0].0, 0);
+            assert_eq!(ranges.last().unwrap().1, u64::MAX);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].1 + 1, pair[1].0);
+            }
+        }
+    }
+
+    #[test]
+    fn partition_count_follows_provisioned_throughput() {
+        let provisioned = |r, w| Billing::Provisioned {
+            read_capacity_units: r,
+            write_capacity_units: w,
+        };
+        assert_eq!(initial_partition_count(provisioned(5, 5), 4), 1);
+        assert_eq!(initial_partition_count(provisioned(3000, 1000), 4), 2);
+        assert_eq!(initial_partition_count(provisioned(6001, 0), 4), 3);
+        assert_eq!(initial_partition_count(Billing::PayPerRequest, 4), 4);
+    }
+}
