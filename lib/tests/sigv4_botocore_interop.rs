@@ -36,7 +36,10 @@ impl Fixture {
 
     fn verifier(&self) -> Verifier {
         Verifier::new(
-            vec![Credential::new(&self.access_key_id, &self.secret_access_key)],
+            vec![Credential::new(
+                &self.access_key_id,
+                &self.secret_access_key,
+            )],
             &self.region,
             &self.service,
             Verifier::DEFAULT_MAX_SKEW,
@@ -115,7 +118,11 @@ fn botocore_signed_requests_verify() {
         assert_eq!(identity.signed_at_unix_secs, fixture.now_unix_secs);
 
         // The same request a little later is still fine; an hour later it has expired.
-        assert!(verifier.verify(&request, fixture.now_unix_secs + 600).is_ok());
+        assert!(
+            verifier
+                .verify(&request, fixture.now_unix_secs + 600)
+                .is_ok()
+        );
         assert!(matches!(
             verifier.verify(&request, fixture.now_unix_secs + 3_600),
             Err(AuthError::SignatureExpired { .. })
@@ -188,7 +195,10 @@ fn ddb_signer_matches_botocore() {
             "{}",
             fixture.name
         );
-        assert_eq!(Some(signed.x_amz_date.as_str()), fixture.header("x-amz-date"));
+        assert_eq!(
+            Some(signed.x_amz_date.as_str()),
+            fixture.header("x-amz-date")
+        );
     }
 }
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use ddb::sigv4::{
-    AuthError, Credential, RequestParts, SigningKey, SigningKeyCache, Signer, Verifier,
+    AuthError, Credential, RequestParts, Signer, SigningKey, SigningKeyCache, Verifier,
     format_amz_date, parse_amz_date,
 };
 
@@ -109,7 +109,11 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
 
 fn replace_in_authorization(headers: &mut [(String, String)], from: &str, to: &str) {
     let changed = header(headers, "authorization").replacen(from, to, 1);
-    assert_ne!(changed, header(headers, "authorization"), "{from} not found");
+    assert_ne!(
+        changed,
+        header(headers, "authorization"),
+        "{from} not found"
+    );
     set_header(headers, "authorization", &changed);
 }
 
@@ -179,7 +183,10 @@ fn changed_date_fails() {
     let mut headers = signed_headers();
     set_header(&mut headers, "x-amz-date", "20261125T101500Z");
     let error = verify(&headers, BODY, parse_amz_date("20261125T101500Z").unwrap()).unwrap_err();
-    assert!(matches!(error, AuthError::ScopeDateMismatch { .. }), "{error:?}");
+    assert!(
+        matches!(error, AuthError::ScopeDateMismatch { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.code(), "InvalidSignatureException");
     assert_eq!(
         error.to_string(),
@@ -301,7 +308,12 @@ fn changed_or_malformed_signature_fails() {
     let mut flipped = signature.clone().into_bytes();
     flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
     let flipped = String::from_utf8(flipped).unwrap();
-    for replacement in [flipped.as_str(), &signature[..62], "zz", &signature.to_uppercase()] {
+    for replacement in [
+        flipped.as_str(),
+        &signature[..62],
+        "zz",
+        &signature.to_uppercase(),
+    ] {
         let mut headers = original.clone();
         let changed = header(&headers, "authorization").replace(&signature, replacement);
         set_header(&mut headers, "authorization", &changed);
@@ -334,8 +346,7 @@ fn host_must_be_signed() {
         service: "dynamodb".to_owned(),
     };
     let signed = vec!["x-amz-date".to_owned()];
-    let canonical =
-        ddb::sigv4::canonical_request(&request, &signed, &ddb::sigv4::sha256_hex(BODY));
+    let canonical = ddb::sigv4::canonical_request(&request, &signed, &ddb::sigv4::sha256_hex(BODY));
     let signature = SigningKey::derive(SECRET, &scope)
         .sign_hex(&ddb::sigv4::string_to_sign(&date, &scope, &canonical));
     let mut all = headers;
@@ -363,7 +374,11 @@ fn missing_or_malformed_authorization() {
     );
 
     let mut headers = signed_headers();
-    set_header(&mut headers, "authorization", "AWS4-HMAC-SHA256 Credential=x");
+    set_header(
+        &mut headers,
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=x",
+    );
     let error = verify(&headers, BODY, now()).unwrap_err();
     assert_eq!(error.code(), "IncompleteSignatureException");
 
