@@ -9,15 +9,21 @@
 //! - [`sigv4`]: AWS Signature Version 4 verification and signing.
 //! - [`protocol`]: DynamoDB's JSON protocol: operations, requests, error shapes.
 //! - [`catalog`]: the tables a node holds, their key schemas and partitions.
+//! - [`node`]: a storage node's partitions and the DynamoDB operations it serves.
+//! - [`config`]: node configuration (TOML plus environment overrides).
+//! - [`server`]: the node's HTTP face (DynamoDB JSON 1.0, `/healthz`, `/metrics`).
 //!
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
 pub mod catalog;
+pub mod config;
 pub mod digest;
 pub mod expr;
 pub mod item;
+pub mod node;
 pub mod protocol;
 pub mod replica;
+pub mod server;
 pub mod sigv4;
 pub mod wal;

@@ -1,6 +1,6 @@
 //! Reading request parameters with DynamoDB's validation messages.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -120,8 +120,8 @@ impl<'a> Params<'a> {
     }
 
     /// `ExpressionAttributeNames`, empty if absent.
-    pub fn attribute_names(&self) -> Result<HashMap<String, String>, ApiError> {
-        let mut names = HashMap::new();
+    pub fn attribute_names(&self) -> Result<BTreeMap<String, String>, ApiError> {
+        let mut names = BTreeMap::new();
         if let Some(map) = self.optional_object("ExpressionAttributeNames")? {
             for (placeholder, value) in map {
                 match value {
@@ -136,8 +136,8 @@ impl<'a> Params<'a> {
     }
 
     /// `ExpressionAttributeValues`, empty if absent.
-    pub fn attribute_values(&self) -> Result<HashMap<String, AttributeValue>, ApiError> {
-        let mut values = HashMap::new();
+    pub fn attribute_values(&self) -> Result<BTreeMap<String, AttributeValue>, ApiError> {
+        let mut values = BTreeMap::new();
         if let Some(map) = self.optional_object("ExpressionAttributeValues")? {
             for (placeholder, value) in map {
                 let value: AttributeValue = serde_json::from_value(value.clone())

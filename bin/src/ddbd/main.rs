@@ -1,0 +1,147 @@
+//! `ddbd`: a ddb storage node. Parses its configuration, opens the node's data, serves the
+//! DynamoDB API until SIGINT or SIGTERM.
+
+mod credentials;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use ddb::config::NodeConfig;
+use ddb::node::{Node, NodeOptions};
+use ddb::server::{ServerState, serve};
+use ddb::sigv4::Verifier;
+
+/// ddbd: a ddb storage node that DynamoDB clients (boto3, aws-cli, the AWS SDKs) talk to.
+///
+/// Precedence: command-line flags over DDB_* environment variables over the --config file
+/// over built-in defaults. With no configuration at all it serves on 127.0.0.1:8000 with data
+/// under ./ddb-data and a generated access key that it prints.
+#[derive(Debug, Parser)]
+#[command(name = "ddbd", version, after_help = NodeConfig::HELP)]
+struct Args {
+    /// TOML configuration file.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Listen address (overrides `listen`), e.g. 127.0.0.1:8000.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Node id (overrides `node_id`).
+    #[arg(long)]
+    node_id: Option<u32>,
+    /// Accept unsigned requests. For local experiments only: anyone who can reach the port can
+    /// read and write every table.
+    #[arg(long)]
+    allow_unauthenticated: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DDB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = NodeConfig::load(args.config.as_deref(), |name| std::env::var(name).ok())
+        .context("loading configuration")?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(id) = args.node_id {
+        config.node_id = id;
+    }
+    config.allow_unauthenticated |= args.allow_unauthenticated;
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let keys = credentials::resolve(&config).context("setting up access keys")?;
+    let node = Node::open(
+        &config.data_dir,
+        NodeOptions {
+            node_id: config.node_id,
+            region: config.region.clone(),
+            on_demand_partitions: config.on_demand_partitions,
+        },
+    )
+    .map_err(anyhow::Error::msg)
+    .with_context(|| format!("opening node data in {}", config.data_dir.display()))?;
+    let verifier = if config.allow_unauthenticated {
+        tracing::warn!("authentication is OFF: unsigned requests are accepted");
+        None
+    } else {
+        Some(Verifier::new(
+            keys.iter().map(|k| k.credential()).collect(),
+            config.region.clone(),
+            "dynamodb",
+            Verifier::DEFAULT_MAX_SKEW,
+        ))
+    };
+    let state = ServerState::new(Arc::new(node), verifier);
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        println!(
+            "ddbd node {} (az {}) serving DynamoDB on http://{address}",
+            config.node_id, config.az
+        );
+        credentials::print_for_clients(&keys, &config, address);
+        notify_systemd_ready();
+        serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Tells systemd (`Type=notify`) the node is serving, if it runs under systemd.
+fn notify_systemd_ready() {
+    #[cfg(unix)]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        let socket = match std::os::unix::net::UnixDatagram::unbound() {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot notify systemd");
+                return;
+            }
+        };
+        if let Err(e) = socket.send_to(b"READY=1", &path) {
+            tracing::warn!(error = %e, "cannot notify systemd");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Node configuration: a TOML file, then `DDB_*` environment variables over it.
+//!
+//! Every key, its default and its environment variable are listed in [`NodeConfig::HELP`],
+//! which `ddbd --help` prints.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sigv4::Credential;
+
+/// One access key accepted by the node.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The access key id clients sign with.
+    pub access_key_id: String,
+    /// The secret; never logged.
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl AccessKey {
+    /// The SigV4 credential for this key.
+    #[must_use]
+    pub fn credential(&self) -> Credential {
+        Credential::new(&self.access_key_id, &self.secret_access_key)
+    }
+}
+
+/// A node's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id, unique in the cluster.
+    pub node_id: u32,
+    /// The availability zone the node is in.
+    pub az: String,
+    /// Address the DynamoDB API, `/healthz` and `/metrics` listen on.
+    pub listen: SocketAddr,
+    /// Where WALs, replica stores and the catalog live.
+    pub data_dir: PathBuf,
+    /// Region clients sign for, and that ARNs name.
+    pub region: String,
+    /// Access keys accepted for SigV4. Empty: a key pair is generated on first start and kept
+    /// in `<data_dir>/credentials.toml`.
+    pub credentials: Vec<AccessKey>,
+    /// Accept unsigned requests. For local experiments only.
+    pub allow_unauthenticated: bool,
+    /// Partitions an on-demand table starts with.
+    pub on_demand_partitions: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: 1,
+            az: "a".to_string(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("ddb-data"),
+            region: "us-east-1".to_string(),
+            credentials: Vec::new(),
+            allow_unauthenticated: false,
+            on_demand_partitions: 4,
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a node.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// Documentation of every key, for `ddbd --help`.
+    pub const HELP: &'static str = "\
+Configuration keys (TOML file given with --config; each can be overridden by the environment
+variable in brackets):
+  node_id = 1                    this node's id, unique in the cluster [DDB_NODE_ID]
+  az = \"a\"                       availability zone of the node [DDB_AZ]
+  listen = \"127.0.0.1:8000\"      address of the DynamoDB API, /healthz and /metrics [DDB_LISTEN]
+  data_dir = \"ddb-data\"          WALs, replica stores, catalog [DDB_DATA_DIR]
+  region = \"us-east-1\"           region clients sign requests for [DDB_REGION]
+  allow_unauthenticated = false  accept unsigned requests; local experiments only [DDB_ALLOW_UNAUTHENTICATED]
+  on_demand_partitions = 4       partitions an on-demand table starts with [DDB_ON_DEMAND_PARTITIONS]
+  [[credentials]]                access keys accepted for SigV4 (repeatable)
+  access_key_id = \"...\"          [DDB_ACCESS_KEY_ID, with DDB_SECRET_ACCESS_KEY: replaces the list]
+  secret_access_key = \"...\"
+With no credentials configured, a key pair is generated on first start, stored in
+<data_dir>/credentials.toml (mode 0600) and printed.";
+
+    /// Loads `path` (if given) over the defaults, then applies environment overrides read
+    /// through `env` (a parameter so tests control it).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => NodeConfig::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(
+            name: &'static str,
+            value: String,
+        ) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                name,
+                value,
+                message: e.to_string(),
+            })
+        }
+        if let Some(v) = env("DDB_NODE_ID") {
+            self.node_id = parsed("DDB_NODE_ID", v)?;
+        }
+        if let Some(v) = env("DDB_AZ") {
+            self.az = v;
+        }
+        if let Some(v) = env("DDB_LISTEN") {
+            self.listen = parsed("DDB_LISTEN", v)?;
+        }
+        if let Some(v) = env("DDB_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("DDB_REGION") {
+            self.region = v;
+        }
+        if let Some(v) = env("DDB_ALLOW_UNAUTHENTICATED") {
+            self.allow_unauthenticated = parsed("DDB_ALLOW_UNAUTHENTICATED", v)?;
+        }
+        if let Some(v) = env("DDB_ON_DEMAND_PARTITIONS") {
+            self.on_demand_partitions = parsed("DDB_ON_DEMAND_PARTITIONS", v)?;
+        }
+        match (env("DDB_ACCESS_KEY_ID"), env("DDB_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => {
+                self.credentials = vec![AccessKey {
+                    access_key_id: id,
+                    secret_access_key: secret,
+                }];
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Env {
+                    name: "DDB_ACCESS_KEY_ID",
+                    value: String::new(),
+                    message: "DDB_ACCESS_KEY_ID and DDB_SECRET_ACCESS_KEY go together".into(),
+                });
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 7\nlisten = \"127.0.0.1:9001\"\n[[credentials]]\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(Some(&path), |name| {
+            (name == "DDB_LISTEN").then(|| "127.0.0.1:9002".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.node_id, 7);
+        assert_eq!(config.listen.port(), 9002);
+        assert_eq!(config.credentials[0].access_key_id, "AK");
+        assert!(!format!("{config:?}").contains("SK\""), "secrets never in Debug");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "nodeid = 7\n").unwrap();
+        assert!(matches!(
+            NodeConfig::load(Some(&path), |_| None),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            NodeConfig::load(None, |n| (n == "DDB_NODE_ID").then(|| "x".into())),
+            Err(ConfigError::Env { .. })
+        ));
+    }
+}

@@ -1,0 +1,536 @@
+//! Single-item and batch operations: PutItem, GetItem, DeleteItem, UpdateItem, BatchGetItem,
+//! BatchWriteItem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
+use super::{Node, Partition, WriteOp};
+use crate::catalog::TableDef;
+use crate::expr::{ExprError, ExpressionKind, ExpressionScope, Projection};
+use crate::item::{
+    AttributeValue, Item, decode_item, encode_item, encode_key, item_size, item_to_json,
+    partition_hash, validate_item,
+};
+use crate::protocol::{ApiError, Params, missing, parse_item};
+
+/// Most keys in one BatchGetItem.
+const BATCH_GET_MAX_KEYS: usize = 100;
+/// Most requests in one BatchWriteItem.
+const BATCH_WRITE_MAX_REQUESTS: usize = 25;
+
+/// Maps an expression error to DynamoDB's `ValidationException`.
+pub(super) fn expr_error(error: ExprError) -> ApiError {
+    ApiError::validation(error.to_string())
+}
+
+/// The `ExpressionAttributeNames` and `ExpressionAttributeValues` of a request.
+pub(super) struct Placeholders {
+    pub names: BTreeMap<String, String>,
+    pub values: BTreeMap<String, AttributeValue>,
+    names_given: bool,
+    values_given: bool,
+}
+
+impl Placeholders {
+    pub fn from_params(params: &Params<'_>) -> Result<Self, ApiError> {
+        let names_given = params.raw("ExpressionAttributeNames").is_some();
+        let values_given = params.raw("ExpressionAttributeValues").is_some();
+        let names = params.attribute_names()?;
+        let values = params.attribute_values()?;
+        if values_given && values.is_empty() {
+            return Err(ApiError::validation(
+                "ExpressionAttributeValues must not be empty",
+            ));
+        }
+        if names_given && names.is_empty() {
+            return Err(ApiError::validation(
+                "ExpressionAttributeNames must not be empty",
+            ));
+        }
+        Ok(Placeholders {
+            names,
+            values,
+            names_given,
+            values_given,
+        })
+    }
+
+    /// DynamoDB's checks once every expression of the request is parsed: placeholders need an
+    /// expression, and every placeholder given must be used.
+    pub fn finish(&self, scope: &ExpressionScope<'_>, any_expression: bool) -> Result<(), ApiError> {
+        if !any_expression {
+            if self.names_given {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeNames can only be specified when using expressions",
+                ));
+            }
+            if self.values_given {
+                return Err(ApiError::validation(
+                    "ExpressionAttributeValues can only be specified when using expressions",
+                ));
+            }
+        }
+        scope.check_all_used().map_err(expr_error)
+    }
+}
+
+/// `ReturnValues` of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReturnValues {
+    None,
+    AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
+}
+
+impl ReturnValues {
+    fn from_params(params: &Params<'_>, allowed: &[ReturnValues]) -> Result<Self, ApiError> {
+        let value = match params.optional_str("ReturnValues")? {
+            None | Some("NONE") => ReturnValues::None,
+            Some("ALL_OLD") => ReturnValues::AllOld,
+            Some("UPDATED_OLD") => ReturnValues::UpdatedOld,
+            Some("ALL_NEW") => ReturnValues::AllNew,
+            Some("UPDATED_NEW") => ReturnValues::UpdatedNew,
+            Some(other) => {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
+                )));
+            }
+        };
+        if !allowed.contains(&value) {
+            return Err(ApiError::validation(
+                "ReturnValues can only be ALL_OLD or NONE",
+            ));
+        }
+        Ok(value)
+    }
+}
+
+/// Whether a failed condition returns the item (`ReturnValuesOnConditionCheckFailure`).
+fn return_old_on_failure(params: &Params<'_>) -> Result<bool, ApiError> {
+    match params.optional_str("ReturnValuesOnConditionCheckFailure")? {
+        None | Some("NONE") => Ok(false),
+        Some("ALL_OLD") => Ok(true),
+        Some(other) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
+        ))),
+    }
+}
+
+fn decode_stored(bytes: Option<&[u8]>) -> Result<Option<Item>, ApiError> {
+    bytes
+        .map(decode_item)
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("stored item is unreadable: {e}")))
+}
+
+fn condition_failed(old: Option<Item>, return_old: bool) -> ApiError {
+    let mut error = ApiError::condition_failed();
+    if return_old {
+        error.item = old;
+    }
+    error
+}
+
+impl Node {
+    /// The partition that owns `partition_key` in `table`, and the item's encoded key.
+    pub(super) fn locate(
+        &self,
+        table: &TableDef,
+        partition_key: &AttributeValue,
+        sort_key: Option<&AttributeValue>,
+    ) -> Result<(Arc<Partition>, Vec<u8>), ApiError> {
+        let hash = partition_hash(partition_key).map_err(|e| ApiError::validation(e.to_string()))?;
+        let def = table
+            .partition_for_hash(hash)
+            .ok_or_else(|| ApiError::internal("no partition owns this key's hash"))?;
+        let key = encode_key(table.id, partition_key, sort_key)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        Ok((self.partition(def.id)?, key))
+    }
+
+    pub(super) fn put_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let table = self.active_table(params.required_str("TableName")?)?;
+        let item = params.required_item("Item")?;
+        validate_item(&item).map_err(|e| ApiError::validation(e.to_string()))?;
+        let (pk, sk) = table.key_of(&item, false)?;
+        let placeholders = Placeholders::from_params(&params)?;
+        let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
+        let condition = params
+            .optional_str("ConditionExpression")?
+            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
+            .transpose()
+            .map_err(expr_error)?;
+        placeholders.finish(&scope, condition.is_some())?;
+        let return_values =
+            ReturnValues::from_params(&params, &[ReturnValues::None, ReturnValues::AllOld])?;
+        let return_old = return_old_on_failure(&params)?;
+        let capacity = ReturnCapacity::from_params(&params)?;
+
+        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let encoded = encode_item(&item);
+        let new_size = item_size(&item);
+        let old = partition.write(key, |current| {
+            let old = decode_stored(current)?;
+            if let Some(condition) = &condition
+                && !condition.evaluate(old.as_ref())
+            {
+                return Err(condition_failed(old, return_old));
+            }
+            Ok((WriteOp::Put(encoded), old))
+        })?;
+        let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
+        let mut response = Map::new();
+        if return_values == ReturnValues::AllOld
+            && let Some(old) = &old
+        {
+            response.insert("Attributes".into(), item_to_json(old));
+        }
+        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
+            response.insert("ConsumedCapacity".into(), consumed);
+        }
+        Ok(Value::Object(response))
+    }
+
+    pub(super) fn get_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let table = self.active_table(params.required_str("TableName")?)?;
+        let key_item = params.required_item("Key")?;
+        let (pk, sk) = table.key_of(&key_item, true)?;
+        let consistent = params.optional_bool("ConsistentRead")?.unwrap_or(false);
+        let placeholders = Placeholders::from_params(&params)?;
+        let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
+        let projection = projection(&params, &mut scope)?;
+        placeholders.finish(&scope, projection.is_some())?;
+        let capacity = ReturnCapacity::from_params(&params)?;
+
+        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let item = decode_stored(partition.get(&key)?.as_deref())?;
+        let units = read_units(item.as_ref().map_or(0, item_size), consistent);
+        let mut response = Map::new();
+        if let Some(item) = item {
+            let shown = match &projection {
+                Some(projection) => projection.apply(&item),
+                None => item,
+            };
+            response.insert("Item".into(), item_to_json(&shown));
+        }
+        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Read) {
+            response.insert("ConsumedCapacity".into(), consumed);
+        }
+        Ok(Value::Object(response))
+    }
+
+    pub(super) fn delete_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let table = self.active_table(params.required_str("TableName")?)?;
+        let key_item = params.required_item("Key")?;
+        let (pk, sk) = table.key_of(&key_item, true)?;
+        let placeholders = Placeholders::from_params(&params)?;
+        let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
+        let condition = params
+            .optional_str("ConditionExpression")?
+            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
+            .transpose()
+            .map_err(expr_error)?;
+        placeholders.finish(&scope, condition.is_some())?;
+        let return_values =
+            ReturnValues::from_params(&params, &[ReturnValues::None, ReturnValues::AllOld])?;
+        let return_old = return_old_on_failure(&params)?;
+        let capacity = ReturnCapacity::from_params(&params)?;
+
+        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let old = partition.write(key, |current| {
+            let old = decode_stored(current)?;
+            if let Some(condition) = &condition
+                && !condition.evaluate(old.as_ref())
+            {
+                return Err(condition_failed(old, return_old));
+            }
+            let op = if old.is_some() {
+                WriteOp::Delete
+            } else {
+                WriteOp::Nothing
+            };
+            Ok((op, old))
+        })?;
+        let units = write_units(old.as_ref().map_or(0, item_size));
+        let mut response = Map::new();
+        if return_values == ReturnValues::AllOld
+            && let Some(old) = &old
+        {
+            response.insert("Attributes".into(), item_to_json(old));
+        }
+        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
+            response.insert("ConsumedCapacity".into(), consumed);
+        }
+        Ok(Value::Object(response))
+    }
+
+    pub(super) fn update_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let table = self.active_table(params.required_str("TableName")?)?;
+        let key_item = params.required_item("Key")?;
+        let (pk, sk) = table.key_of(&key_item, true)?;
+        let placeholders = Placeholders::from_params(&params)?;
+        let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
+        let key_names = table.key_names();
+        let update = params
+            .optional_str("UpdateExpression")?
+            .map(|text| scope.parse_update(text, &key_names))
+            .transpose()
+            .map_err(expr_error)?;
+        let condition = params
+            .optional_str("ConditionExpression")?
+            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
+            .transpose()
+            .map_err(expr_error)?;
+        placeholders.finish(&scope, update.is_some() || condition.is_some())?;
+        let return_values = ReturnValues::from_params(
+            &params,
+            &[
+                ReturnValues::None,
+                ReturnValues::AllOld,
+                ReturnValues::UpdatedOld,
+                ReturnValues::AllNew,
+                ReturnValues::UpdatedNew,
+            ],
+        )?;
+        let return_old = return_old_on_failure(&params)?;
+        let capacity = ReturnCapacity::from_params(&params)?;
+
+        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let (old, new) = partition.write(key, |current| {
+            let old = decode_stored(current)?;
+            if let Some(condition) = &condition
+                && !condition.evaluate(old.as_ref())
+            {
+                return Err(condition_failed(old, return_old));
+            }
+            let base = old.clone().unwrap_or_else(|| key_item.clone());
+            let new = match &update {
+                Some(update) => update.apply(&base).map_err(expr_error)?,
+                None => base,
+            };
+            validate_item(&new).map_err(|e| {
+                ApiError::validation(if e.to_string().contains("size") {
+                    "Item size to update has exceeded the maximum allowed size".to_string()
+                } else {
+                    e.to_string()
+                })
+            })?;
+            Ok((WriteOp::Put(encode_item(&new)), (old, new)))
+        })?;
+        let units = write_units(item_size(&new).max(old.as_ref().map_or(0, item_size)));
+        let mut response = Map::new();
+        let attributes = match return_values {
+            ReturnValues::None => None,
+            ReturnValues::AllOld => old.clone(),
+            ReturnValues::AllNew => Some(new.clone()),
+            ReturnValues::UpdatedOld | ReturnValues::UpdatedNew => {
+                let empty = Item::new();
+                let before = old.as_ref().unwrap_or(&empty);
+                let changed: BTreeSet<&String> = before
+                    .keys()
+                    .chain(new.keys())
+                    .filter(|name| before.get(*name) != new.get(*name))
+                    .collect();
+                let source = if return_values == ReturnValues::UpdatedOld {
+                    before
+                } else {
+                    &new
+                };
+                let picked: Item = source
+                    .iter()
+                    .filter(|(name, _)| changed.contains(name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+                (!picked.is_empty()).then_some(picked)
+            }
+        };
+        if let Some(attributes) = attributes {
+            response.insert("Attributes".into(), item_to_json(&attributes));
+        }
+        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
+            response.insert("ConsumedCapacity".into(), consumed);
+        }
+        Ok(Value::Object(response))
+    }
+
+    pub(super) fn batch_get_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let request_items = params
+            .optional_object("RequestItems")?
+            .ok_or_else(|| missing("RequestItems"))?;
+        if request_items.is_empty() {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        let total: usize = request_items
+            .values()
+            .map(|t| t.get("Keys").and_then(Value::as_array).map_or(0, Vec::len))
+            .sum();
+        if total > BATCH_GET_MAX_KEYS {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
+        }
+        let capacity = ReturnCapacity::from_params(&params)?;
+        let mut responses = Map::new();
+        let mut consumed = Vec::new();
+        for (table_name, request) in request_items {
+            let table = self.active_table(table_name)?;
+            let request = Params::new(request)?;
+            let keys = request.optional_array("Keys")?.ok_or_else(|| missing("Keys"))?;
+            if keys.is_empty() {
+                return Err(ApiError::validation(
+                    "1 validation error detected: Value '[]' at 'requestItems.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",
+                ));
+            }
+            let consistent = request.optional_bool("ConsistentRead")?.unwrap_or(false);
+            let placeholders = Placeholders::from_params(&request)?;
+            let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
+            let projection = projection(&request, &mut scope)?;
+            placeholders.finish(&scope, projection.is_some())?;
+            let mut seen = BTreeSet::new();
+            let mut located = Vec::new();
+            for key in keys {
+                let key_item = parse_item(key)?;
+                let (pk, sk) = table.key_of(&key_item, true)?;
+                let (partition, encoded) = self.locate(&table, &pk, sk.as_ref())?;
+                if !seen.insert(encoded.clone()) {
+                    return Err(ApiError::validation(
+                        "Provided list of item keys contains duplicates",
+                    ));
+                }
+                located.push((partition, encoded));
+            }
+            let mut items = Vec::new();
+            let mut units = 0.0;
+            for (partition, encoded) in located {
+                let item = decode_stored(partition.get(&encoded)?.as_deref())?;
+                units += read_units(item.as_ref().map_or(0, item_size), consistent);
+                if let Some(item) = item {
+                    let shown = match &projection {
+                        Some(projection) => projection.apply(&item),
+                        None => item,
+                    };
+                    items.push(item_to_json(&shown));
+                }
+            }
+            responses.insert(table_name.clone(), Value::Array(items));
+            if let Some(report) = capacity.report(table_name, units, UnitKind::Read) {
+                consumed.push(report);
+            }
+        }
+        let mut response = json!({"Responses": responses, "UnprocessedKeys": {}});
+        if capacity != ReturnCapacity::None {
+            response["ConsumedCapacity"] = Value::Array(consumed);
+        }
+        Ok(response)
+    }
+
+    pub(super) fn batch_write_item(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let request_items = params
+            .optional_object("RequestItems")?
+            .ok_or_else(|| missing("RequestItems"))?;
+        if request_items.is_empty() {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        let total: usize = request_items
+            .values()
+            .map(|t| t.as_array().map_or(0, Vec::len))
+            .sum();
+        if total > BATCH_WRITE_MAX_REQUESTS {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchWriteItem call",
+            ));
+        }
+        let capacity = ReturnCapacity::from_params(&params)?;
+        // Validate everything before writing anything: a bad request writes nothing.
+        let mut writes = Vec::new();
+        for (table_name, requests) in request_items {
+            let table = self.active_table(table_name)?;
+            let requests = requests.as_array().ok_or_else(|| {
+                ApiError::serialization("RequestItems values must be lists of write requests")
+            })?;
+            let mut seen = BTreeSet::new();
+            for request in requests {
+                let request = Params::new(request)?;
+                let put = request.raw("PutRequest");
+                let delete = request.raw("DeleteRequest");
+                let (item, key_item, op_is_put) = match (put, delete) {
+                    (Some(put), None) => {
+                        let item = Params::new(put)?.required_item("Item")?;
+                        validate_item(&item).map_err(|e| ApiError::validation(e.to_string()))?;
+                        (Some(item.clone()), item, true)
+                    }
+                    (None, Some(delete)) => {
+                        let key = Params::new(delete)?.required_item("Key")?;
+                        (None, key, false)
+                    }
+                    _ => {
+                        return Err(ApiError::validation(
+                            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                        ));
+                    }
+                };
+                let (pk, sk) = table.key_of(&key_item, !op_is_put)?;
+                let (partition, encoded) = self.locate(&table, &pk, sk.as_ref())?;
+                if !seen.insert(encoded.clone()) {
+                    return Err(ApiError::validation(
+                        "Provided list of item keys contains duplicates",
+                    ));
+                }
+                writes.push((Arc::clone(&table), partition, encoded, item));
+            }
+        }
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        for (table, partition, key, item) in writes {
+            let (op, size) = match &item {
+                Some(item) => (WriteOp::Put(encode_item(item)), item_size(item)),
+                None => (WriteOp::Delete, 0),
+            };
+            let old_size = partition.write(key, |current| {
+                let old_size = decode_stored(current)?.as_ref().map_or(0, item_size);
+                let op = if op == WriteOp::Delete && current.is_none() {
+                    WriteOp::Nothing
+                } else {
+                    op
+                };
+                Ok((op, old_size))
+            })?;
+            *units.entry(table.name.clone()).or_default() += write_units(size.max(old_size));
+        }
+        let mut response = json!({"UnprocessedItems": {}});
+        if capacity != ReturnCapacity::None {
+            let consumed: Vec<Value> = units
+                .iter()
+                .filter_map(|(table, units)| capacity.report(table, *units, UnitKind::Write))
+                .collect();
+            response["ConsumedCapacity"] = Value::Array(consumed);
+        }
+        Ok(response)
+    }
+}
+
+/// Parses `ProjectionExpression`, if present.
+pub(super) fn projection<'a>(
+    params: &Params<'a>,
+    scope: &mut ExpressionScope<'a>,
+) -> Result<Option<Projection>, ApiError> {
+    params
+        .optional_str("ProjectionExpression")?
+        .map(|text| scope.parse_projection(text))
+        .transpose()
+        .map_err(expr_error)
+}

@@ -1,0 +1,212 @@
+//! The HTTP face of a node: DynamoDB JSON 1.0 on `POST /`, `/healthz` and `/metrics`.
+//!
+//! Every request gets a request id (`x-amzn-RequestId`), is authenticated with SigV4 (unless
+//! the node was started with authentication off), dispatched on `X-Amz-Target`, and answered
+//! with DynamoDB's JSON and error shapes and an `x-amz-crc32` of the body, which the AWS SDKs
+//! check.
+
+mod metrics;
+mod request_id;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+pub use metrics::{Metrics, Outcome};
+use request_id::RequestIds;
+
+use crate::node::Node;
+use crate::protocol::{ApiError, CONTENT_TYPE, ErrorCode, TARGET_PREFIX};
+use crate::sigv4::{RequestParts, Verifier};
+
+/// Largest request body accepted (DynamoDB's limit for a batch request).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the HTTP layer needs besides the node.
+pub struct ServerState {
+    node: Arc<Node>,
+    verifier: Option<Verifier>,
+    metrics: Metrics,
+    request_ids: RequestIds,
+}
+
+impl ServerState {
+    /// State for serving `node`; `verifier` `None` turns authentication off (local
+    /// experiments only).
+    #[must_use]
+    pub fn new(node: Arc<Node>, verifier: Option<Verifier>) -> Arc<Self> {
+        let request_ids = RequestIds::new(node.options().node_id);
+        Arc::new(ServerState {
+            node,
+            verifier,
+            metrics: Metrics::default(),
+            request_ids,
+        })
+    }
+
+    /// The request counters.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// The node's HTTP routes.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/", post(dynamodb))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn dynamodb(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = state.request_ids.next();
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .unwrap_or("")
+        .to_string();
+    let started = std::time::Instant::now();
+    let result = handle(&state, &method, &uri, &headers, body, &operation).await;
+    let elapsed = started.elapsed();
+    let (status, body) = match result {
+        Ok(value) => (StatusCode::OK, value),
+        Err(error) => {
+            if error.code.is_server_fault() {
+                tracing::warn!(%request_id, operation, code = %error.code, message = %error.message, "request failed");
+            } else {
+                tracing::debug!(%request_id, operation, code = %error.code, "request rejected");
+            }
+            let status = StatusCode::from_u16(error.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            state.metrics.record(&operation, Outcome::from_error(error.code), elapsed);
+            return respond(status, &error.to_json(), &request_id);
+        }
+    };
+    state.metrics.record(&operation, Outcome::Ok, elapsed);
+    respond(status, &body, &request_id)
+}
+
+async fn handle(
+    state: &Arc<ServerState>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    operation: &str,
+) -> Result<Value, ApiError> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::validation(
+            "Request size exceeds the maximum allowed size",
+        ));
+    }
+    if let Some(verifier) = &state.verifier {
+        authenticate(verifier, method, uri, headers, &body)?;
+    }
+    if operation.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::UnknownOperationException,
+            "Missing or malformed X-Amz-Target header",
+        ));
+    }
+    let json: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::serialization(format!("Request body is not valid JSON: {e}"))
+    })?;
+    let node = Arc::clone(&state.node);
+    let operation = operation.to_string();
+    tokio::task::spawn_blocking(move || node.handle(&operation, &json))
+        .await
+        .map_err(|e| ApiError::internal(format!("request handler stopped: {e}")))?
+}
+
+fn authenticate(
+    verifier: &Verifier,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let mut pairs = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let value = value.to_str().map_err(|_| {
+            ApiError::new(
+                ErrorCode::IncompleteSignatureException,
+                format!("Header {name} is not valid ASCII"),
+            )
+        })?;
+        pairs.push((name.as_str(), value));
+    }
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    verifier.verify(&parts, now).map(|_| ()).map_err(|e| {
+        let code = match e.code() {
+            "MissingAuthenticationTokenException" => ErrorCode::MissingAuthenticationTokenException,
+            "UnrecognizedClientException" => ErrorCode::UnrecognizedClientException,
+            "IncompleteSignatureException" => ErrorCode::IncompleteSignatureException,
+            _ => ErrorCode::InvalidSignatureException,
+        };
+        ApiError::new(code, e.to_string())
+    })
+}
+
+fn respond(status: StatusCode, body: &Value, request_id: &str) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let crc = crc32fast::hash(&bytes);
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    headers.insert("x-amz-crc32", HeaderValue::from(crc));
+    response
+}
