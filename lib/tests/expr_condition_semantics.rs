@@ -127,13 +127,22 @@ fn documented_examples_and_typed_comparisons_evaluate_like_dynamodb() {
         ("Price < :p OR ProductCategory = :cat", true),
         ("NOT Price < :p", true),
         ("NOT (Price > :p AND ProductCategory = :cat)", false),
-        ("Price < :p AND ProductCategory = :other OR InStock = :true", true),
-        ("Price < :p AND (ProductCategory = :other OR InStock = :true)", false),
+        (
+            "Price < :p AND ProductCategory = :other OR InStock = :true",
+            true,
+        ),
+        (
+            "Price < :p AND (ProductCategory = :other OR InStock = :true)",
+            false,
+        ),
         ("NOT Price < :p AND Price < :p", false),
         ("NOT NOT attribute_exists(Price)", true),
         // Keywords are case-insensitive.
         ("price between :lo and :hi", false),
-        ("Price between :lo and :hi or not attribute_exists(Id)", true),
+        (
+            "Price between :lo and :hi or not attribute_exists(Id)",
+            true,
+        ),
     ];
     for &(expression, expected) in cases {
         assert_eq!(
@@ -224,7 +233,10 @@ fn statically_wrong_operands_are_validation_errors() {
     let mut scope = ExpressionScope::new(&names, &values);
     assert!(
         scope
-            .parse_condition(ExpressionKind::Filter, "(Price = :p) AND ((Id = :p) OR (Id = :two))")
+            .parse_condition(
+                ExpressionKind::Filter,
+                "(Price = :p) AND ((Id = :p) OR (Id = :two))"
+            )
             .is_ok()
     );
 }

@@ -192,8 +192,14 @@ fn parse_errors_for_overlaps_keys_clauses_and_operand_types() {
             "SET a.b = :one, a[0] = :one",
             "Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a, [0]]",
         ),
-        ("SET Id = :one", "Cannot update attribute Id. This attribute is part of the key"),
-        ("REMOVE Id", "Cannot update attribute Id. This attribute is part of the key"),
+        (
+            "SET Id = :one",
+            "Cannot update attribute Id. This attribute is part of the key",
+        ),
+        (
+            "REMOVE Id",
+            "Cannot update attribute Id. This attribute is part of the key",
+        ),
         (
             "SET a = :one SET b = :one",
             "Invalid UpdateExpression: The \"SET\" section can only be used once in an update expression;",
@@ -230,12 +236,18 @@ fn parse_errors_for_overlaps_keys_clauses_and_operand_types() {
             "SET a = :one + :one + :one",
             "Invalid UpdateExpression: Syntax error; token: \"+\", near: \":one + :one\"",
         ),
-        ("SET", "Invalid UpdateExpression: Syntax error; token: \"<EOF>\", near: \"SET\""),
+        (
+            "SET",
+            "Invalid UpdateExpression: Syntax error; token: \"<EOF>\", near: \"SET\"",
+        ),
         (
             "UPSERT a = :one",
             "Invalid UpdateExpression: Syntax error; token: \"UPSERT\", near: \"UPSERT a\"",
         ),
-        ("   ", "Invalid UpdateExpression: The expression can not be empty;"),
+        (
+            "   ",
+            "Invalid UpdateExpression: The expression can not be empty;",
+        ),
     ];
     for &(expression, message) in cases {
         assert_eq!(

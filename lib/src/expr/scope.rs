@@ -107,7 +107,11 @@ impl<'a> ExpressionScope<'a> {
         }
     }
 
-    fn parser(&mut self, kind: ExpressionKind, text: &'a str) -> Result<Parser<'_>, ExprError> {
+    fn parser<'s>(
+        &'s mut self,
+        kind: ExpressionKind,
+        text: &'s str,
+    ) -> Result<Parser<'s>, ExprError> {
         Parser::new(text, kind, self.names, self.values, &mut self.usage)
     }
 
@@ -117,7 +121,7 @@ impl<'a> ExpressionScope<'a> {
     pub fn parse_condition(
         &mut self,
         kind: ExpressionKind,
-        text: &'a str,
+        text: &str,
     ) -> Result<Condition, ExprError> {
         self.parser(kind, text)?.parse_whole_condition()
     }
@@ -126,7 +130,7 @@ impl<'a> ExpressionScope<'a> {
     /// overlapping target paths.
     pub fn parse_update(
         &mut self,
-        text: &'a str,
+        text: &str,
         key_attribute_names: &[&str],
     ) -> Result<UpdateExpression, ExprError> {
         self.parser(ExpressionKind::Update, text)?
@@ -134,7 +138,7 @@ impl<'a> ExpressionScope<'a> {
     }
 
     /// Parses a `ProjectionExpression`, rejecting overlapping paths.
-    pub fn parse_projection(&mut self, text: &'a str) -> Result<Projection, ExprError> {
+    pub fn parse_projection(&mut self, text: &str) -> Result<Projection, ExprError> {
         self.parser(ExpressionKind::Projection, text)?
             .parse_whole_projection()
     }
@@ -143,7 +147,7 @@ impl<'a> ExpressionScope<'a> {
     /// `partition_key` and whose sort key, if any, is `sort_key`.
     pub fn parse_key_condition(
         &mut self,
-        text: &'a str,
+        text: &str,
         partition_key: &str,
         sort_key: Option<&str>,
     ) -> Result<KeyCondition, ExprError> {
