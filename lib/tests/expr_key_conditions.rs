@@ -30,17 +30,38 @@ fn supported_shapes_become_key_conditions() {
         ("pk = :p", None),
         ("(pk = :p)", None),
         (":p = pk", None),
-        ("pk = :p AND sk = :a", Some(SortKeyCondition::Equal(a.clone()))),
-        ("pk = :p AND sk < :a", Some(SortKeyCondition::Less(a.clone()))),
-        ("pk = :p AND sk <= :a", Some(SortKeyCondition::LessOrEqual(a.clone()))),
-        ("pk = :p AND #sk > :a", Some(SortKeyCondition::Greater(a.clone()))),
-        ("sk >= :a AND pk = :p", Some(SortKeyCondition::GreaterOrEqual(a.clone()))),
-        (":a < sk AND pk = :p", Some(SortKeyCondition::Greater(a.clone()))),
+        (
+            "pk = :p AND sk = :a",
+            Some(SortKeyCondition::Equal(a.clone())),
+        ),
+        (
+            "pk = :p AND sk < :a",
+            Some(SortKeyCondition::Less(a.clone())),
+        ),
+        (
+            "pk = :p AND sk <= :a",
+            Some(SortKeyCondition::LessOrEqual(a.clone())),
+        ),
+        (
+            "pk = :p AND #sk > :a",
+            Some(SortKeyCondition::Greater(a.clone())),
+        ),
+        (
+            "sk >= :a AND pk = :p",
+            Some(SortKeyCondition::GreaterOrEqual(a.clone())),
+        ),
+        (
+            ":a < sk AND pk = :p",
+            Some(SortKeyCondition::Greater(a.clone())),
+        ),
         (
             "pk = :p and sk between :a and :b",
             Some(SortKeyCondition::Between(a.clone(), b.clone())),
         ),
-        ("pk = :p AND begins_with(sk, :s)", Some(SortKeyCondition::BeginsWith(s))),
+        (
+            "pk = :p AND begins_with(sk, :s)",
+            Some(SortKeyCondition::BeginsWith(s)),
+        ),
     ];
     for (expression, sort) in cases {
         assert_eq!(
@@ -57,13 +78,37 @@ fn supported_shapes_become_key_conditions() {
 #[test]
 fn unsupported_shapes_get_dynamodb_errors() {
     let cases: &[(&str, Option<&str>, &str)] = &[
-        ("sk = :a", Some("sk"), "Query condition missed key schema element: pk"),
-        ("extra = :a", None, "Query condition missed key schema element: pk"),
-        ("pk = :p AND extra = :a", Some("sk"), "Query condition missed key schema element: sk"),
-        ("pk = :p AND extra = :a", None, "Query key condition not supported"),
+        (
+            "sk = :a",
+            Some("sk"),
+            "Query condition missed key schema element: pk",
+        ),
+        (
+            "extra = :a",
+            None,
+            "Query condition missed key schema element: pk",
+        ),
+        (
+            "pk = :p AND extra = :a",
+            Some("sk"),
+            "Query condition missed key schema element: sk",
+        ),
+        (
+            "pk = :p AND extra = :a",
+            None,
+            "Query key condition not supported",
+        ),
         ("pk < :p", Some("sk"), "Query key condition not supported"),
-        ("pk = :p AND sk = extra", Some("sk"), "Query key condition not supported"),
-        ("pk = :p AND sk.x = :a", Some("sk"), "Query key condition not supported"),
+        (
+            "pk = :p AND sk = extra",
+            Some("sk"),
+            "Query key condition not supported",
+        ),
+        (
+            "pk = :p AND sk.x = :a",
+            Some("sk"),
+            "Query key condition not supported",
+        ),
         (
             "pk = :p AND pk = :p",
             Some("sk"),
@@ -74,10 +119,26 @@ fn unsupported_shapes_get_dynamodb_errors() {
             Some("sk"),
             "KeyConditionExpressions must only contain one condition per key",
         ),
-        ("pk = :p OR sk = :a", Some("sk"), "Invalid operator used in KeyConditionExpression: OR"),
-        ("NOT pk = :p", Some("sk"), "Invalid operator used in KeyConditionExpression: NOT"),
-        ("pk IN (:p)", Some("sk"), "Invalid operator used in KeyConditionExpression: IN"),
-        ("pk = :p AND sk <> :a", Some("sk"), "Invalid operator used in KeyConditionExpression: <>"),
+        (
+            "pk = :p OR sk = :a",
+            Some("sk"),
+            "Invalid operator used in KeyConditionExpression: OR",
+        ),
+        (
+            "NOT pk = :p",
+            Some("sk"),
+            "Invalid operator used in KeyConditionExpression: NOT",
+        ),
+        (
+            "pk IN (:p)",
+            Some("sk"),
+            "Invalid operator used in KeyConditionExpression: IN",
+        ),
+        (
+            "pk = :p AND sk <> :a",
+            Some("sk"),
+            "Invalid operator used in KeyConditionExpression: <>",
+        ),
         (
             "pk = :p AND attribute_exists(sk)",
             Some("sk"),

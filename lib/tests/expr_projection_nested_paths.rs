@@ -71,11 +71,17 @@ fn overlapping_or_conflicting_projection_paths_are_rejected() {
     let values = Item::new();
     let mut scope = ExpressionScope::new(&names, &values);
     assert_eq!(
-        scope.parse_projection("Info, Info.Pages").unwrap_err().to_string(),
+        scope
+            .parse_projection("Info, Info.Pages")
+            .unwrap_err()
+            .to_string(),
         "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [Info], path two: [Info, Pages]"
     );
     assert_eq!(
-        scope.parse_projection("Info.a, Info[0]").unwrap_err().to_string(),
+        scope
+            .parse_projection("Info.a, Info[0]")
+            .unwrap_err()
+            .to_string(),
         "Invalid ProjectionExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [Info, a], path two: [Info, [0]]"
     );
     assert_eq!(
