@@ -147,10 +147,7 @@ With no credentials configured, a key pair is generated on first start, stored i
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parsed<T: std::str::FromStr>(
-            name: &'static str,
-            value: String,
-        ) -> Result<T, ConfigError>
+        fn parsed<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
         where
             T::Err: std::fmt::Display,
         {
@@ -221,7 +218,10 @@ mod tests {
         assert_eq!(config.node_id, 7);
         assert_eq!(config.listen.port(), 9002);
         assert_eq!(config.credentials[0].access_key_id, "AK");
-        assert!(!format!("{config:?}").contains("SK\""), "secrets never in Debug");
+        assert!(
+            !format!("{config:?}").contains("SK\""),
+            "secrets never in Debug"
+        );
     }
 
     #[test]

@@ -33,15 +33,21 @@ pub fn resolve(config: &NodeConfig) -> anyhow::Result<Vec<AccessKey>> {
         }
     }
     let key = AccessKey {
-        access_key_id: format!("DDB{}", random_chars(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?),
+        access_key_id: format!(
+            "DDB{}",
+            random_chars(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
+        ),
         secret_access_key: random_chars(
             40,
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
         )?,
     };
-    write_private(&path, &toml::to_string(&Stored {
-        credentials: vec![key.clone()],
-    })?)?;
+    write_private(
+        &path,
+        &toml::to_string(&Stored {
+            credentials: vec![key.clone()],
+        })?,
+    )?;
     tracing::info!(file = %path.display(), access_key_id = %key.access_key_id, "generated an access key");
     Ok(vec![key])
 }
@@ -53,7 +59,10 @@ pub fn print_for_clients(keys: &[AccessKey], config: &NodeConfig, address: Socke
         return;
     }
     if let Some(key) = keys.first() {
-        println!("credentials (stored in {}):", config.data_dir.join(FILE).display());
+        println!(
+            "credentials (stored in {}):",
+            config.data_dir.join(FILE).display()
+        );
         println!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);
         println!("  export AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
         println!("  export AWS_DEFAULT_REGION={}", config.region);

@@ -142,7 +142,11 @@ impl Catalog {
         self.persist(&next)?;
         guard.1 = shared_tables(&next);
         guard.0 = next;
-        Ok(guard.1.get(name).cloned().ok_or_else(|| CatalogError::TableNotFound(name.into()))?)
+        guard
+            .1
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CatalogError::TableNotFound(name.into()))
     }
 
     /// Replaces the definition of table `name` with what `change` makes of it, persisted.

@@ -125,6 +125,33 @@ pub fn partition_prefix(
     Ok(out)
 }
 
+/// The bytes every key starts with whose sort key is a string (or binary) beginning with
+/// `sort_prefix`: what `begins_with(sk, prefix)` scans. The prefix is escaped like a key value
+/// but not terminated, so every longer value, and the value equal to it, starts with these
+/// bytes. Only S and B prefixes exist.
+pub fn sort_key_prefix(
+    table_id: u64,
+    partition_key: &AttributeValue,
+    sort_prefix: &AttributeValue,
+) -> Result<Vec<u8>, ItemError> {
+    let mut out = partition_prefix(table_id, partition_key)?;
+    let (tag, bytes) = match sort_prefix {
+        AttributeValue::S(text) => (KEY_TAG_S, text.as_bytes()),
+        AttributeValue::B(bytes) => (KEY_TAG_B, bytes.as_slice()),
+        other => {
+            return Err(ItemError::KeyTypeNotScalar {
+                role: KeyRole::Sort,
+                actual: other.type_key(),
+            });
+        }
+    };
+    out.push(tag);
+    encode_escaped(bytes, &mut out);
+    // Drop the terminator `00 01` that encode_escaped appends.
+    out.truncate(out.len() - 2);
+    Ok(out)
+}
+
 /// Encodes a full key: [`partition_prefix`] followed by the encoded sort key, if any. Both key
 /// values are checked with [`validate_key_value`].
 pub fn encode_key(
@@ -301,5 +328,32 @@ mod tests {
         assert_eq!(partition_hash(&s("user#1")).unwrap(), expected);
         assert_ne!(partition_hash(&s("user#1")), partition_hash(&s("user#2")));
         assert_eq!(partition_hash(&n("1.0")), partition_hash(&n("1")));
+    }
+}
+
+#[cfg(test)]
+mod sort_key_prefix_tests {
+    use super::*;
+
+    #[test]
+    fn begins_with_prefix_covers_exactly_the_matching_sort_keys() {
+        let pk = AttributeValue::S("p".into());
+        let prefix = sort_key_prefix(7, &pk, &AttributeValue::S("ab".into())).unwrap();
+        for (sk, matches) in [
+            ("ab", true),
+            ("abc", true),
+            ("ab\0x", true),
+            ("a", false),
+            ("ac", false),
+            ("b", false),
+        ] {
+            let key = encode_key(7, &pk, Some(&AttributeValue::S(sk.into()))).unwrap();
+            assert_eq!(key.starts_with(&prefix), matches, "{sk:?}");
+        }
+        let zero = sort_key_prefix(7, &pk, &AttributeValue::B(vec![1, 0])).unwrap();
+        let key = encode_key(7, &pk, Some(&AttributeValue::B(vec![1, 0, 5]))).unwrap();
+        assert!(key.starts_with(&zero));
+        let other = encode_key(7, &pk, Some(&AttributeValue::B(vec![1, 1]))).unwrap();
+        assert!(!other.starts_with(&zero));
     }
 }

@@ -25,7 +25,7 @@ pub use error::{ItemError, KeyRole};
 pub use json::{attribute_value_to_json, item_from_json, item_from_json_str, item_to_json};
 pub use key::{
     DecodedKey, KeyDecodeError, decode_key, encode_key, partition_hash, partition_prefix,
-    prefix_successor, table_prefix,
+    prefix_successor, sort_key_prefix, table_prefix,
 };
 pub use number::{MAX_EXPONENT, MAX_SIGNIFICANT_DIGITS, MIN_EXPONENT, Number, NumberError};
 pub use ordered::OrderedDecodeError;

@@ -60,7 +60,11 @@ impl Placeholders {
 
     /// DynamoDB's checks once every expression of the request is parsed: placeholders need an
     /// expression, and every placeholder given must be used.
-    pub fn finish(&self, scope: &ExpressionScope<'_>, any_expression: bool) -> Result<(), ApiError> {
+    pub fn finish(
+        &self,
+        scope: &ExpressionScope<'_>,
+        any_expression: bool,
+    ) -> Result<(), ApiError> {
         if !any_expression {
             if self.names_given {
                 return Err(ApiError::validation(
@@ -144,7 +148,8 @@ impl Node {
         partition_key: &AttributeValue,
         sort_key: Option<&AttributeValue>,
     ) -> Result<(Arc<Partition>, Vec<u8>), ApiError> {
-        let hash = partition_hash(partition_key).map_err(|e| ApiError::validation(e.to_string()))?;
+        let hash =
+            partition_hash(partition_key).map_err(|e| ApiError::validation(e.to_string()))?;
         let def = table
             .partition_for_hash(hash)
             .ok_or_else(|| ApiError::internal("no partition owns this key's hash"))?;
@@ -387,7 +392,9 @@ impl Node {
         for (table_name, request) in request_items {
             let table = self.active_table(table_name)?;
             let request = Params::new(request)?;
-            let keys = request.optional_array("Keys")?.ok_or_else(|| missing("Keys"))?;
+            let keys = request
+                .optional_array("Keys")?
+                .ok_or_else(|| missing("Keys"))?;
             if keys.is_empty() {
                 return Err(ApiError::validation(
                     "1 validation error detected: Value '[]' at 'requestItems.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",

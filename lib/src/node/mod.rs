@@ -8,6 +8,7 @@ mod capacity;
 mod describe;
 mod items;
 mod partition;
+mod query;
 mod tables;
 
 use std::collections::HashMap;
@@ -100,6 +101,9 @@ impl Node {
             "PutItem" => self.put_item(body),
             "GetItem" => self.get_item(body),
             "DeleteItem" => self.delete_item(body),
+            "UpdateItem" => self.update_item(body),
+            "Query" => self.query(body),
+            "Scan" => self.scan(body),
             "BatchGetItem" => self.batch_get_item(body),
             "BatchWriteItem" => self.batch_write_item(body),
             _ => Err(ApiError::new(

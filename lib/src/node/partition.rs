@@ -69,8 +69,7 @@ impl Partition {
         let wal_path = wal_dir(data_dir, def.id);
         let store_path = store_dir(data_dir, def.id);
         for dir in [&wal_path, &store_path] {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
         let wal = Wal::open(&wal_path, WalOptions::default())
             .map_err(|e| format!("partition {}: opening WAL: {e}", def.id))?;
@@ -204,7 +203,11 @@ impl Partition {
             return Err(Self::fail_locked(&mut writer, format!("apply failed: {e}")));
         }
         for (entry, key) in batch.iter().zip(keys) {
-            if writer.overlay.get(&key).is_some_and(|(l, _)| *l == entry.lsn) {
+            if writer
+                .overlay
+                .get(&key)
+                .is_some_and(|(l, _)| *l == entry.lsn)
+            {
                 writer.overlay.remove(&key);
             }
         }

@@ -221,7 +221,11 @@ fn key_schema(params: &Params<'_>, definitions: &[KeyAttribute]) -> Result<KeySc
     if list.is_empty() || list.len() > 2 {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '[...]' at 'keySchema' failed to satisfy constraint: Member must have length {} 2",
-            if list.is_empty() { "greater than or equal to 1, and at most" } else { "less than or equal to" }
+            if list.is_empty() {
+                "greater than or equal to 1, and at most"
+            } else {
+                "less than or equal to"
+            }
         )));
     }
     let mut hash = None;
@@ -264,9 +268,9 @@ fn key_schema(params: &Params<'_>, definitions: &[KeyAttribute]) -> Result<KeySc
     }
     let used = 1 + usize::from(range.is_some());
     if definitions.len() != used {
-        return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions"
-        )));
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
     }
     Ok(KeySchema {
         partition_key,

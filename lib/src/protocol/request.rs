@@ -40,7 +40,9 @@ impl<'a> Params<'a> {
     pub fn new(body: &'a Value) -> Result<Self, ApiError> {
         match body {
             Value::Object(map) => Ok(Params { body: map }),
-            _ => Err(ApiError::serialization("Start of structure or map found where not expected")),
+            _ => Err(ApiError::serialization(
+                "Start of structure or map found where not expected",
+            )),
         }
     }
 

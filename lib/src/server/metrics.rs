@@ -65,7 +65,11 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one request.
     pub fn record(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
-        let operation = if operation.is_empty() { "unknown" } else { operation };
+        let operation = if operation.is_empty() {
+            "unknown"
+        } else {
+            operation
+        };
         let mut counters = self
             .counters
             .lock()
@@ -101,7 +105,9 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::new();
-        out.push_str("# HELP ddb_requests_total DynamoDB API requests answered, by operation and outcome.\n");
+        out.push_str(
+            "# HELP ddb_requests_total DynamoDB API requests answered, by operation and outcome.\n",
+        );
         out.push_str("# TYPE ddb_requests_total counter\n");
         for ((operation, outcome), n) in &counters.requests {
             let _ = writeln!(
@@ -113,8 +119,14 @@ impl Metrics {
         out.push_str("# HELP ddb_request_seconds Time to answer DynamoDB API requests.\n");
         out.push_str("# TYPE ddb_request_seconds summary\n");
         for (operation, (sum, count)) in &counters.seconds {
-            let _ = writeln!(out, "ddb_request_seconds_sum{{operation=\"{operation}\"}} {sum}");
-            let _ = writeln!(out, "ddb_request_seconds_count{{operation=\"{operation}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "ddb_request_seconds_sum{{operation=\"{operation}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "ddb_request_seconds_count{{operation=\"{operation}\"}} {count}"
+            );
         }
         out
     }

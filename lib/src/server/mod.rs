@@ -118,7 +118,9 @@ async fn dynamodb(
             }
             let status = StatusCode::from_u16(error.code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            state.metrics.record(&operation, Outcome::from_error(error.code), elapsed);
+            state
+                .metrics
+                .record(&operation, Outcome::from_error(error.code), elapsed);
             return respond(status, &error.to_json(), &request_id);
         }
     };
@@ -148,9 +150,8 @@ async fn handle(
             "Missing or malformed X-Amz-Target header",
         ));
     }
-    let json: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::serialization(format!("Request body is not valid JSON: {e}"))
-    })?;
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
     let node = Arc::clone(&state.node);
     let operation = operation.to_string();
     tokio::task::spawn_blocking(move || node.handle(&operation, &json))

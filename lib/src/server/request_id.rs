@@ -51,7 +51,10 @@ mod tests {
         let a = ids.next();
         let b = ids.next();
         assert_eq!(a.len(), 52);
-        assert!(a.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
         assert_ne!(a, b);
     }
 }
