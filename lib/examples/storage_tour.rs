@@ -4,7 +4,7 @@
 //! applied) and appends more.
 //!
 //! Usage: `cargo run --release -p ddb --example storage_tour [DATA_DIR] [ENTRIES]`
-//! (defaults: `./ddb-data`, 10000). Then inspect the results with ddbctl:
+//! (defaults: `./ddb-data/tour`, 10000). Then inspect the results with ddbctl:
 //! `ddbctl wal inspect DATA_DIR/wal/1` and `ddbctl replica verify DATA_DIR/replicas/1`.
 
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ const WRITERS: u64 = 16;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let data = PathBuf::from(args.next().unwrap_or_else(|| "ddb-data".to_string()));
+    let data = PathBuf::from(args.next().unwrap_or_else(|| "ddb-data/tour".to_string()));
     let entries: u64 = match args.next() {
         Some(n) => n.parse()?,
         None => 10_000,

@@ -42,7 +42,7 @@ impl FjallReplicaStore {
     /// Opens the store in `dir`, creating it if it does not exist. A store keeps the checkpoint
     /// interval it was created with; opening it with another is an error.
     pub fn open(dir: &Path, policy: CheckpointPolicy) -> Result<Self, ReplicaError> {
-        let db = Database::builder(dir).open()?;
+        let db = open_database(dir)?;
         let items = db.keyspace("items", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         match meta.get(META_CHECKPOINT_INTERVAL)? {
@@ -95,7 +95,7 @@ impl FjallReplicaStore {
             return Err(ReplicaError::NotAStore(dir.to_path_buf()));
         }
         let interval = {
-            let db = Database::builder(dir).open()?;
+            let db = open_database(dir)?;
             if !db.keyspace_exists("meta") {
                 return Err(ReplicaError::NotAStore(dir.to_path_buf()));
             }
@@ -133,6 +133,23 @@ impl FjallReplicaStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Block cache per partition replica. A node holds many partitions; fjall's default (32 MiB
+/// each) would let an idle node with a few tables grow by hundreds of MiB.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// fjall journal bytes per replica before memtables are flushed (fjall's minimum, 64 MiB; its
+/// default is 512 MiB). The WAL, not fjall's journal, is the source of truth.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+fn open_database(dir: &Path) -> Result<Database, ReplicaError> {
+    Ok(Database::builder(dir)
+        .cache_size(CACHE_BYTES)
+        // One background worker (flush and compaction) per replica: partitions on a node
+        // share its cores, and a replica's write rate is bounded by its WAL.
+        .worker_threads(1)
+        .max_journaling_size(MAX_JOURNAL_BYTES)
+        .open()?)
 }
 
 fn read_applied_state(snapshot: &Snapshot, meta: &Keyspace) -> Result<AppliedState, ReplicaError> {
