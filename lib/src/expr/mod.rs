@@ -24,7 +24,7 @@
 //! ```
 //!
 //! The grammar, precedence, semantics and error messages are described in
-//! `docs/expressions-draft.md`.
+//! `docs/expressions.md`.
 
 mod arith;
 mod ast;

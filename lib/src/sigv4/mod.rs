@@ -12,7 +12,7 @@
 //!   [`string_to_sign`], [`SigningKey`], [`SigningKeyCache`], [`parse_amz_date`] and
 //!   [`format_amz_date`].
 //!
-//! What is checked and in which order is described in `docs/sigv4-draft.md`.
+//! What is checked and in which order is described in `docs/sigv4.md`.
 
 mod authorization;
 mod canonical;
