@@ -1,1 +1,37 @@
 //! Shared helpers for ddb's cross-process tests (the tests live in `tests/tests/`).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The path of one of the workspace's binaries (`ddbd`, `ddbctl`) in the same target directory
+/// as the running test, building the binaries once if they are not there yet (as when this
+/// crate's tests run alone with `cargo test -p ddb-tests`).
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("target/debug"));
+    let path = dir.join(name);
+    BUILT.get_or_init(|| {
+        let profile_is_release = dir.ends_with("release");
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.args(["build", "-p", "ddbctl", "--bins"]);
+        if profile_is_release {
+            build.arg("--release");
+        }
+        // Always build: it is a no-op when the binaries are current, and a stale binary would
+        // test old code.
+        match build.status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => panic!("building the ddb binaries failed: {status}"),
+            Err(e) => panic!("running cargo to build the ddb binaries: {e}"),
+        }
+    });
+    path
+}

@@ -55,18 +55,18 @@ pub fn resolve(config: &NodeConfig) -> anyhow::Result<Vec<AccessKey>> {
 /// Prints how to point a client at the node: the endpoint and, for a generated key, the key.
 pub fn print_for_clients(keys: &[AccessKey], config: &NodeConfig, address: SocketAddr) {
     if !config.credentials.is_empty() {
-        println!("access keys: {} configured", keys.len());
+        crate::say!("access keys: {} configured", keys.len());
         return;
     }
     if let Some(key) = keys.first() {
-        println!(
+        crate::say!(
             "credentials (stored in {}):",
             config.data_dir.join(FILE).display()
         );
-        println!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);
-        println!("  export AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
-        println!("  export AWS_DEFAULT_REGION={}", config.region);
-        println!("  aws dynamodb list-tables --endpoint-url http://{address}");
+        crate::say!("  export AWS_ACCESS_KEY_ID={}", key.access_key_id);
+        crate::say!("  export AWS_SECRET_ACCESS_KEY={}", key.secret_access_key);
+        crate::say!("  export AWS_DEFAULT_REGION={}", config.region);
+        crate::say!("  aws dynamodb list-tables --endpoint-url http://{address}");
     }
 }
 

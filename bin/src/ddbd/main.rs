@@ -3,6 +3,16 @@
 
 mod credentials;
 
+/// Prints a line on standard output, ignoring errors: the node keeps serving when whoever
+/// started it stops reading (a closed pipe must not take the node down).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -96,9 +106,10 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
-        println!(
+        say!(
             "ddbd node {} (az {}) serving DynamoDB on http://{address}",
-            config.node_id, config.az
+            config.node_id,
+            config.az
         );
         credentials::print_for_clients(&keys, &config, address);
         notify_systemd_ready();
