@@ -174,14 +174,33 @@ impl TableDef {
             Some(sort) => Some(key_value(item, sort, exact)?),
             None => None,
         };
-        crate::item::validate_key_value(crate::item::KeyRole::Partition, &pk)
-            .map_err(|e| ApiError::validation(e.to_string()))?;
-        if let Some(sk) = &sk {
-            crate::item::validate_key_value(crate::item::KeyRole::Sort, sk)
-                .map_err(|e| ApiError::validation(e.to_string()))?;
+        check_key_value(crate::item::KeyRole::Partition, &schema.partition_key.name, &pk)?;
+        if let (Some(sk), Some(sort)) = (&sk, &schema.sort_key) {
+            check_key_value(crate::item::KeyRole::Sort, &sort.name, sk)?;
         }
         Ok((pk, sk))
     }
+}
+
+/// Checks one key value, answering DynamoDB's messages (an empty key value names the key).
+fn check_key_value(
+    role: crate::item::KeyRole,
+    name: &str,
+    value: &AttributeValue,
+) -> Result<(), ApiError> {
+    crate::item::validate_key_value(role, value).map_err(|e| match e {
+        crate::item::ItemError::EmptyKeyValue { .. } => {
+            let kind = if matches!(value, AttributeValue::B(_)) {
+                "binary"
+            } else {
+                "string"
+            };
+            ApiError::validation(format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {name}"
+            ))
+        }
+        other => ApiError::validation(other.to_string()),
+    })
 }
 
 fn key_value(item: &Item, attr: &KeyAttribute, exact: bool) -> Result<AttributeValue, ApiError> {
