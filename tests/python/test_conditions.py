@@ -107,7 +107,7 @@ TRUE_CONDITIONS = [
     "attribute_exists(n)",
     "attribute_exists(m.nested.x)",
     "attribute_exists(l[1])",
-    "attribute_not_exists(missing)",
+    "attribute_not_exists(absent_attr)",
     "attribute_not_exists(m.nested.y)",
     "attribute_not_exists(l[2])",
     "attribute_type(s, :S)",
@@ -132,7 +132,7 @@ TRUE_CONDITIONS = [
     "m.nested.x = :seven",
     "l[1] = :n5",
     "flag = :true",
-    "missing <> :n5",
+    "absent_attr <> :n5",
 ]
 
 FALSE_CONDITIONS = [
@@ -147,16 +147,16 @@ FALSE_CONDITIONS = [
     "n = :n10 AND s = :hello",
     "n = :n5 OR s = :hello",
     "NOT n = :n10",
-    "attribute_exists(missing)",
+    "attribute_exists(absent_attr)",
     "attribute_not_exists(n)",
     "attribute_type(s, :N)",
-    "attribute_type(missing, :S)",
+    "attribute_type(absent_attr, :S)",
     "begins_with(s, :hw) AND begins_with(s, :red)",
     "contains(s, :blue)",
     "contains(ss, :blue)",
     "contains(n, :n5)",
     "size(ss) = :n5",
-    "missing = :n5",
+    "absent_attr = :n5",
     "s < :n5",
     "m.nested.x = :n5",
 ]
@@ -186,7 +186,7 @@ def test_put_if_not_exists(ddb, hash_table):
 
 
 def test_condition_on_missing_item_sees_no_attributes(ddb, hash_table):
-    key = {"pk": {"S": "cond-missing"}}
+    key = {"pk": {"S": "cond-absent_attr"}}
     with pytest.raises(ClientError) as e:
         ddb.delete_item(TableName=hash_table, Key=key, ConditionExpression="attribute_exists(pk)")
     assert error_of(e)[0] == "ConditionalCheckFailedException"

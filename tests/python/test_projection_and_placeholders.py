@@ -40,7 +40,7 @@ def project(ddb, table, expr, names=None):
         ("l[1].k", None, {"l": {"L": [{"M": {"k": {"S": "v"}}}]}}),
         ("#n", {"#n": "name"}, {"name": {"S": "reserved word attribute"}}),
         ("#m.#x", {"#m": "m", "#x": "x"}, {"m": {"M": {"x": {"N": "1"}}}}),
-        ("missing", None, {}),
+        ("absent_attr", None, {}),
         ("l[9]", None, {}),
         ("m.nope", None, {}),
     ],
