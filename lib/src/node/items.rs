@@ -558,3 +558,36 @@ fn updated_paths(update: &UpdateExpression, item: &Item) -> Option<Item> {
     let picked = Projection { paths }.apply(item);
     (!picked.is_empty()).then_some(picked)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::item::item_from_json_str;
+
+    fn parse_update(text: &str) -> UpdateExpression {
+        let names = BTreeMap::new();
+        let mut values = BTreeMap::new();
+        values.insert(":v".to_string(), AttributeValue::N("9".parse().unwrap()));
+        let mut scope = ExpressionScope::new(&names, &values);
+        scope.parse_update(text, &["pk"]).unwrap()
+    }
+
+    #[test]
+    fn updated_paths_keep_only_the_written_nested_values() {
+        let item = item_from_json_str(
+            r#"{"pk": {"S": "k"}, "m": {"M": {"x": {"N": "9"}, "y": {"N": "2"}}}, "z": {"S": "z"}}"#,
+        )
+        .unwrap();
+        let picked = updated_paths(&parse_update("SET m.x = :v"), &item).unwrap();
+        let expected = item_from_json_str(r#"{"m": {"M": {"x": {"N": "9"}}}}"#).unwrap();
+        assert_eq!(picked, expected);
+    }
+
+    #[test]
+    fn updated_paths_of_removed_attributes_are_absent_after_the_update() {
+        let item = item_from_json_str(r#"{"pk": {"S": "k"}, "z": {"S": "z"}}"#).unwrap();
+        assert_eq!(updated_paths(&parse_update("REMOVE gone"), &item), None);
+    }
+}
