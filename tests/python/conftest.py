@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -23,6 +24,17 @@ SECRET_KEY = "ddb-pytest-secret-key-0123456789abcdefghij"
 REGION = "us-east-1"
 START_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 10
+
+
+def _die_with_parent():
+    """In the child before exec: ask Linux to SIGTERM ddbd if pytest dies without cleaning up."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _free_port():
@@ -58,6 +70,7 @@ def endpoint():
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     url = f"http://127.0.0.1:{port}"
     try:
