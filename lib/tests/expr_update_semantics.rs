@@ -194,11 +194,11 @@ fn parse_errors_for_overlaps_keys_clauses_and_operand_types() {
         ),
         (
             "SET Id = :one",
-            "Cannot update attribute Id. This attribute is part of the key",
+            "One or more parameter values were invalid: Cannot update attribute Id. This attribute is part of the key",
         ),
         (
             "REMOVE Id",
-            "Cannot update attribute Id. This attribute is part of the key",
+            "One or more parameter values were invalid: Cannot update attribute Id. This attribute is part of the key",
         ),
         (
             "SET a = :one SET b = :one",

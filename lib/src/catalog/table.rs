@@ -174,14 +174,37 @@ impl TableDef {
             Some(sort) => Some(key_value(item, sort, exact)?),
             None => None,
         };
-        crate::item::validate_key_value(crate::item::KeyRole::Partition, &pk)
-            .map_err(|e| ApiError::validation(e.to_string()))?;
-        if let Some(sk) = &sk {
-            crate::item::validate_key_value(crate::item::KeyRole::Sort, sk)
-                .map_err(|e| ApiError::validation(e.to_string()))?;
+        check_key_value(
+            crate::item::KeyRole::Partition,
+            &schema.partition_key.name,
+            &pk,
+        )?;
+        if let (Some(sk), Some(sort)) = (&sk, &schema.sort_key) {
+            check_key_value(crate::item::KeyRole::Sort, &sort.name, sk)?;
         }
         Ok((pk, sk))
     }
+}
+
+/// Checks one key value, answering DynamoDB's messages (an empty key value names the key).
+fn check_key_value(
+    role: crate::item::KeyRole,
+    name: &str,
+    value: &AttributeValue,
+) -> Result<(), ApiError> {
+    crate::item::validate_key_value(role, value).map_err(|e| match e {
+        crate::item::ItemError::EmptyKeyValue { .. } => {
+            let kind = if matches!(value, AttributeValue::B(_)) {
+                "binary"
+            } else {
+                "string"
+            };
+            ApiError::validation(format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {name}"
+            ))
+        }
+        other => ApiError::validation(other.to_string()),
+    })
 }
 
 fn key_value(item: &Item, attr: &KeyAttribute, exact: bool) -> Result<AttributeValue, ApiError> {
@@ -242,6 +265,7 @@ pub fn initial_partition_count(billing: Billing, on_demand_partitions: u64) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::KeyRole;
 
     #[test]
     fn hash_ranges_cover_the_space_without_overlap() {
@@ -266,5 +290,25 @@ mod tests {
         assert_eq!(initial_partition_count(provisioned(3000, 1000), 4), 2);
         assert_eq!(initial_partition_count(provisioned(6001, 0), 4), 3);
         assert_eq!(initial_partition_count(Billing::PayPerRequest, 4), 4);
+    }
+
+    #[test]
+    fn empty_key_values_name_the_key_attribute() {
+        let error =
+            check_key_value(KeyRole::Sort, "sk", &AttributeValue::B(Vec::new())).unwrap_err();
+        assert_eq!(
+            error.message,
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty binary value. Key: sk"
+        );
+        let error = check_key_value(KeyRole::Partition, "pk", &AttributeValue::S(String::new()))
+            .unwrap_err();
+        assert!(error.message.ends_with("empty string value. Key: pk"));
+        let error = check_key_value(
+            KeyRole::Partition,
+            "pk",
+            &AttributeValue::S("k".repeat(2049)),
+        )
+        .unwrap_err();
+        assert!(error.message.ends_with("maximum size limit of2048 bytes"));
     }
 }

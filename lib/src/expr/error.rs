@@ -274,7 +274,9 @@ pub enum ExprError {
         second: String,
     },
     /// An update action targets a key attribute.
-    #[error("Cannot update attribute {name}. This attribute is part of the key")]
+    #[error(
+        "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+    )]
     KeyAttributeUpdated {
         /// The key attribute's name.
         name: String,

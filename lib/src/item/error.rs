@@ -13,6 +13,22 @@ pub enum KeyRole {
     Sort,
 }
 
+impl KeyRole {
+    /// DynamoDB's message for a key value over its size limit, word for word (including the
+    /// missing space in "limit of2048", which clients may match on).
+    #[must_use]
+    pub fn too_long_message(self) -> &'static str {
+        match self {
+            KeyRole::Partition => {
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
+            }
+            KeyRole::Sort => {
+                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
+            }
+        }
+    }
+}
+
 impl fmt::Display for KeyRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -44,13 +60,13 @@ pub enum ItemError {
         element: String,
     },
     /// Maps and lists nest deeper than allowed.
-    #[error("Nesting Levels have exceeded supported limits (at most {max} levels)")]
+    #[error("Nesting Levels have exceeded supported limits")]
     TooDeeplyNested {
         /// The limit.
         max: usize,
     },
     /// The item is larger than 400 KB by DynamoDB's size rules.
-    #[error("Item size has exceeded the maximum allowed size ({size} bytes; at most {max})")]
+    #[error("Item size has exceeded the maximum allowed size")]
     ItemTooLarge {
         /// The item's size as computed by [`item_size`](super::item_size).
         size: usize,
@@ -79,9 +95,7 @@ pub enum ItemError {
         role: KeyRole,
     },
     /// A key attribute is longer than its limit (2048 bytes partition, 1024 bytes sort).
-    #[error(
-        "One or more parameter values were invalid: Size of the {role} ({size} bytes) has exceeded the maximum size limit of {max} bytes"
-    )]
+    #[error("{}", role.too_long_message())]
     KeyTooLong {
         /// Which key.
         role: KeyRole,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
 use super::{Node, Partition, WriteOp};
 use crate::catalog::TableDef;
-use crate::expr::{ExprError, ExpressionKind, ExpressionScope, Projection};
+use crate::expr::{ExprError, ExpressionKind, ExpressionScope, Projection, UpdateExpression};
 use crate::item::{
     AttributeValue, Item, decode_item, encode_item, encode_key, item_size, item_to_json,
     partition_hash, validate_item,
@@ -106,9 +106,8 @@ impl ReturnValues {
             }
         };
         if !allowed.contains(&value) {
-            return Err(ApiError::validation(
-                "ReturnValues can only be ALL_OLD or NONE",
-            ));
+            // DynamoDB's wording: PutItem and DeleteItem accept only NONE and ALL_OLD.
+            return Err(ApiError::validation("Return values set to invalid value"));
         }
         Ok(value)
     }
@@ -338,24 +337,15 @@ impl Node {
             ReturnValues::AllOld => old.clone(),
             ReturnValues::AllNew => Some(new.clone()),
             ReturnValues::UpdatedOld | ReturnValues::UpdatedNew => {
-                let empty = Item::new();
-                let before = old.as_ref().unwrap_or(&empty);
-                let changed: BTreeSet<&String> = before
-                    .keys()
-                    .chain(new.keys())
-                    .filter(|name| before.get(*name) != new.get(*name))
-                    .collect();
                 let source = if return_values == ReturnValues::UpdatedOld {
-                    before
+                    old.as_ref()
                 } else {
-                    &new
+                    Some(&new)
                 };
-                let picked: Item = source
-                    .iter()
-                    .filter(|(name, _)| changed.contains(name))
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect();
-                (!picked.is_empty()).then_some(picked)
+                match (&update, source) {
+                    (Some(update), Some(source)) => updated_paths(update, source),
+                    _ => None,
+                }
             }
         };
         if let Some(attributes) = attributes {
@@ -453,6 +443,17 @@ impl Node {
                 "1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
+        // One table's list over the limit fails the request model's length constraint (as
+        // DynamoDB words it); several lists that are each in range but together over it get
+        // the "Too many items" message.
+        for (table_name, requests) in request_items {
+            let count = requests.as_array().map_or(0, Vec::len);
+            if count == 0 || count > BATCH_WRITE_MAX_REQUESTS {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{{{table_name}=[{count} write requests]}}' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {BATCH_WRITE_MAX_REQUESTS}, Member must have length greater than or equal to 1]"
+                )));
+            }
+        }
         let total: usize = request_items
             .values()
             .map(|t| t.as_array().map_or(0, Vec::len))
@@ -540,4 +541,53 @@ pub(super) fn projection<'a>(
         .map(|text| scope.parse_projection(text))
         .transpose()
         .map_err(expr_error)
+}
+
+/// The parts of `item` at the paths `update` writes (`UPDATED_OLD` / `UPDATED_NEW`): like
+/// DynamoDB, only the updated nested values, not whole top-level attributes (`SET m.x = :v`
+/// returns `{m: {x: …}}`). `None` when none of those paths holds a value.
+fn updated_paths(update: &UpdateExpression, item: &Item) -> Option<Item> {
+    let paths = update
+        .set
+        .iter()
+        .map(|action| action.path.clone())
+        .chain(update.remove.iter().cloned())
+        .chain(update.add.iter().map(|(path, _)| path.clone()))
+        .chain(update.delete.iter().map(|(path, _)| path.clone()))
+        .collect();
+    let picked = Projection { paths }.apply(item);
+    (!picked.is_empty()).then_some(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::item::item_from_json_str;
+
+    fn parse_update(text: &str) -> UpdateExpression {
+        let names = BTreeMap::new();
+        let mut values = BTreeMap::new();
+        values.insert(":v".to_string(), AttributeValue::N("9".parse().unwrap()));
+        let mut scope = ExpressionScope::new(&names, &values);
+        scope.parse_update(text, &["pk"]).unwrap()
+    }
+
+    #[test]
+    fn updated_paths_keep_only_the_written_nested_values() {
+        let item = item_from_json_str(
+            r#"{"pk": {"S": "k"}, "m": {"M": {"x": {"N": "9"}, "y": {"N": "2"}}}, "z": {"S": "z"}}"#,
+        )
+        .unwrap();
+        let picked = updated_paths(&parse_update("SET m.x = :v"), &item).unwrap();
+        let expected = item_from_json_str(r#"{"m": {"M": {"x": {"N": "9"}}}}"#).unwrap();
+        assert_eq!(picked, expected);
+    }
+
+    #[test]
+    fn updated_paths_of_removed_attributes_are_absent_after_the_update() {
+        let item = item_from_json_str(r#"{"pk": {"S": "k"}, "z": {"S": "z"}}"#).unwrap();
+        assert_eq!(updated_paths(&parse_update("REMOVE gone"), &item), None);
+    }
 }
