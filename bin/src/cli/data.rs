@@ -129,12 +129,12 @@ impl ReturnValues {
 pub struct ReadManyArgs {
     /// A filter expression applied after reading (it does not reduce what is read).
     ///
-    /// Example: --filter 'total > :min'
+    /// Example: --filter 'amount > :min'
     #[arg(long)]
     pub filter: Option<String>,
     /// Attributes to return (ProjectionExpression).
     ///
-    /// Example: --projection 'pk, total'
+    /// Example: --projection 'pk, amount'
     #[arg(long)]
     pub projection: Option<String>,
     /// The most items to read per request (before filtering); with --all, the page size.
@@ -197,7 +197,7 @@ pub enum ItemCommand {
         consistent: bool,
         /// Attributes to return (ProjectionExpression).
         ///
-        /// Example: --projection 'customer, total'
+        /// Example: --projection 'customer, amount'
         #[arg(long)]
         projection: Option<String>,
         /// Expression attribute names for --projection, as a JSON object.
@@ -229,7 +229,7 @@ pub enum ItemCommand {
     },
     /// Change attributes of one item (creating it if absent) with an update expression.
     ///
-    /// Example: ddbctl item update orders '{"customer":{"S":"ann"},"placed_at":{"N":"1"}}' --update 'SET total = total + :d' --values '{":d": {"N": "5"}}'
+    /// Example: ddbctl item update orders '{"customer":{"S":"ann"},"placed_at":{"N":"1"}}' --update 'SET amount = amount + :d' --values '{":d": {"N": "5"}}'
     Update {
         /// The table's name.
         table: String,
