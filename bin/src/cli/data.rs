@@ -167,6 +167,7 @@ pub enum ItemCommand {
         /// The table's name.
         table: String,
         /// The item as DynamoDB JSON (plain JSON with --plain); `-` reads standard input.
+        #[arg(value_name = "ITEM_JSON")]
         item: String,
         /// ITEM_JSON and --values are plain JSON: strings become S, numbers N, booleans BOOL,
         /// null NULL, arrays L, objects M (sets and binary need DynamoDB JSON).
@@ -184,6 +185,7 @@ pub enum ItemCommand {
         /// The table's name.
         table: String,
         /// The key as DynamoDB JSON (plain JSON with --plain); `-` reads standard input.
+        #[arg(value_name = "KEY_JSON")]
         key: String,
         /// KEY_JSON is plain JSON.
         ///
@@ -213,6 +215,7 @@ pub enum ItemCommand {
         /// The table's name.
         table: String,
         /// The key as DynamoDB JSON (plain JSON with --plain); `-` reads standard input.
+        #[arg(value_name = "KEY_JSON")]
         key: String,
         /// KEY_JSON and --values are plain JSON.
         ///
@@ -234,6 +237,7 @@ pub enum ItemCommand {
         /// The table's name.
         table: String,
         /// The key as DynamoDB JSON (plain JSON with --plain); `-` reads standard input.
+        #[arg(value_name = "KEY_JSON")]
         key: String,
         /// The update expression.
         ///

@@ -23,7 +23,12 @@ pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArg
 ///   2  the command could not run: bad arguments, unreadable files, an unreachable endpoint,
 ///      or any other error the service returned (printed as `error: Code: message`).
 #[derive(Debug, Parser)]
-#[command(name = "ddbctl", version, propagate_version = true)]
+#[command(
+    name = "ddbctl",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -35,6 +40,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// How to print results: `table` for people, `json` for scripts.
+    ///
+    /// Example: --output json
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     #[command(flatten)]
