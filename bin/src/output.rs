@@ -5,6 +5,28 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 
+/// Writes one line to standard output. When the reader has gone away (`ddbctl … | head`),
+/// ddbctl stops quietly with status 0 instead of panicking on the broken pipe.
+pub fn print_line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// `println!` for ddbctl's results: see [`print_line`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::print_line(&format!($($arg)*))
+    };
+}
+
 /// Prints `value` as pretty JSON, or as the table `to_table` builds from it.
 pub fn emit<T: Serialize>(
     format: OutputFormat,
@@ -12,10 +34,10 @@ pub fn emit<T: Serialize>(
     to_table: impl FnOnce(&T) -> Vec<Table>,
 ) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Json => print_line(&serde_json::to_string_pretty(value)?),
         OutputFormat::Table => {
             for table in to_table(value) {
-                println!("{table}");
+                print_line(&table.to_string());
             }
         }
     }

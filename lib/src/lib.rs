@@ -12,11 +12,13 @@
 //! - [`node`]: a storage node's partitions and the DynamoDB operations it serves.
 //! - [`config`]: node configuration (TOML plus environment overrides).
 //! - [`server`]: the node's HTTP face (DynamoDB JSON 1.0, `/healthz`, `/metrics`).
+//! - [`client`]: a small synchronous DynamoDB JSON 1.0 client (SigV4, keep-alive, http only).
 //!
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
 pub mod catalog;
+pub mod client;
 pub mod config;
 pub mod digest;
 pub mod expr;

@@ -1,4 +1,13 @@
-//! Shared helpers for ddb's cross-process tests (the tests live in `tests/tests/`).
+//! Shared helpers for ddb's cross-process tests (the tests live in `tests/tests/`, and other
+//! crates' integration tests use these helpers as a dev-dependency).
+//!
+//! - [`NodeProcess`]: a real `ddbd` on a free loopback port with its own data directory,
+//!   stopped when dropped.
+//! - [`binary`]: the path of a workspace binary, built if needed.
+
+mod node_process;
+
+pub use node_process::NodeProcess;
 
 use std::path::PathBuf;
 use std::process::Command;

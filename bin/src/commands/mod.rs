@@ -1,6 +1,11 @@
 //! What each `ddbctl` command does.
 
+pub mod connect;
+mod item;
+mod item_json;
+mod items_view;
 mod replica;
+mod table;
 mod wal;
 
 use std::process::ExitCode;
@@ -29,5 +34,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Wal(WalCommand::Inspect { dir }) => wal::inspect_dir(&dir, format),
         Command::Replica(ReplicaCommand::Verify { dir }) => replica::verify(&dir, format),
+        Command::Table(command) => {
+            table::run(&connect::client(&cli.global.connection)?, command, format)
+        }
+        Command::Item(command) => {
+            item::run(&connect::client(&cli.global.connection)?, command, format)
+        }
+        Command::Bench(args) => crate::bench::run(&cli.global.connection, &args, format),
     }
 }

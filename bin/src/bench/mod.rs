@@ -1,0 +1,187 @@
+//! `ddbctl bench`: a closed-loop load generator. Each thread has its own client and keeps one
+//! request in flight; request bodies are written into a reused buffer and answers are not
+//! parsed (only checked), so the generator costs little next to the node.
+
+mod histogram;
+mod report;
+mod setup;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use ddb::client::Client;
+
+use self::histogram::LatencyHistogram;
+use self::report::{BenchReport, Latency};
+use self::workload::{RequestBuilder, SplitMix64};
+use crate::cli::{BenchArgs, ConnectionArgs, OutputFormat};
+use crate::commands::Outcome;
+use crate::commands::connect;
+use crate::output::Progress;
+
+/// What one worker thread measured.
+struct WorkerResult {
+    latencies: LatencyHistogram,
+    errors: BTreeMap<String, u64>,
+}
+
+pub fn run(
+    connection: &ConnectionArgs,
+    args: &BenchArgs,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
+    let make_client = || connect::client(connection);
+    let client = make_client()?;
+    setup::ensure_table(&client, &args.table)
+        .with_context(|| format!("preparing table {}", args.table))?;
+    if args.workload.reads() {
+        setup::preload(
+            &make_client,
+            &args.table,
+            args.items,
+            args.item_bytes,
+            args.concurrency.min(8),
+        )?;
+    }
+    // One client per thread, made before the clock starts.
+    let clients = (0..args.concurrency)
+        .map(|_| make_client())
+        .collect::<anyhow::Result<Vec<Client>>>()?;
+
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let ops = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let duration = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let results: Vec<WorkerResult> = std::thread::scope(|scope| {
+        let workers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(index, client)| {
+                let mut seeds = SplitMix64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9));
+                let builder = RequestBuilder::new(
+                    args.workload,
+                    &args.table,
+                    args.items,
+                    args.item_bytes,
+                    seeds.next(),
+                );
+                let (ops, errors) = (&ops, &errors);
+                scope.spawn(move || worker(&client, builder, deadline, ops, errors))
+            })
+            .collect();
+        show_progress(started, deadline, &ops, &errors);
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| WorkerResult {
+                    latencies: LatencyHistogram::new(),
+                    errors: BTreeMap::from([("WorkerPanicked".to_owned(), 1)]),
+                })
+            })
+            .collect()
+    });
+    let elapsed_s = started.elapsed().as_secs_f64();
+
+    let mut latencies = LatencyHistogram::new();
+    let mut errors_by_code: BTreeMap<String, u64> = BTreeMap::new();
+    for result in &results {
+        latencies.merge(&result.latencies);
+        for (code, count) in &result.errors {
+            *errors_by_code.entry(code.clone()).or_default() += count;
+        }
+    }
+    let report = BenchReport {
+        workload: args.workload.name(),
+        table: args.table.clone(),
+        concurrency: args.concurrency,
+        items: args.items,
+        item_bytes: args.item_bytes,
+        duration_s: args.duration,
+        elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
+        ops: latencies.count(),
+        ops_per_sec: (latencies.count() as f64 / elapsed_s).round(),
+        errors: errors_by_code.values().sum(),
+        errors_by_code,
+        latency_us: Latency::from_nanos(&latencies),
+    };
+    report.print(format)?;
+    Ok(if report.errors == 0 {
+        Outcome::Clean
+    } else {
+        Outcome::ProblemFound
+    })
+}
+
+/// The request loop of one thread: build, send, time, count, until the deadline.
+fn worker(
+    client: &Client,
+    mut builder: RequestBuilder,
+    deadline: Instant,
+    ops: &AtomicU64,
+    errors: &AtomicU64,
+) -> WorkerResult {
+    let mut latencies = LatencyHistogram::new();
+    let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
+    loop {
+        let start = Instant::now();
+        if start >= deadline {
+            break;
+        }
+        let request = builder.next_request();
+        let expects_item = request.expects_item;
+        let outcome = client.call_raw(request.operation, request.body);
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let failure = match outcome {
+            // `{}`: GetItem found nothing, so the preload or the read is wrong.
+            Ok(answer) if expects_item && answer.len() <= 2 => Some("ItemNotFound"),
+            Ok(_) => None,
+            Err(error) => {
+                *by_code.entry(error.label().to_owned()).or_default() += 1;
+                errors.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        match failure {
+            None => {
+                latencies.record(nanos);
+                ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(code) => {
+                *by_code.entry(code.to_owned()).or_default() += 1;
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    WorkerResult {
+        latencies,
+        errors: by_code,
+    }
+}
+
+/// Updates a progress line every half second until the deadline.
+fn show_progress(started: Instant, deadline: Instant, ops: &AtomicU64, errors: &AtomicU64) {
+    let progress = Progress::stderr();
+    let total = deadline.duration_since(started).as_secs();
+    while Instant::now() < deadline {
+        std::thread::sleep(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(500)),
+        );
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = ops.load(Ordering::Relaxed);
+        progress.update(&format!(
+            "{elapsed:.0}/{total} s: {done} ops, {:.0} ops/s, {} errors",
+            done as f64 / elapsed.max(0.001),
+            errors.load(Ordering::Relaxed)
+        ));
+    }
+    progress.finish();
+}

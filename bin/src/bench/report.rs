@@ -1,0 +1,110 @@
+//! The bench report: throughput, errors by code, latency percentiles.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::histogram::LatencyHistogram;
+use crate::cli::OutputFormat;
+use crate::output::{emit, table};
+
+/// What a bench run measured. Latencies are of successful requests, in microseconds.
+#[derive(Serialize)]
+pub struct BenchReport {
+    pub workload: &'static str,
+    pub table: String,
+    pub concurrency: u32,
+    pub items: u64,
+    pub item_bytes: u64,
+    pub duration_s: u64,
+    pub elapsed_s: f64,
+    /// Successful requests.
+    pub ops: u64,
+    pub ops_per_sec: f64,
+    /// Failed requests.
+    pub errors: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+    pub latency_us: Latency,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of nanoseconds.
+    pub fn from_nanos(histogram: &LatencyHistogram) -> Self {
+        let us = |nanos: u64| (nanos as f64 / 1000.0 * 10.0).round() / 10.0;
+        Latency {
+            p50: us(histogram.value_at_quantile(0.5)),
+            p99: us(histogram.value_at_quantile(0.99)),
+            p999: us(histogram.value_at_quantile(0.999)),
+            max: us(histogram.max()),
+            mean: us(histogram.mean()),
+        }
+    }
+}
+
+impl BenchReport {
+    /// One line for a log: what ran, how fast, how slow at the tail, how many failed.
+    pub fn summary(&self) -> String {
+        let ms = |us: f64| us / 1000.0;
+        format!(
+            "bench {}: {} ops in {:.1} s = {:.0} ops/s with {} threads; p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; {} errors",
+            self.workload,
+            self.ops,
+            self.elapsed_s,
+            self.ops_per_sec,
+            self.concurrency,
+            ms(self.latency_us.p50),
+            ms(self.latency_us.p99),
+            ms(self.latency_us.p999),
+            ms(self.latency_us.max),
+            self.errors
+        )
+    }
+
+    /// Prints the report (table or JSON on standard output), then the summary line: on
+    /// standard output under the table, on standard error with JSON so the JSON stays clean.
+    pub fn print(&self, format: OutputFormat) -> anyhow::Result<()> {
+        emit(format, self, |r| {
+            let ms = |us: f64| format!("{:.2}", us / 1000.0);
+            let mut t = table(&[
+                "workload", "threads", "seconds", "ops", "ops/s", "errors", "p50 ms", "p99 ms",
+                "p99.9 ms", "max ms",
+            ]);
+            t.add_row(vec![
+                r.workload.to_owned(),
+                r.concurrency.to_string(),
+                format!("{:.1}", r.elapsed_s),
+                r.ops.to_string(),
+                format!("{:.0}", r.ops_per_sec),
+                r.errors.to_string(),
+                ms(r.latency_us.p50),
+                ms(r.latency_us.p99),
+                ms(r.latency_us.p999),
+                ms(r.latency_us.max),
+            ]);
+            let mut tables = vec![t];
+            if !r.errors_by_code.is_empty() {
+                let mut errors = table(&["error", "count"]);
+                for (code, count) in &r.errors_by_code {
+                    errors.add_row(vec![code.clone(), count.to_string()]);
+                }
+                tables.push(errors);
+            }
+            tables
+        })?;
+        match format {
+            OutputFormat::Table => crate::out!("{}", self.summary()),
+            OutputFormat::Json => eprintln!("{}", self.summary()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! `ddbctl bench`: the load generator's flags.
+
+use clap::{Args, ValueEnum};
+
+/// Generate load against a node and report throughput and latency percentiles.
+///
+/// The table (default `ddb-bench`) is created if missing (PAY_PER_REQUEST, HASH pk S, RANGE sk
+/// N). Read workloads first write --items items into it, ten per partition key. Every thread
+/// has its own client and keeps one request in flight. Exit status 1 if any request failed.
+///
+/// Example: ddbctl bench --workload put --concurrency 32 --duration 10
+///
+/// Example: ddbctl bench --workload get-strong --concurrency 1 --duration 10 --output json
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What each request does.
+    ///
+    /// Example: --workload mix
+    #[arg(long, value_enum, default_value_t = Workload::Put)]
+    pub workload: Workload,
+    /// Client threads, each with its own connection and one request in flight.
+    ///
+    /// Example: --concurrency 32
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// How long to run, in seconds (at most 3600).
+    ///
+    /// Example: --duration 30
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// The key space: items are numbered 0..N, ten per partition key.
+    ///
+    /// Example: --items 100000
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub items: u64,
+    /// Size of each written item's payload attribute, in bytes.
+    ///
+    /// Example: --item-bytes 1024
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=390_000))]
+    pub item_bytes: u64,
+    /// The table to use.
+    ///
+    /// Example: --table bench-1
+    #[arg(long, default_value = "ddb-bench")]
+    pub table: String,
+}
+
+/// `--workload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// PutItem of a random key.
+    Put,
+    /// GetItem of a random key with ConsistentRead.
+    GetStrong,
+    /// GetItem of a random key, eventually consistent.
+    GetEventual,
+    /// Query of one random partition key (ten items).
+    Query,
+    /// 50% PutItem, 50% eventually consistent GetItem.
+    Mix,
+}
+
+impl Workload {
+    /// The workload's name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::GetStrong => "get-strong",
+            Workload::GetEventual => "get-eventual",
+            Workload::Query => "query",
+            Workload::Mix => "mix",
+        }
+    }
+
+    /// True if the workload reads items that must exist first.
+    pub fn reads(self) -> bool {
+        !matches!(self, Workload::Put)
+    }
+}

@@ -1,0 +1,145 @@
+//! Command-line grammar: `ddbctl <noun> <verb> [args]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
+mod data;
+
+pub use bench::{BenchArgs, Workload};
+pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArgs, TableCommand};
+
+/// ddbctl: operate ddb, a replicated key-value store that speaks the DynamoDB protocol.
+///
+/// Commands that talk to a node (`table`, `item`, `bench`) sign their requests with an access
+/// key from --access-key-id/--secret-access-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+/// (ddbd prints the `export` lines on first start).
+///
+/// Exit status:
+///   0  the command succeeded and found nothing wrong;
+///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run),
+///      or a condition expression was false (ConditionalCheckFailedException);
+///   2  the command could not run: bad arguments, unreadable files, an unreachable endpoint,
+///      or any other error the service returned (printed as `error: Code: message`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "ddbctl",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// How to print results: `table` for people, `json` for scripts.
+    ///
+    /// Example: --output json
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Where the node is and how to sign for it (used by `table`, `item` and `bench`).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// The node's DynamoDB endpoint, plain http only (no https yet).
+    ///
+    /// Example: --endpoint http://10.0.0.5:8000
+    #[arg(
+        long,
+        global = true,
+        env = "DDB_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub endpoint: String,
+    /// The region to sign for; falls back to AWS_REGION, then AWS_DEFAULT_REGION, then
+    /// us-east-1. It must match the node's region.
+    ///
+    /// Example: --region eu-west-1
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Access key id; falls back to AWS_ACCESS_KEY_ID.
+    ///
+    /// Example: --access-key-id DDBABCDEFGHIJKLMNOPQ
+    #[arg(long, global = true)]
+    pub access_key_id: Option<String>,
+    /// Secret access key; falls back to AWS_SECRET_ACCESS_KEY (prefer the variable: flags
+    /// show up in the process list).
+    ///
+    /// Example: --secret-access-key "$SECRET"
+    #[arg(long, global = true)]
+    pub secret_access_key: Option<String>,
+    /// How long one request may take, in seconds, before it fails with a timeout.
+    ///
+    /// Example: --timeout 30
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+/// Result format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables for a terminal.
+    Table,
+    /// One JSON document on standard output.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect a partition's write-ahead log on disk.
+    #[command(subcommand)]
+    Wal(WalCommand),
+    /// Check a partition replica's store on disk.
+    #[command(subcommand)]
+    Replica(ReplicaCommand),
+    /// Create, list, describe and delete tables on a node.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Put, get, update, delete, query and scan items.
+    #[command(subcommand)]
+    Item(ItemCommand),
+    /// Generate load against a node and report throughput and latency percentiles.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// List a WAL directory's segments with their LSN ranges, sizes and checksum verdicts.
+    ///
+    /// Reads every record and checks its frame checksum; never modifies the files, so it is
+    /// safe on a live node's WAL. A torn tail in the last segment (an append cut short by a
+    /// crash) is reported but is not an error: recovery cuts it. Any other bad frame is
+    /// corruption and makes the command exit with status 1.
+    ///
+    /// Example: ddbctl wal inspect ./ddb-data/wal/1
+    Inspect {
+        /// The partition's WAL directory (`<data>/wal/<partition>`).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicaCommand {
+    /// Recompute a replica's state digest from every stored item and compare it with the
+    /// digest the replica maintained on each write.
+    ///
+    /// A mismatch means the items at rest are not what was applied (bit rot, or an apply bug on
+    /// this copy); the command then exits with status 1. The store must not be open in a
+    /// running node (stop the node, or verify a copy).
+    ///
+    /// Example: ddbctl replica verify ./ddb-data/replicas/1
+    Verify {
+        /// The replica store's directory.
+        dir: PathBuf,
+    },
+}

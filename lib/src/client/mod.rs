@@ -1,0 +1,191 @@
+//! A small synchronous DynamoDB JSON 1.0 client, for `ddbctl` and its load generator.
+//!
+//! [`Client::call`] signs a request with SigV4, posts it to `/` with
+//! `X-Amz-Target: DynamoDB_20120810.<Operation>`, checks the `x-amz-crc32` of the answer when
+//! the server sends one, and turns DynamoDB's error shape into [`ClientError::Service`]. It
+//! never retries: a caller that wants retries decides which errors deserve one.
+//!
+//! Only `http://` endpoints are supported for now: the HTTP library is built without TLS to
+//! keep the build lean.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ddb::client::{Client, ClientConfig};
+//! use ddb::sigv4::Credential;
+//!
+//! let client = Client::new(ClientConfig {
+//!     endpoint: "http://127.0.0.1:8000".into(),
+//!     credential: Credential::new("AKID", "SECRET"),
+//!     session_token: None,
+//!     region: "us-east-1".into(),
+//!     timeout: Duration::from_secs(10),
+//! })?;
+//! let tables = client.call("ListTables", &serde_json::json!({}))?;
+//! # Ok::<(), ddb::client::ClientError>(())
+//! ```
+
+mod credentials;
+mod endpoint;
+mod error;
+mod response;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use credentials::{ClientCredentials, CredentialFlags, DEFAULT_REGION, MissingCredentials};
+pub use endpoint::Endpoint;
+pub use error::ClientError;
+
+use crate::sigv4::{Credential, RequestParts, Signer};
+
+/// The `X-Amz-Target` prefix of DynamoDB's current API version.
+pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The content type of DynamoDB JSON 1.0 requests.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// The largest answer the client reads; DynamoDB's largest (BatchGetItem) is 16 MiB.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Idle connections kept per host: enough for a handful of threads sharing one client.
+const IDLE_CONNECTIONS_PER_HOST: usize = 16;
+
+/// How to reach and sign for a DynamoDB endpoint.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `http://host:port`; `https` is not supported yet.
+    pub endpoint: String,
+    /// The access key requests are signed with.
+    pub credential: Credential,
+    /// A session token for temporary credentials, sent as `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    /// The region requests are signed for (ddbd checks it against its own).
+    pub region: String,
+    /// The longest a whole call (connect, send, receive) may take.
+    pub timeout: Duration,
+}
+
+/// A DynamoDB client over HTTP/1.1 with keep-alive. Cheap to share between threads (calls
+/// take `&self`); each thread having its own client avoids contention on the connection pool.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: Endpoint,
+    endpoint_text: String,
+    signer: Signer,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for `config`. Fails only on an endpoint it cannot use (see [`Endpoint::parse`]);
+    /// it does not connect until the first call.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let endpoint = Endpoint::parse(&config.endpoint)?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.timeout))
+            .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
+            .max_redirects(0)
+            .user_agent(concat!("ddb-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let mut signer = Signer::new(config.credential, config.region, "dynamodb");
+        if let Some(token) = config.session_token {
+            signer = signer.with_session_token(token);
+        }
+        Ok(Client {
+            agent,
+            endpoint,
+            endpoint_text: config.endpoint,
+            signer,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The endpoint as configured.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint_text
+    }
+
+    /// Calls `operation` (e.g. `PutItem`) with `body` and returns the parsed answer.
+    pub fn call(
+        &self,
+        operation: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Protocol(format!("cannot serialise request: {e}")))?;
+        let answer = self.call_raw(operation, &bytes)?;
+        response::parse_success(&answer)
+    }
+
+    /// Calls `operation` with an already serialised JSON `body` and returns the answer's raw
+    /// bytes (checksum verified). For callers that send the same shape many times, such as a
+    /// load generator, and want to skip building and parsing JSON values.
+    pub fn call_raw(&self, operation: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let target = format!("{TARGET_PREFIX}{operation}");
+        let headers = [
+            ("host", self.endpoint.host_header.as_str()),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", target.as_str()),
+        ];
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let signature = self
+            .signer
+            .sign(
+                &RequestParts {
+                    method: "POST",
+                    path: "/",
+                    query: "",
+                    headers: &headers,
+                    body,
+                },
+                now,
+            )
+            .map_err(|e| ClientError::Protocol(format!("cannot sign request: {e}")))?;
+        let mut request = self.agent.post(&self.endpoint.url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        for (name, value) in signature.to_pairs() {
+            request = request.header(name, value);
+        }
+        let answer = request.send(body).map_err(|e| self.map_error(e))?;
+        let status = answer.status().as_u16();
+        let crc = answer
+            .headers()
+            .get("x-amz-crc32")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = answer
+            .into_body()
+            .into_with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.map_error(e))?;
+        response::verify_crc32(crc.as_deref(), &bytes)?;
+        if (200..300).contains(&status) {
+            Ok(bytes)
+        } else {
+            Err(response::error_from_body(status, &bytes))
+        }
+    }
+
+    fn map_error(&self, error: ureq::Error) -> ClientError {
+        let timeout = || ClientError::Timeout {
+            endpoint: self.endpoint_text.clone(),
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        let transport = |detail: String| ClientError::Transport {
+            endpoint: self.endpoint_text.clone(),
+            detail,
+        };
+        match error {
+            ureq::Error::Timeout(_) => timeout(),
+            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => timeout(),
+            ureq::Error::Io(e) => transport(e.to_string()),
+            ureq::Error::HostNotFound => transport("host not found".to_owned()),
+            ureq::Error::ConnectionFailed => transport("connection failed".to_owned()),
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! [`NodeProcess`]: a real `ddbd` process for a test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a node may take to start serving before the test gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `ddbd` on `127.0.0.1` with a fresh data directory and fixed credentials
+/// ([`NodeProcess::ACCESS_KEY_ID`], [`NodeProcess::SECRET_ACCESS_KEY`]). The node picks a free
+/// port itself (`--listen 127.0.0.1:0`), so tests never race for ports. Dropping it kills the
+/// process and removes the data directory.
+pub struct NodeProcess {
+    child: Child,
+    endpoint: String,
+    ddbd: PathBuf,
+    data_dir: tempfile::TempDir,
+    log_path: PathBuf,
+}
+
+impl NodeProcess {
+    /// The access key id the node accepts.
+    pub const ACCESS_KEY_ID: &'static str = "DDBTESTKEY0000000001";
+    /// The secret of [`NodeProcess::ACCESS_KEY_ID`].
+    pub const SECRET_ACCESS_KEY: &'static str = "ddb-tests-secret-access-key-000000000000";
+    /// The region the node serves (ddbd's default).
+    pub const REGION: &'static str = "us-east-1";
+
+    /// Starts the `ddbd` binary at `ddbd` (from `env!("CARGO_BIN_EXE_ddbd")` in `bin`'s tests,
+    /// or [`crate::binary`]) and waits until `/healthz` answers. On failure the error includes
+    /// the node's log.
+    pub fn start(ddbd: &Path) -> std::io::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let log_path = data_dir.path().join("ddbd.log");
+        let (child, endpoint) = spawn(ddbd, &data_dir.path().join("data"), &log_path)?;
+        let mut node = NodeProcess {
+            child,
+            endpoint: endpoint.unwrap_or_default(),
+            ddbd: ddbd.to_path_buf(),
+            data_dir,
+            log_path,
+        };
+        node.wait_started()?;
+        Ok(node)
+    }
+
+    /// Kills the node with SIGKILL (no shutdown of any kind) and starts it again on the same
+    /// data directory; the endpoint (port) changes.
+    pub fn kill_and_restart(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        let (child, endpoint) = spawn(&self.ddbd, &self.data_dir(), &self.log_path)?;
+        self.child = child;
+        self.endpoint = endpoint.unwrap_or_default();
+        self.wait_started()
+    }
+
+    fn wait_started(&mut self) -> std::io::Result<()> {
+        if self.endpoint.is_empty() {
+            return Err(self.failure("ddbd did not print its endpoint"));
+        }
+        self.wait_healthy()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// What the node has logged so far (its standard error).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn failure(&mut self, what: &str) -> std::io::Error {
+        let status = self.child.try_wait().ok().flatten();
+        std::io::Error::other(format!(
+            "{what} (exit status {status:?}); its log:\n{}",
+            self.log()
+        ))
+    }
+
+    fn wait_healthy(&mut self) -> std::io::Result<()> {
+        let address = self.endpoint.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if healthz_ok(&address) {
+                return Ok(());
+            }
+            if Instant::now() > deadline || self.child.try_wait()?.is_some() {
+                return Err(self.failure("ddbd did not become healthy"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ddbd` on `data_dir`, appending its log to `log_path`, and returns it with the
+/// endpoint it printed (if it printed one in time).
+fn spawn(
+    ddbd: &Path,
+    data_dir: &Path,
+    log_path: &Path,
+) -> std::io::Result<(Child, Option<String>)> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)?;
+    let mut child = Command::new(ddbd)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("DDB_ACCESS_KEY_ID", NodeProcess::ACCESS_KEY_ID)
+        .env("DDB_SECRET_ACCESS_KEY", NodeProcess::SECRET_ACCESS_KEY)
+        .env("DDB_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()?;
+    let endpoint = child.stdout.take().and_then(wait_for_endpoint);
+    Ok((child, endpoint))
+}
+
+/// Reads ddbd's standard output until the `serving DynamoDB on http://…` line and returns
+/// the endpoint; a thread keeps draining the pipe afterwards so the node never blocks on it.
+fn wait_for_endpoint(stdout: impl Read + Send + 'static) -> Option<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some((_, endpoint)) = line.split_once(" serving DynamoDB on ") {
+                let _ = sender.send(endpoint.trim().to_owned());
+                sent = true;
+            }
+        }
+    });
+    receiver.recv_timeout(START_TIMEOUT).ok()
+}
+
+/// True if `GET /healthz` on `address` answers 200.
+fn healthz_ok(address: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
