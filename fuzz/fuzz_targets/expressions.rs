@@ -43,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     let (names, values) = placeholders(lines);
     let item = Item::from([
         ("pk".to_owned(), AttributeValue::S("k".into())),
-        ("a".to_owned(), AttributeValue::L(vec![AttributeValue::N(2.into())])),
+        (
+            "a".to_owned(),
+            AttributeValue::L(vec![AttributeValue::N(2.into())]),
+        ),
         ("b".to_owned(), AttributeValue::S("xy".into())),
     ]);
 

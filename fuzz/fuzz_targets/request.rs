@@ -63,7 +63,10 @@ fn reset_tables(node: &Node) {
     }
     let tables = node.catalog().tables();
     if tables.len() > MAX_TABLES {
-        for table in tables.iter().filter(|t| !BASE_TABLES.contains(&t.name.as_str())) {
+        for table in tables
+            .iter()
+            .filter(|t| !BASE_TABLES.contains(&t.name.as_str()))
+        {
             let deleted = node.handle("DeleteTable", &json!({"TableName": table.name}));
             assert!(deleted.is_ok(), "deleting {}: {deleted:?}", table.name);
         }
