@@ -48,7 +48,10 @@ fn an_empty_newest_segment_ends_the_entries_of_the_older_ones() {
         encode_header(Lsn(4)),
     )
     .unwrap();
-    let lsns: Vec<u64> = read_all(dir.path(), Lsn(1)).iter().map(|e| e.lsn.0).collect();
+    let lsns: Vec<u64> = read_all(dir.path(), Lsn(1))
+        .iter()
+        .map(|e| e.lsn.0)
+        .collect();
     assert_eq!(lsns, [1, 2, 3]);
 }
 
