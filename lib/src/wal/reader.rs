@@ -144,7 +144,11 @@ impl WalEntries {
                 return Ok(None);
             };
             let step = read_record(current)?;
+            // The segment that would hold the next LSN. It is the current one when the current
+            // segment holds no record yet (a new log, or a crash right after rotation): then
+            // there is no successor, and reopening it would loop forever.
             let successor = self.dir.join(segment_file_name(self.next_lsn));
+            let has_successor = successor != current.path && successor.exists();
             match step {
                 Step::Entry(entry, len) => {
                     if entry.lsn != self.next_lsn {
@@ -163,7 +167,7 @@ impl WalEntries {
                         return Ok(Some(entry));
                     }
                 }
-                Step::CleanEnd if successor.exists() => {
+                Step::CleanEnd if has_successor => {
                     if self.limit.is_none() && file_len(&successor)? < HEADER_LEN as u64 {
                         // The writer is creating this segment; its header is not complete yet.
                         return Ok(None);
@@ -180,7 +184,7 @@ impl WalEntries {
                 Step::CleanEnd => return Ok(None),
                 Step::Bad { offset, reason } => {
                     let path = current.path.clone();
-                    if self.limit.is_none() && !successor.exists() {
+                    if self.limit.is_none() && !has_successor {
                         // A torn tail or a record being written: the end, for a tail reader.
                         return Ok(None);
                     }
