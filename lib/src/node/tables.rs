@@ -16,6 +16,10 @@ use crate::protocol::{ApiError, ErrorCode, Params, missing, validate_table_name}
 /// Most tables `ListTables` returns in one page.
 const LIST_TABLES_MAX: u64 = 100;
 
+/// DynamoDB's default per-table quota of read capacity units, and of write capacity units.
+/// It also bounds how many partitions a provisioned table starts with.
+pub const MAX_TABLE_CAPACITY_UNITS: u64 = 40_000;
+
 impl Node {
     pub(super) fn create_table(&self, body: &Value) -> Result<Value, ApiError> {
         let params = Params::new(body)?;
@@ -299,6 +303,16 @@ fn provisioned_throughput(params: &Params<'_>) -> Result<Option<(u64, u64)>, Api
         return Err(ApiError::validation(
             "One or more parameter values were invalid: Provisioned throughput for ReadCapacityUnits and WriteCapacityUnits must be at least 1",
         ));
+    }
+    for (units, kind) in [(read, "ReadCapacityUnits"), (write, "WriteCapacityUnits")] {
+        if units > MAX_TABLE_CAPACITY_UNITS {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceededException,
+                format!(
+                    "Subscriber limit exceeded: Provisioned throughput for a table cannot exceed {MAX_TABLE_CAPACITY_UNITS} {kind} (requested {units})"
+                ),
+            ));
+        }
     }
     Ok(Some((read, write)))
 }
