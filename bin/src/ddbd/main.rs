@@ -115,7 +115,7 @@ fn main() -> anyhow::Result<()> {
         notify_systemd_ready();
         serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })
 }
 

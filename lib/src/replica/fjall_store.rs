@@ -43,8 +43,12 @@ impl FjallReplicaStore {
     /// interval it was created with; opening it with another is an error.
     pub fn open(dir: &Path, policy: CheckpointPolicy) -> Result<Self, ReplicaError> {
         let db = open_database(dir)?;
-        let items = db.keyspace("items", KeyspaceCreateOptions::default)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let items = db.keyspace("items", || {
+            KeyspaceCreateOptions::default().max_memtable_size(ITEMS_MEMTABLE_BYTES)
+        })?;
+        let meta = db.keyspace("meta", || {
+            KeyspaceCreateOptions::default().max_memtable_size(META_MEMTABLE_BYTES)
+        })?;
         match meta.get(META_CHECKPOINT_INTERVAL)? {
             Some(stored) => {
                 let stored = decode_u64(&stored, "checkpoint interval")?;
@@ -141,6 +145,13 @@ const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// fjall journal bytes per replica before memtables are flushed (fjall's minimum, 64 MiB; its
 /// default is 512 MiB). The WAL, not fjall's journal, is the source of truth.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Memtable sizes. fjall replays unflushed memtables from its journal when a store opens, so
+/// these bound both a replica's write-buffer memory and how long a node takes to start after a
+/// crash (fjall's default is 64 MiB per keyspace). `meta` rewrites the 2 KiB digest on every
+/// apply, so its memtable fills with versions of a few keys and can stay small.
+const ITEMS_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+const META_MEMTABLE_BYTES: u64 = 2 * 1024 * 1024;
 
 fn open_database(dir: &Path) -> Result<Database, ReplicaError> {
     Ok(Database::builder(dir)
