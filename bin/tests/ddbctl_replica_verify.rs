@@ -3,24 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::ddbctl;
 use ddb::digest::CheckpointPolicy;
 use ddb::replica::{FjallReplicaStore, ReplicaStore};
 use ddb::wal::{Ballot, Entry, Lsn, Operation};
-
-fn ddbctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ddbctl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 fn write_store(dir: &Path, items: u64) {
     let store = FjallReplicaStore::open(dir, CheckpointPolicy::default()).unwrap();

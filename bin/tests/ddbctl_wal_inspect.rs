@@ -3,22 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
+use common::ddbctl;
 use ddb::wal::{Ballot, Operation, Wal, WalOptions};
-
-fn ddbctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ddbctl"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 fn inspect_json(dir: &Path) -> (i32, serde_json::Value) {
     let (code, stdout, stderr) = ddbctl(&["wal", "inspect", dir.to_str().unwrap(), "-o", "json"]);

@@ -139,14 +139,8 @@ impl Catalog {
         });
         next.next_partition_id = next_partition;
         next.tables.insert(name.to_string(), table);
-        self.persist(&next)?;
-        guard.1 = shared_tables(&next);
-        guard.0 = next;
-        guard
-            .1
-            .get(name)
-            .cloned()
-            .ok_or_else(|| CatalogError::TableNotFound(name.into()))
+        self.commit(&mut guard, next)?;
+        visible(&guard, name)
     }
 
     /// Replaces the definition of table `name` with what `change` makes of it, persisted.
@@ -162,14 +156,8 @@ impl Catalog {
             .get_mut(name)
             .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
         change(table);
-        self.persist(&next)?;
-        guard.1 = shared_tables(&next);
-        guard.0 = next;
-        guard
-            .1
-            .get(name)
-            .cloned()
-            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))
+        self.commit(&mut guard, next)?;
+        visible(&guard, name)
     }
 
     /// Removes table `name`, persisted, and returns its last definition.
@@ -180,10 +168,20 @@ impl Catalog {
             .tables
             .remove(name)
             .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        self.commit(&mut guard, next)?;
+        Ok(Arc::new(removed))
+    }
+
+    /// Persists `next`, then makes it the visible state.
+    fn commit(
+        &self,
+        guard: &mut (CatalogState, BTreeMap<String, Arc<TableDef>>),
+        next: CatalogState,
+    ) -> Result<(), CatalogError> {
         self.persist(&next)?;
         guard.1 = shared_tables(&next);
         guard.0 = next;
-        Ok(Arc::new(removed))
+        Ok(())
     }
 
     fn read(
@@ -225,6 +223,18 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// Table `name` of the visible state.
+fn visible(
+    state: &(CatalogState, BTreeMap<String, Arc<TableDef>>),
+    name: &str,
+) -> Result<Arc<TableDef>, CatalogError> {
+    state
+        .1
+        .get(name)
+        .cloned()
+        .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))
 }
 
 fn shared_tables(state: &CatalogState) -> BTreeMap<String, Arc<TableDef>> {

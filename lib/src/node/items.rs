@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
 use super::{Node, Partition, WriteOp};
 use crate::catalog::TableDef;
-use crate::expr::{ExprError, ExpressionKind, ExpressionScope, Projection, UpdateExpression};
+use crate::expr::{
+    Condition, ExprError, ExpressionKind, ExpressionScope, Projection, UpdateExpression,
+};
 use crate::item::{
     AttributeValue, Item, decode_item, encode_item, encode_key, item_size, item_to_json,
     partition_hash, validate_item,
@@ -165,11 +167,7 @@ impl Node {
         let (pk, sk) = table.key_of(&item, false)?;
         let placeholders = Placeholders::from_params(&params)?;
         let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
-        let condition = params
-            .optional_str("ConditionExpression")?
-            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
-            .transpose()
-            .map_err(expr_error)?;
+        let condition = condition_expression(&params, &mut scope)?;
         placeholders.finish(&scope, condition.is_some())?;
         let return_values =
             ReturnValues::from_params(&params, &[ReturnValues::None, ReturnValues::AllOld])?;
@@ -180,25 +178,17 @@ impl Node {
         let encoded = encode_item(&item);
         let new_size = item_size(&item);
         let old = partition.write(key, |current| {
-            let old = decode_stored(current)?;
-            if let Some(condition) = &condition
-                && !condition.evaluate(old.as_ref())
-            {
-                return Err(condition_failed(old, return_old));
-            }
+            let old = checked_current(current, condition.as_ref(), return_old)?;
             Ok((WriteOp::Put(encoded), old))
         })?;
         let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
-        let mut response = Map::new();
-        if return_values == ReturnValues::AllOld
-            && let Some(old) = &old
-        {
-            response.insert("Attributes".into(), item_to_json(old));
-        }
-        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
-            response.insert("ConsumedCapacity".into(), consumed);
-        }
-        Ok(Value::Object(response))
+        let attributes = old
+            .as_ref()
+            .filter(|_| return_values == ReturnValues::AllOld);
+        Ok(write_response(
+            attributes,
+            capacity.report(&table.name, units, UnitKind::Write),
+        ))
     }
 
     pub(super) fn get_item(&self, body: &Value) -> Result<Value, ApiError> {
@@ -237,11 +227,7 @@ impl Node {
         let (pk, sk) = table.key_of(&key_item, true)?;
         let placeholders = Placeholders::from_params(&params)?;
         let mut scope = ExpressionScope::new(&placeholders.names, &placeholders.values);
-        let condition = params
-            .optional_str("ConditionExpression")?
-            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
-            .transpose()
-            .map_err(expr_error)?;
+        let condition = condition_expression(&params, &mut scope)?;
         placeholders.finish(&scope, condition.is_some())?;
         let return_values =
             ReturnValues::from_params(&params, &[ReturnValues::None, ReturnValues::AllOld])?;
@@ -250,12 +236,7 @@ impl Node {
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
         let old = partition.write(key, |current| {
-            let old = decode_stored(current)?;
-            if let Some(condition) = &condition
-                && !condition.evaluate(old.as_ref())
-            {
-                return Err(condition_failed(old, return_old));
-            }
+            let old = checked_current(current, condition.as_ref(), return_old)?;
             let op = if old.is_some() {
                 WriteOp::Delete
             } else {
@@ -264,16 +245,13 @@ impl Node {
             Ok((op, old))
         })?;
         let units = write_units(old.as_ref().map_or(0, item_size));
-        let mut response = Map::new();
-        if return_values == ReturnValues::AllOld
-            && let Some(old) = &old
-        {
-            response.insert("Attributes".into(), item_to_json(old));
-        }
-        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
-            response.insert("ConsumedCapacity".into(), consumed);
-        }
-        Ok(Value::Object(response))
+        let attributes = old
+            .as_ref()
+            .filter(|_| return_values == ReturnValues::AllOld);
+        Ok(write_response(
+            attributes,
+            capacity.report(&table.name, units, UnitKind::Write),
+        ))
     }
 
     pub(super) fn update_item(&self, body: &Value) -> Result<Value, ApiError> {
@@ -289,11 +267,7 @@ impl Node {
             .map(|text| scope.parse_update(text, &key_names))
             .transpose()
             .map_err(expr_error)?;
-        let condition = params
-            .optional_str("ConditionExpression")?
-            .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
-            .transpose()
-            .map_err(expr_error)?;
+        let condition = condition_expression(&params, &mut scope)?;
         placeholders.finish(&scope, update.is_some() || condition.is_some())?;
         let return_values = ReturnValues::from_params(
             &params,
@@ -310,12 +284,7 @@ impl Node {
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
         let (old, new) = partition.write(key, |current| {
-            let old = decode_stored(current)?;
-            if let Some(condition) = &condition
-                && !condition.evaluate(old.as_ref())
-            {
-                return Err(condition_failed(old, return_old));
-            }
+            let old = checked_current(current, condition.as_ref(), return_old)?;
             let base = old.clone().unwrap_or_else(|| key_item.clone());
             let new = match &update {
                 Some(update) => update.apply(&base).map_err(expr_error)?,
@@ -331,7 +300,6 @@ impl Node {
             Ok((WriteOp::Put(encode_item(&new)), (old, new)))
         })?;
         let units = write_units(item_size(&new).max(old.as_ref().map_or(0, item_size)));
-        let mut response = Map::new();
         let attributes = match return_values {
             ReturnValues::None => None,
             ReturnValues::AllOld => old.clone(),
@@ -348,13 +316,10 @@ impl Node {
                 }
             }
         };
-        if let Some(attributes) = attributes {
-            response.insert("Attributes".into(), item_to_json(&attributes));
-        }
-        if let Some(consumed) = capacity.report(&table.name, units, UnitKind::Write) {
-            response.insert("ConsumedCapacity".into(), consumed);
-        }
-        Ok(Value::Object(response))
+        Ok(write_response(
+            attributes.as_ref(),
+            capacity.report(&table.name, units, UnitKind::Write),
+        ))
     }
 
     pub(super) fn batch_get_item(&self, body: &Value) -> Result<Value, ApiError> {
@@ -529,6 +494,46 @@ impl Node {
         }
         Ok(response)
     }
+}
+
+/// Parses `ConditionExpression`, if present.
+fn condition_expression<'a>(
+    params: &Params<'a>,
+    scope: &mut ExpressionScope<'a>,
+) -> Result<Option<Condition>, ApiError> {
+    params
+        .optional_str("ConditionExpression")?
+        .map(|text| scope.parse_condition(ExpressionKind::Condition, text))
+        .transpose()
+        .map_err(expr_error)
+}
+
+/// Decodes the key's current item and checks the write's condition against it: the item (or
+/// `None`) when the write may go ahead, DynamoDB's failed-condition error otherwise.
+fn checked_current(
+    current: Option<&[u8]>,
+    condition: Option<&Condition>,
+    return_old_on_failure: bool,
+) -> Result<Option<Item>, ApiError> {
+    let old = decode_stored(current)?;
+    match condition {
+        Some(condition) if !condition.evaluate(old.as_ref()) => {
+            Err(condition_failed(old, return_old_on_failure))
+        }
+        _ => Ok(old),
+    }
+}
+
+/// A write's answer: `Attributes` and `ConsumedCapacity` when there are any.
+fn write_response(attributes: Option<&Item>, consumed: Option<Value>) -> Value {
+    let mut response = Map::new();
+    if let Some(attributes) = attributes {
+        response.insert("Attributes".into(), item_to_json(attributes));
+    }
+    if let Some(consumed) = consumed {
+        response.insert("ConsumedCapacity".into(), consumed);
+    }
+    Value::Object(response)
 }
 
 /// Parses `ProjectionExpression`, if present.
