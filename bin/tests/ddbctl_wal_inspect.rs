@@ -78,7 +78,10 @@ fn torn_tail_is_reported_but_recoverable() {
     let dir = tempfile::tempdir().unwrap();
     let segments = write_log(dir.path());
     let last = segments.last().unwrap();
-    let len = std::fs::metadata(last).unwrap().len();
+    // The end of the last record, before the zeros the writer preallocated.
+    let inspection = ddb::wal::inspect(dir.path()).unwrap();
+    let newest = inspection.segments.last().unwrap();
+    let len = newest.bytes - newest.preallocated_bytes;
     let file = std::fs::OpenOptions::new().write(true).open(last).unwrap();
     file.set_len(len - 10).unwrap();
     drop(file);
@@ -88,6 +91,25 @@ fn torn_tail_is_reported_but_recoverable() {
     assert_eq!(report["last_lsn"], 299);
     // Inspecting changed nothing.
     assert_eq!(std::fs::metadata(last).unwrap().len(), len - 10);
+}
+
+#[test]
+fn preallocated_zeros_of_the_newest_segment_are_reported_and_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = write_log(dir.path());
+    let (code, report) = inspect_json(dir.path());
+    assert_eq!(code, 0);
+    assert_eq!(report["verdict"], "ok");
+    let rows = report["segments"].as_array().unwrap();
+    let (newest, sealed) = rows.split_last().unwrap();
+    assert!(sealed.iter().all(|r| r["preallocated_bytes"] == 0));
+    let file_len = std::fs::metadata(segments.last().unwrap()).unwrap().len();
+    assert_eq!(newest["bytes"].as_u64().unwrap(), file_len);
+    let preallocated = newest["preallocated_bytes"].as_u64().unwrap();
+    assert!(preallocated > 0 && preallocated < file_len, "{newest}");
+    let (code, table, _) = ddbctl(&["wal", "inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(table.contains("preallocated"), "{table}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod wal_common;
 
 use ddb::wal::{Entry, Lsn, Wal};
 use proptest::prelude::*;
-use wal_common::{entry, read_all, small_segments};
+use wal_common::{entry, preallocating, read_all, small_segments};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -41,9 +41,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn log_matches_model(ops in proptest::collection::vec(op(), 1..14)) {
+    fn log_matches_model(
+        ops in proptest::collection::vec(op(), 1..14),
+        preallocate_bytes in prop_oneof![Just(0u64), Just(64), Just(1024 * 1024)],
+    ) {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let options = small_segments(350);
+        let options = preallocating(small_segments(350), preallocate_bytes);
         let mut wal = Wal::open(dir.path(), options.clone()).unwrap();
         // model[i] holds LSN first + i.
         let mut model: Vec<Entry> = Vec::new();
@@ -60,6 +63,13 @@ proptest! {
                     drop(wal);
                     wal = Wal::open(dir.path(), options.clone()).unwrap();
                     prop_assert!(wal.recovery_report().cut.is_none());
+                    let inspection = ddb::wal::inspect(dir.path()).unwrap();
+                    let (active, sealed) = inspection.segments.split_last().unwrap();
+                    prop_assert!(sealed.iter().all(|s| s.preallocated_bytes == 0));
+                    prop_assert_eq!(
+                        wal.recovery_report().preallocated_bytes,
+                        active.preallocated_bytes
+                    );
                 }
                 Op::TruncateBack(k) => {
                     let k = k.min(model.len() as u64);

@@ -7,7 +7,10 @@ mod wal_common;
 use std::fs::OpenOptions;
 
 use ddb::wal::{Lsn, Wal, WalOptions, frame};
-use wal_common::{copy_dir, entry, read_all, segment_paths, small_segments, write_log};
+use wal_common::{
+    copy_dir, entry, logical_len, preallocating, read_all, segment_paths, small_segments, write_at,
+    write_log,
+};
 
 /// Byte offsets where each record of `entries` ends, for a segment holding them in order.
 fn record_ends(entries: &[ddb::wal::Entry]) -> Vec<u64> {
@@ -21,6 +24,16 @@ fn record_ends(entries: &[ddb::wal::Entry]) -> Vec<u64> {
         .collect()
 }
 
+/// How a crash leaves the bytes after `cut` of the last segment.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// The file ends at the cut (records appended at the end of the file).
+    Truncated,
+    /// The file keeps its length and reads as zeros from the cut on (records written over
+    /// preallocated zeros).
+    Zeroed,
+}
+
 fn check_every_cut(options: WalOptions, count: u64) {
     let original = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let written = write_log(original.path(), options.clone(), count);
@@ -29,37 +42,69 @@ fn check_every_cut(options: WalOptions, count: u64) {
     let last_first: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
     let before_last = (last_first - 1) as usize;
     let ends = record_ends(&written[before_last..]);
+    let logical = *ends.last().unwrap();
+    assert_eq!(logical_len(last), logical);
     let full_len = std::fs::metadata(last).unwrap().len();
-    assert_eq!(*ends.last().unwrap(), full_len);
+    assert_eq!(
+        full_len > logical,
+        options.preallocate_bytes > 0,
+        "the writer keeps zeros ahead of its records exactly when preallocating"
+    );
+    for sealed in &segments[..segments.len() - 1] {
+        assert_eq!(
+            std::fs::metadata(sealed).unwrap().len(),
+            logical_len(sealed),
+            "a sealed segment ends at its last record"
+        );
+    }
+    let original_bytes = std::fs::read(last).unwrap();
 
-    for cut in 0..=full_len {
-        let copy = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        copy_dir(original.path(), copy.path());
-        let victim = copy.path().join(last.file_name().unwrap());
-        OpenOptions::new()
-            .write(true)
-            .open(&victim)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+    for crash in [Crash::Truncated, Crash::Zeroed] {
+        for cut in 0..=logical {
+            let copy = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            copy_dir(original.path(), copy.path());
+            let victim = copy.path().join(last.file_name().unwrap());
+            match crash {
+                Crash::Truncated => OpenOptions::new()
+                    .write(true)
+                    .open(&victim)
+                    .unwrap()
+                    .set_len(cut)
+                    .unwrap(),
+                Crash::Zeroed => write_at(&victim, cut, &vec![0; (logical - cut) as usize]),
+            }
+            let context = format!("{crash:?} at {cut}");
 
-        let wal = Wal::open(copy.path(), options.clone()).unwrap();
-        let survivors = before_last + ends.iter().filter(|end| **end <= cut).count();
-        let recovered = read_all(&wal);
-        assert_eq!(recovered, written[..survivors], "cut at {cut}");
-        assert_eq!(wal.last_lsn().unwrap(), Lsn(survivors as u64));
-        let report = wal.recovery_report();
-        let clean = cut == full_len || ends.contains(&cut) || cut == frame::HEADER_LEN as u64;
-        assert_eq!(report.cut.is_none(), clean, "cut at {cut}: {report:?}");
+            let wal = Wal::open(copy.path(), options.clone()).unwrap();
+            let survivors = before_last + ends.iter().filter(|end| **end <= cut).count();
+            let recovered = read_all(&wal);
+            assert_eq!(recovered, written[..survivors], "{context}");
+            assert_eq!(wal.last_lsn().unwrap(), Lsn(survivors as u64));
+            // Nothing is cut when the cut falls between records (only zeros, if anything,
+            // follow the last whole one), or leaves just the header.
+            let last_end = ends
+                .iter()
+                .copied()
+                .filter(|end| *end <= cut)
+                .max()
+                .unwrap_or(frame::HEADER_LEN as u64);
+            let clean = cut == frame::HEADER_LEN as u64
+                || (cut >= last_end
+                    && original_bytes[last_end as usize..cut as usize]
+                        .iter()
+                        .all(|b| *b == 0));
+            let report = wal.recovery_report();
+            assert_eq!(report.cut.is_none(), clean, "{context}: {report:?}");
 
-        let next = entry(survivors as u64 + 1);
-        wal.append(next.clone()).unwrap();
-        drop(wal);
-        let wal = Wal::open(copy.path(), options.clone()).unwrap();
-        assert!(wal.recovery_report().cut.is_none());
-        let mut expected = written[..survivors].to_vec();
-        expected.push(next);
-        assert_eq!(read_all(&wal), expected, "append after cut at {cut}");
+            let next = entry(survivors as u64 + 1);
+            wal.append(next.clone()).unwrap();
+            drop(wal);
+            let wal = Wal::open(copy.path(), options.clone()).unwrap();
+            assert!(wal.recovery_report().cut.is_none(), "{context}");
+            let mut expected = written[..survivors].to_vec();
+            expected.push(next);
+            assert_eq!(read_all(&wal), expected, "append after {context}");
+        }
     }
 }
 
@@ -71,4 +116,10 @@ fn every_cut_of_the_last_segment_of_a_multi_segment_log_recovers_a_prefix() {
 #[test]
 fn every_cut_of_a_single_segment_log_recovers_a_prefix() {
     check_every_cut(WalOptions::default(), 8);
+}
+
+#[test]
+fn every_cut_without_preallocation_recovers_a_prefix() {
+    check_every_cut(preallocating(small_segments(700), 0), 30);
+    check_every_cut(preallocating(WalOptions::default(), 0), 8);
 }

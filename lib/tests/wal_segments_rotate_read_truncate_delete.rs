@@ -6,8 +6,10 @@ mod wal_common;
 
 use std::fs;
 
-use ddb::wal::{Lsn, Wal, WalError, WalOptions, inspect, read_entries};
-use wal_common::{entry, read_all, segment_paths, small_segments, write_log};
+use ddb::wal::{Lsn, Wal, WalError, WalOptions, frame, inspect, read_entries};
+use wal_common::{
+    entry, logical_len, preallocating, read_all, segment_paths, small_segments, write_log,
+};
 
 fn collect(iter: impl Iterator<Item = Result<ddb::wal::Entry, WalError>>) -> Vec<ddb::wal::Entry> {
     iter.collect::<Result<Vec<_>, _>>().unwrap()
@@ -22,8 +24,10 @@ fn segments_rotate_past_the_size_limit_and_are_named_by_first_lsn() {
     for s in &inspection.segments {
         assert_eq!(s.file_name, format!("{:020}.wal", s.first_lsn.0));
     }
-    // Every sealed segment reached the limit; appends stopped going to it right after.
+    // Every sealed segment reached the limit; appends stopped going to it right after, and it
+    // was cut to its last record (recovery requires that of sealed segments).
     for s in &inspection.segments[..inspection.segments.len() - 1] {
+        assert_eq!(s.preallocated_bytes, 0, "{inspection}");
         assert!(s.bytes >= 500, "{inspection}");
         assert!(
             s.bytes < 500 + 300,
@@ -51,7 +55,7 @@ fn read_entries_tolerates_a_torn_tail_but_reports_it_through_inspect() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let written = write_log(dir.path(), small_segments(400), 20);
     let last = segment_paths(dir.path()).pop().unwrap();
-    let len = fs::metadata(&last).unwrap().len();
+    let len = logical_len(&last);
     fs::OpenOptions::new()
         .write(true)
         .open(&last)
@@ -149,6 +153,75 @@ fn truncate_after_drops_the_suffix_durably_and_appends_continue() {
     // At or above the end, truncation changes nothing.
     wal.truncate_after(Lsn(7)).unwrap();
     assert_eq!(read_all(&wal), vec![entry(1)]);
+}
+
+#[test]
+fn the_active_segment_keeps_zeros_ahead_of_its_records_and_inspect_reports_them() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let written = write_log(dir.path(), WalOptions::default(), 5);
+    let inspection = inspect(dir.path()).unwrap();
+    let s = &inspection.segments[0];
+    let first_record = (frame::FRAME_HEADER_LEN + written[0].encoded_len()) as u64;
+    // The first batch extended the file by 1 MiB past its end; the next ones fit in the zeros.
+    assert_eq!(
+        s.bytes,
+        frame::HEADER_LEN as u64 + first_record + 1024 * 1024
+    );
+    assert_eq!(
+        s.bytes - s.preallocated_bytes,
+        logical_len(&segment_paths(dir.path())[0])
+    );
+    let records: u64 = written
+        .iter()
+        .map(|e| (frame::FRAME_HEADER_LEN + e.encoded_len()) as u64)
+        .sum();
+    assert_eq!(
+        s.preallocated_bytes,
+        s.bytes - frame::HEADER_LEN as u64 - records
+    );
+    assert_eq!(s.verdict, ddb::wal::SegmentVerdict::Ok);
+    assert!(
+        inspection
+            .to_string()
+            .contains(&format!("({} preallocated)", s.preallocated_bytes))
+    );
+
+    // Without preallocation, the file ends at its last record.
+    let plain = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    write_log(plain.path(), preallocating(WalOptions::default(), 0), 5);
+    let s = &inspect(plain.path()).unwrap().segments[0];
+    assert_eq!(s.preallocated_bytes, 0);
+    assert_eq!(s.bytes, frame::HEADER_LEN as u64 + records);
+}
+
+#[test]
+fn truncate_after_cuts_the_zeros_too_and_the_next_append_recreates_them() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let options = WalOptions::default();
+    let written = write_log(dir.path(), options.clone(), 10);
+    let wal = Wal::open(dir.path(), options.clone()).unwrap();
+    let segment = segment_paths(dir.path()).pop().unwrap();
+    wal.truncate_after(Lsn(6)).unwrap();
+    let cut_len = fs::metadata(&segment).unwrap().len();
+    assert_eq!(cut_len, logical_len(&segment));
+    assert_eq!(
+        inspect(dir.path()).unwrap().segments[0].preallocated_bytes,
+        0
+    );
+
+    let mut replacement = entry(7);
+    replacement.ballot.round += 100;
+    wal.append(replacement.clone()).unwrap();
+    let s = &inspect(dir.path()).unwrap().segments[0];
+    assert!(s.preallocated_bytes >= 1024 * 1024, "{s:?}");
+    assert!(s.bytes - s.preallocated_bytes > cut_len);
+    drop(wal);
+
+    let wal = Wal::open(dir.path(), options).unwrap();
+    assert!(wal.recovery_report().cut.is_none());
+    let mut expected = written[..6].to_vec();
+    expected.push(replacement);
+    assert_eq!(read_all(&wal), expected);
 }
 
 #[test]

@@ -16,7 +16,10 @@ struct SegmentRow {
     first_lsn: u64,
     last_lsn: u64,
     entries: u64,
+    /// File size, preallocated tail included.
     bytes: u64,
+    /// Zero bytes the writer preallocated after the last record (newest segment only).
+    preallocated_bytes: u64,
     /// `ok`, `torn_tail` or `corrupt`.
     verdict: &'static str,
     /// Where the damage starts, for torn tails and corruption.
@@ -58,6 +61,7 @@ fn report(inspection: &WalInspection) -> InspectReport {
                 last_lsn: s.last_lsn.0,
                 entries: s.entries,
                 bytes: s.bytes,
+                preallocated_bytes: s.preallocated_bytes,
                 verdict,
                 offset,
                 detail,
@@ -105,11 +109,20 @@ pub fn inspect_dir(dir: &Path, format: OutputFormat) -> anyhow::Result<Outcome> 
                 (_, Some(offset), Some(detail)) => format!("CORRUPT at offset {offset}: {detail}"),
                 (other, _, _) => other.to_string(),
             };
+            let size = if s.preallocated_bytes > 0 {
+                format!(
+                    "{} ({} preallocated)",
+                    bytes(s.bytes),
+                    bytes(s.preallocated_bytes)
+                )
+            } else {
+                bytes(s.bytes)
+            };
             segments.add_row(vec![
                 s.file.clone(),
                 lsns,
                 s.entries.to_string(),
-                bytes(s.bytes),
+                size,
                 verdict,
             ]);
         }

@@ -9,7 +9,8 @@ use super::{Lsn, WalError};
 /// The state of one segment file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SegmentVerdict {
-    /// Every byte belongs to a good record (or the header).
+    /// Every byte belongs to a good record (or the header), except, in the newest segment, a
+    /// tail of zero bytes the writer preallocated (see [`SegmentInspection::preallocated_bytes`]).
     Ok,
     /// The last segment ends in a partial or damaged record after which nothing valid follows;
     /// recovery cuts `bytes` bytes from `offset`. An offset of 0 means the header itself is torn
@@ -56,8 +57,12 @@ pub struct SegmentInspection {
     pub last_lsn: Lsn,
     /// Number of good entries.
     pub entries: u64,
-    /// File size in bytes.
+    /// File size in bytes, including any preallocated tail.
     pub bytes: u64,
+    /// Zero bytes after the last record of the newest segment: space the writer filled ahead of
+    /// its write position, which holds no entry. `bytes - preallocated_bytes` is the logical
+    /// size. Always 0 for sealed segments, which end at their last record.
+    pub preallocated_bytes: u64,
     /// Whether the segment is sound, ends in a torn tail, or is corrupt.
     pub verdict: SegmentVerdict,
 }
@@ -71,7 +76,7 @@ pub struct WalInspection {
     pub segments: Vec<SegmentInspection>,
     /// Total good entries over all segments.
     pub total_entries: u64,
-    /// Total size of all segment files in bytes.
+    /// Total size of all segment files in bytes, preallocated tails included.
     pub total_bytes: u64,
     /// First LSN of the oldest segment, if any.
     pub first_lsn: Option<Lsn>,
@@ -98,11 +103,15 @@ impl WalInspection {
 impl fmt::Display for WalInspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for s in &self.segments {
-            writeln!(
+            write!(
                 f,
-                "{}  lsn {}..={}  {} entries  {} bytes  {}",
-                s.file_name, s.first_lsn, s.last_lsn, s.entries, s.bytes, s.verdict
+                "{}  lsn {}..={}  {} entries  {} bytes",
+                s.file_name, s.first_lsn, s.last_lsn, s.entries, s.bytes
             )?;
+            if s.preallocated_bytes > 0 {
+                write!(f, " ({} preallocated)", s.preallocated_bytes)?;
+            }
+            writeln!(f, "  {}", s.verdict)?;
         }
         write!(
             f,
@@ -144,6 +153,7 @@ pub(crate) fn scan_log(dir: &Path) -> Result<(WalInspection, Vec<SegmentScan>), 
             last_lsn: scan.last_lsn,
             entries: scan.entries,
             bytes: scan.bytes,
+            preallocated_bytes: scan.preallocated,
             verdict: scan.verdict.clone(),
         });
         scans.push(scan);

@@ -1,7 +1,7 @@
 //! The writer: dense appends, group commit, truncation and retention.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -23,6 +23,9 @@ const GATHER_MIN_BATCH: u64 = 4;
 /// Longest a flusher waits for appenders of the previous batch to enqueue again.
 const GATHER_MAX: std::time::Duration = std::time::Duration::from_micros(100);
 
+/// Largest piece of zeros written at once when preallocating.
+const ZERO_CHUNK: u64 = 1024 * 1024;
+
 /// Name of the lock file that keeps two writers out of one WAL directory.
 const LOCK_FILE: &str = "LOCK";
 
@@ -34,6 +37,7 @@ struct Counters {
     bytes_written: AtomicU64,
     segments_created: AtomicU64,
     segments_deleted: AtomicU64,
+    zero_fills: AtomicU64,
 }
 
 struct State {
@@ -71,7 +75,9 @@ struct State {
 
 /// A partition's write-ahead log, open for appending. `Send + Sync`: share it through an `Arc`.
 ///
-/// Every append returns only once its entries are written and `fdatasync`ed. Concurrent
+/// Every append returns only once its entries are written and `fdatasync`ed. Batches are
+/// written at the end of the last record, over zeros preallocated ahead of it when
+/// [`WalOptions::preallocate_bytes`] is non-zero. Concurrent
 /// appenders share syncs (group commit): the first appender that finds no flush in progress
 /// writes everything enqueued so far with one write and one `fdatasync`, outside the lock, while
 /// others keep enqueuing. No thread is started. A failed write or sync fails every waiter of that
@@ -102,7 +108,8 @@ impl std::fmt::Debug for Wal {
 
 impl Wal {
     /// Opens the log in `dir` (created if missing), running recovery: a torn tail of the last
-    /// segment is cut off (see [`Wal::recovery_report`]); any other damage fails with
+    /// segment is cut off (see [`Wal::recovery_report`]), a tail of zeros after its last record
+    /// (space preallocated by a writer, see [`WalOptions::preallocate_bytes`]) is kept; any other damage fails with
     /// [`WalError::Corruption`] and changes nothing. Fails with [`WalError::Locked`] if another
     /// `Wal` has the directory open.
     pub fn open(dir: &Path, options: WalOptions) -> Result<Wal, WalError> {
@@ -181,6 +188,7 @@ impl Wal {
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             segments_created: c.segments_created.load(Ordering::Relaxed),
             segments_deleted: c.segments_deleted.load(Ordering::Relaxed),
+            zero_fills: c.zero_fills.load(Ordering::Relaxed),
         }
     }
 
@@ -567,6 +575,7 @@ impl Wal {
         batch_first: Lsn,
     ) -> Result<(), WalError> {
         if active.len >= self.options.segment_max_bytes && active.len > HEADER_LEN as u64 {
+            self.seal(active)?;
             let (file, path) = segment::create_segment(&self.dir, batch_first)?;
             self.counters.syncs.fetch_add(1, Ordering::Relaxed);
             self.counters
@@ -577,13 +586,19 @@ impl Wal {
                 path,
                 first_lsn: batch_first,
                 len: HEADER_LEN as u64,
+                zeroed_end: HEADER_LEN as u64,
             };
+        }
+        let batch_end = active.len + batch.len() as u64;
+        if self.options.preallocate_bytes > 0 && batch_end > active.zeroed_end {
+            self.extend_zeroed(active, batch_end)?;
         }
         active
             .file
-            .write_all(batch)
+            .write_all_at(batch, active.len)
             .map_err(WalError::io("write segment", &active.path))?;
-        active.len += batch.len() as u64;
+        active.len = batch_end;
+        active.zeroed_end = active.zeroed_end.max(batch_end);
         active
             .file
             .sync_data()
@@ -593,6 +608,51 @@ impl Wal {
         self.counters
             .bytes_written
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Extends the zeroed region of the active segment past `needed_end` (by
+    /// `preallocate_bytes`, but not beyond `segment_max_bytes` unless the batch itself is) with
+    /// real zero bytes, and syncs them: a later `fdatasync` of records written over them then
+    /// has no file size or extent change to journal, which makes it about twice as fast.
+    fn extend_zeroed(&self, active: &mut ActiveSegment, needed_end: u64) -> Result<(), WalError> {
+        let target = needed_end
+            .saturating_add(self.options.preallocate_bytes)
+            .min(needed_end.max(self.options.segment_max_bytes));
+        let zeros = vec![0u8; (target - active.zeroed_end).min(ZERO_CHUNK) as usize];
+        while active.zeroed_end < target {
+            let piece = (target - active.zeroed_end).min(zeros.len() as u64) as usize;
+            active
+                .file
+                .write_all_at(&zeros[..piece], active.zeroed_end)
+                .map_err(WalError::io("preallocate segment", &active.path))?;
+            active.zeroed_end += piece as u64;
+        }
+        active
+            .file
+            .sync_data()
+            .map_err(WalError::io("fsync segment", &active.path))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        self.counters.zero_fills.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Truncates the active segment to its last record before it is sealed: recovery requires
+    /// a sealed segment to end exactly there.
+    fn seal(&self, active: &mut ActiveSegment) -> Result<(), WalError> {
+        if active.zeroed_end == active.len {
+            return Ok(());
+        }
+        active
+            .file
+            .set_len(active.len)
+            .map_err(WalError::io("truncate segment", &active.path))?;
+        active
+            .file
+            .sync_data()
+            .map_err(WalError::io("fsync segment", &active.path))?;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        active.zeroed_end = active.len;
         Ok(())
     }
 
@@ -640,14 +700,13 @@ impl Wal {
         file.sync_data()
             .map_err(WalError::io("fsync segment", &path))?;
         self.counters.syncs.fetch_add(1, Ordering::Relaxed);
-        let mut file = file;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(WalError::io("seek segment", &path))?;
+        // The zeroed region, cut with the records, is re-created by the next batch.
         state.active = Some(ActiveSegment {
             file,
             path,
             first_lsn: keep_first,
             len: offset,
+            zeroed_end: offset,
         });
         state.next_lsn = lsn.next();
         state.pending_first = lsn.next();

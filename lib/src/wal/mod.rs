@@ -8,8 +8,9 @@
 //! - [`read_entries`] reads a directory without the writer (another process's live log).
 //! - [`inspect`] reports what every segment holds, for `ddbctl wal inspect`.
 //!
-//! Recovery on [`Wal::open`] cuts a torn tail of the last segment and refuses any other damage
-//! with [`WalError::Corruption`].
+//! Recovery on [`Wal::open`] cuts a torn tail of the last segment, keeps the zeros the writer
+//! preallocates after its last record, and refuses any other damage with
+//! [`WalError::Corruption`].
 
 mod entry;
 mod error;

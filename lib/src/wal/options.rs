@@ -11,6 +11,14 @@ pub struct WalOptions {
     /// The LSN a brand-new, empty log expects first (a log replica may start mid-way). Ignored
     /// when the directory already holds segments. Default: 1.
     pub start_lsn: Lsn,
+    /// How far ahead of the write position the writer keeps the active segment filled with
+    /// synced zero bytes. Whenever a batch would cross the zeroed end, the file is extended by
+    /// writing (not `fallocate`-ing) zeros up to this many bytes past the batch, capped at
+    /// `segment_max_bytes`, and `fdatasync`ed; batches then overwrite zeros in place, so their
+    /// `fdatasync` has no file-size metadata to journal. A segment is truncated to its last
+    /// record before it is sealed. 0 disables it: records are appended at the end of the file.
+    /// Default: 1 MiB.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -18,6 +26,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_max_bytes: 64 * 1024 * 1024,
             start_lsn: Lsn(1),
+            preallocate_bytes: 1024 * 1024,
         }
     }
 }
@@ -37,6 +46,10 @@ pub struct WalStats {
     pub segments_created: u64,
     /// Segment files deleted by `delete_below` and `truncate_after`.
     pub segments_deleted: u64,
+    /// Extensions of the active segment's zeroed region (see
+    /// [`WalOptions::preallocate_bytes`]); each is one write of zeros and one `fdatasync`,
+    /// which `syncs` counts too.
+    pub zero_fills: u64,
 }
 
 /// Entries enqueued by [`Wal::submit_batch`] or [`Wal::submit_next`] and not yet known to be

@@ -44,7 +44,8 @@ enum Step {
 /// lock: for another process (the archiver) reading a live node's log.
 ///
 /// Every record is checksummed and LSNs must be dense. A short or damaged record at the end of
-/// the newest segment (a write in progress, or a torn tail) simply ends the iteration; the same
+/// the newest segment (a write in progress, or a torn tail), or the zero bytes the writer
+/// preallocates ahead of its write position, simply ends the iteration; the same
 /// in an older segment is [`WalError::Corruption`]. Records that a live writer has written but
 /// not yet synced may be returned: callers that need committed entries only must bound the
 /// iteration by a commit LSN learned elsewhere. An empty or missing directory yields nothing; a
@@ -189,10 +190,12 @@ impl WalEntries {
                         return Ok(None);
                     }
                     if self.limit.is_none() {
-                        // A successor exists, so this segment was complete before it was created:
-                        // read the record once more in case we raced with its write.
+                        // A successor exists, so this segment was complete (and cut to its last
+                        // record) before it was created: read once more in case we raced with a
+                        // write, or read the preallocated zeros the writer has since cut off.
                         let mut reopened = self.open_segment(&path, offset)?;
-                        if let Step::Entry(..) = read_record(&mut reopened)? {
+                        if let Step::Entry(..) | Step::CleanEnd = read_record(&mut reopened)? {
+                            let reopened = self.open_segment(&path, offset)?;
                             self.current = Some(reopened);
                             continue;
                         }

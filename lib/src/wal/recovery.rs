@@ -22,6 +22,9 @@ pub struct RecoveryReport {
     pub entries: u64,
     /// The torn tail that was cut off, if any.
     pub cut: Option<TornTailCut>,
+    /// Zero bytes found after the last record of the newest segment (space the writer had
+    /// preallocated). Recovery keeps them: they hold no entry, and the writer overwrites them.
+    pub preallocated_bytes: u64,
     /// True when the directory held no segment and a first one was created.
     pub created: bool,
 }
@@ -43,8 +46,10 @@ pub(crate) struct ActiveSegment {
     pub file: File,
     pub path: PathBuf,
     pub first_lsn: Lsn,
-    /// Current length; writes go here.
+    /// Logical length: the end of the last record (or the header); writes go here.
     pub len: u64,
+    /// File length; the bytes in `len..zeroed_end` are zeros. Never below `len`.
+    pub zeroed_end: u64,
 }
 
 /// The writer's starting state after recovery.
@@ -56,7 +61,8 @@ pub(crate) struct Recovered {
 }
 
 /// Scans the log in `dir`, fails on corruption, cuts a torn tail of the last segment and opens
-/// it for appending. Creates a first segment starting at `start_lsn` if there is none.
+/// it for appending. A zeroed (preallocated) tail of the last segment is kept, and the writer
+/// goes on writing over it. Creates a first segment starting at `start_lsn` if there is none.
 pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError> {
     let (inspection, scans) = scan_log(dir)?;
     if let Some(bad) = inspection.first_corruption()
@@ -77,6 +83,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
                 last_lsn: Lsn(start_lsn.0.saturating_sub(1)),
                 entries: 0,
                 cut: None,
+                preallocated_bytes: 0,
                 created: true,
             },
             segments: vec![start_lsn],
@@ -85,6 +92,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
                 path,
                 first_lsn: start_lsn,
                 len: HEADER_LEN as u64,
+                zeroed_end: HEADER_LEN as u64,
             },
         });
     };
@@ -121,6 +129,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
             last_lsn: last.last_lsn,
             entries: inspection.total_entries,
             cut,
+            preallocated_bytes: last.preallocated,
             created: false,
         },
         segments: scans.iter().map(|s| s.first_lsn).collect(),
@@ -129,6 +138,8 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
             path,
             first_lsn: last.first_lsn,
             len,
+            // A zeroed tail is only ever found with an `Ok` verdict, never beside a cut.
+            zeroed_end: len + last.preallocated,
         },
     })
 }

@@ -99,6 +99,9 @@ pub struct SegmentScan {
     pub bytes: u64,
     /// Offset just past the last good record (or the header).
     pub good_end: u64,
+    /// Zero bytes after the last good record of the newest segment: space the writer
+    /// preallocated, not a torn tail. 0 for sealed segments.
+    pub preallocated: u64,
     /// The verdict.
     pub verdict: SegmentVerdict,
 }
@@ -106,7 +109,9 @@ pub struct SegmentScan {
 /// Reads and checks one segment.
 ///
 /// `expected_first` is the LSN the previous segment implies (its last + 1), if known. A segment
-/// that is not `is_last` must be entirely well-formed. In the last segment a short or
+/// that is not `is_last` must be entirely well-formed and end at its last record. In the last
+/// segment, a tail of only zero bytes after the last good record is preallocated space
+/// (`preallocated`), and the verdict stays `Ok`. In the last segment a short or
 /// bad-checksum record (or header) is a torn tail only if no good record with a larger LSN starts
 /// anywhere after it: writes are sequential and every acknowledged batch was synced, so a good
 /// record after a bad one proves the bad one was once durable, and cutting would lose data.
@@ -123,6 +128,7 @@ pub fn scan_segment(
         entries: 0,
         bytes: buf.len() as u64,
         good_end: 0,
+        preallocated: 0,
         verdict: SegmentVerdict::Ok,
     };
     let corrupt = |offset: usize, reason: String| SegmentVerdict::Corrupt {
@@ -183,6 +189,14 @@ pub fn scan_segment(
                 );
                 return Ok(scan);
             }
+            FrameRead::Short | FrameRead::BadChecksum(_)
+                if is_last && is_zeroed(&buf[offset..]) =>
+            {
+                // Zeros are never a record (length 0 is implausible), so this is space the
+                // writer filled ahead of its write position: the log ends cleanly here.
+                scan.preallocated = (buf.len() - offset) as u64;
+                return Ok(scan);
+            }
             FrameRead::Short => "file ends inside a record".to_string(),
             FrameRead::BadChecksum(reason) => reason,
         };
@@ -215,6 +229,12 @@ pub fn record_offset(segment: &SegmentFile, lsn: Lsn) -> Result<u64, WalError> {
         }
     }
     Ok(offset as u64)
+}
+
+/// Whether every byte of `bytes` is zero.
+#[must_use]
+pub fn is_zeroed(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| *b == 0)
 }
 
 fn torn_or_corrupt(

@@ -78,3 +78,35 @@ pub fn write_log(dir: &Path, options: WalOptions, count: u64) -> Vec<Entry> {
     }
     entries
 }
+
+/// `options` with `preallocate_bytes` set.
+pub fn preallocating(options: WalOptions, preallocate_bytes: u64) -> WalOptions {
+    WalOptions {
+        preallocate_bytes,
+        ..options
+    }
+}
+
+/// The logical length of a segment file: where its last good record ends, before any
+/// preallocated zeros.
+pub fn logical_len(segment: &Path) -> u64 {
+    let dir = segment.parent().unwrap();
+    let inspection = ddb::wal::inspect(dir).unwrap();
+    let s = inspection
+        .segments
+        .iter()
+        .find(|s| s.path == segment)
+        .unwrap();
+    s.bytes - s.preallocated_bytes
+}
+
+/// Writes `bytes` into `path` at `offset`, in place (extending the file if needed).
+pub fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, offset)
+        .unwrap();
+}
