@@ -182,12 +182,12 @@ impl Node {
             Ok((WriteOp::Put(encoded), old))
         })?;
         let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
-        let attributes = old
-            .as_ref()
-            .filter(|_| return_values == ReturnValues::AllOld);
-        Ok(write_response(
-            attributes,
-            capacity.report(&table.name, units, UnitKind::Write),
+        Ok(all_old_response(
+            old.as_ref(),
+            return_values,
+            capacity,
+            &table.name,
+            units,
         ))
     }
 
@@ -245,12 +245,12 @@ impl Node {
             Ok((op, old))
         })?;
         let units = write_units(old.as_ref().map_or(0, item_size));
-        let attributes = old
-            .as_ref()
-            .filter(|_| return_values == ReturnValues::AllOld);
-        Ok(write_response(
-            attributes,
-            capacity.report(&table.name, units, UnitKind::Write),
+        Ok(all_old_response(
+            old.as_ref(),
+            return_values,
+            capacity,
+            &table.name,
+            units,
         ))
     }
 
@@ -522,6 +522,19 @@ fn checked_current(
         }
         _ => Ok(old),
     }
+}
+
+/// The answer of PutItem and DeleteItem: the old item when `ReturnValues` is `ALL_OLD`, and
+/// the write units when asked for.
+fn all_old_response(
+    old: Option<&Item>,
+    return_values: ReturnValues,
+    capacity: ReturnCapacity,
+    table: &str,
+    units: f64,
+) -> Value {
+    let attributes = old.filter(|_| return_values == ReturnValues::AllOld);
+    write_response(attributes, capacity.report(table, units, UnitKind::Write))
 }
 
 /// A write's answer: `Attributes` and `ConsumedCapacity` when there are any.
