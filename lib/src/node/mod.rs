@@ -131,3 +131,24 @@ impl Node {
             .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable, "Partition is not open"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::OPERATIONS;
+
+    #[test]
+    fn every_listed_operation_is_served_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path(), NodeOptions::default()).unwrap();
+        for operation in OPERATIONS {
+            let answer = node.handle(operation, &serde_json::json!({}));
+            assert!(
+                !matches!(&answer, Err(e) if e.code == ErrorCode::UnknownOperationException),
+                "{operation} is listed in protocol::OPERATIONS but not served"
+            );
+        }
+        let unknown = node.handle("TransactWriteItems", &serde_json::json!({}));
+        assert!(matches!(unknown, Err(e) if e.code == ErrorCode::UnknownOperationException));
+    }
+}

@@ -11,3 +11,20 @@ pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 
 /// The content type of DynamoDB JSON 1.0 requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// Every operation a node answers (the part of `X-Amz-Target` after the dot).
+pub const OPERATIONS: [&str; 13] = [
+    "CreateTable",
+    "DescribeTable",
+    "ListTables",
+    "UpdateTable",
+    "DeleteTable",
+    "PutItem",
+    "GetItem",
+    "DeleteItem",
+    "UpdateItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+];
