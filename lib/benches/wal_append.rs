@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -38,15 +38,42 @@ fn bench_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
-fn raw_fdatasync(c: &mut Criterion, dir: &Path) -> Rate {
+/// How a raw `fdatasync` case writes.
+#[derive(Clone, Copy)]
+enum RawWrite {
+    /// Appends to the file, so every sync also journals a new file size.
+    Append,
+    /// Writes over a region written with zeros and synced first, as the WAL does.
+    OverSyncedZeros,
+}
+
+/// `write` + `fdatasync` of `bytes` at a time, in a loop: the disk's own sync rate.
+fn raw_fdatasync(c: &mut Criterion, dir: &Path, bytes: usize, how: RawWrite) -> Rate {
+    let name = match how {
+        RawWrite::Append => format!("raw_fdatasync_{bytes}B_append"),
+        RawWrite::OverSyncedZeros => format!("raw_fdatasync_{bytes}B_over_synced_zeros"),
+    };
     let mut rate = Rate::default();
-    let mut file = File::create(dir.join("raw-fdatasync")).unwrap();
-    let payload = [0x5Au8; 100];
-    c.bench_function("raw_fdatasync_100B", |b| {
+    let file = File::create(dir.join(&name)).unwrap();
+    let payload = vec![0x5Au8; bytes];
+    let mut offset = 0u64;
+    let mut zeroed_end = 0u64;
+    c.bench_function(&name, |b| {
         b.iter_custom(|iters| {
+            if let RawWrite::OverSyncedZeros = how {
+                // Zero enough for this sample before timing it, like the WAL's preallocation.
+                let needed = offset + iters * bytes as u64;
+                let zeros = vec![0u8; 1 << 20];
+                while zeroed_end < needed {
+                    file.write_all_at(&zeros, zeroed_end).unwrap();
+                    zeroed_end += zeros.len() as u64;
+                }
+                file.sync_data().unwrap();
+            }
             let start = Instant::now();
             for _ in 0..iters {
-                file.write_all(&payload).unwrap();
+                file.write_all_at(&payload, offset).unwrap();
+                offset += bytes as u64;
                 file.sync_data().unwrap();
             }
             rate.record(iters, start.elapsed())
@@ -106,7 +133,11 @@ fn main() {
         .measurement_time(Duration::from_secs(3));
     let dir = bench_dir();
     println!("benchmark directory: {}", dir.path().display());
-    let raw = raw_fdatasync(&mut c, dir.path());
+    let raw = raw_fdatasync(&mut c, dir.path(), 100, RawWrite::Append);
+    // The size of a group-commit batch at 64 appenders (~56 entries): why the WAL writes over
+    // synced zeros (docs/benchmarks.md).
+    let raw_batch_append = raw_fdatasync(&mut c, dir.path(), 14 * 1024, RawWrite::Append);
+    let raw_batch_zeros = raw_fdatasync(&mut c, dir.path(), 14 * 1024, RawWrite::OverSyncedZeros);
     let rates: Vec<(u64, Rate)> = [1, 8, 64]
         .into_iter()
         .map(|threads| (threads, wal_appends(&mut c, dir.path(), threads)))
@@ -115,6 +146,11 @@ fn main() {
 
     let raw_rate = raw.per_second();
     println!("raw fdatasync (100 B writes): {raw_rate:.0}/s");
+    println!(
+        "raw fdatasync of 14 KiB: appended {:.0}/s, over synced zeros {:.0}/s",
+        raw_batch_append.per_second(),
+        raw_batch_zeros.per_second()
+    );
     for (threads, rate) in &rates {
         println!(
             "WAL appends, {threads:>2} threads: {:.0}/s",
