@@ -129,7 +129,6 @@ impl Wal {
         state.last_batch_records = batch_end - state.synced;
         state.pending_first = state.next_lsn;
         state.flushing = true;
-        state.in_flight_end = batch_end;
         let batch_number = state.batch;
         state.batch = state.batch.wrapping_add(1);
         drop(state);

@@ -45,9 +45,8 @@ struct State {
     enqueued: u64,
     synced: u64,
     /// Sequence number of the batch now pending (the next one a flusher takes); the batch in
-    /// flight, if any, is `batch - 1` and ends at record count `in_flight_end`.
+    /// flight, if any, is `batch - 1`. `truncate_after` waits on its condition variable.
     batch: u64,
-    in_flight_end: u64,
     /// Records in the last batch flushed: how many appenders are likely to come back soon.
     last_batch_records: u64,
     /// A flusher is writing; it holds `active`.
@@ -134,7 +133,6 @@ impl Wal {
             enqueued: 0,
             synced: 0,
             batch: 0,
-            in_flight_end: 0,
             last_batch_records: 0,
             flushing: false,
             poisoned: None,
