@@ -17,17 +17,17 @@ pub fn run(client: &Client, command: ItemCommand, format: OutputFormat) -> anyho
             plain,
             condition,
         } => {
-            let mut request = json!({
+            let request = json!({
                 "TableName": table,
                 "Item": item_argument(&item, plain, "ITEM_JSON")?,
             });
-            add_condition(&mut request, &condition, plain)?;
-            let answer = client.call("PutItem", &request)?;
-            print_write(
+            conditional_write(
                 client,
-                &table,
+                "PutItem",
+                request,
+                &condition,
+                plain,
                 format,
-                &answer,
                 &format!("put 1 item into {table}"),
             )?;
         }
@@ -69,18 +69,18 @@ pub fn run(client: &Client, command: ItemCommand, format: OutputFormat) -> anyho
             condition,
             return_values,
         } => {
-            let mut request = json!({
+            let request = json!({
                 "TableName": table,
                 "Key": item_argument(&key, plain, "KEY_JSON")?,
                 "ReturnValues": return_values.as_api(),
             });
-            add_condition(&mut request, &condition, plain)?;
-            let answer = client.call("DeleteItem", &request)?;
-            print_write(
+            conditional_write(
                 client,
-                &table,
+                "DeleteItem",
+                request,
+                &condition,
+                plain,
                 format,
-                &answer,
                 &format!("deleted the item from {table}"),
             )?;
         }
@@ -92,19 +92,19 @@ pub fn run(client: &Client, command: ItemCommand, format: OutputFormat) -> anyho
             condition,
             return_values,
         } => {
-            let mut request = json!({
+            let request = json!({
                 "TableName": table,
                 "Key": item_argument(&key, plain, "KEY_JSON")?,
                 "UpdateExpression": update,
                 "ReturnValues": return_values.as_api(),
             });
-            add_condition(&mut request, &condition, plain)?;
-            let answer = client.call("UpdateItem", &request)?;
-            print_write(
+            conditional_write(
                 client,
-                &table,
+                "UpdateItem",
+                request,
+                &condition,
+                plain,
                 format,
-                &answer,
                 &format!("updated the item in {table}"),
             )?;
         }
@@ -248,15 +248,21 @@ fn read_pages(
     Ok(())
 }
 
-/// A write's answer: the returned attributes, if any, else a one-line confirmation.
-fn print_write(
+/// Sends a write (`PutItem`, `DeleteItem`, `UpdateItem`) with the command's condition, then
+/// prints the returned attributes, if any, else the one-line confirmation `done`.
+fn conditional_write(
     client: &Client,
-    table: &str,
+    operation: &str,
+    mut request: Value,
+    condition: &ConditionArgs,
+    plain: bool,
     format: OutputFormat,
-    answer: &Value,
     done: &str,
 ) -> anyhow::Result<()> {
-    emit(format, answer, |a| match a.get("Attributes") {
+    add_condition(&mut request, condition, plain)?;
+    let answer = client.call(operation, &request)?;
+    let table = request["TableName"].as_str().unwrap_or_default();
+    emit(format, &answer, |a| match a.get("Attributes") {
         Some(item) => vec![items_table(
             std::slice::from_ref(item),
             &key_names(client, table),
