@@ -26,6 +26,7 @@ pub mod item;
 pub mod node;
 pub mod protocol;
 pub mod replica;
+pub mod replication;
 pub mod server;
 pub mod sigv4;
 pub mod wal;

@@ -45,7 +45,7 @@ impl fmt::Display for Ballot {
 /// Keys are order-preserving encoded keys ([`crate::item`]); items are canonical item encodings.
 /// Conditions and update expressions are evaluated by the leader before logging, so applying an
 /// operation is deterministic and needs nothing but the operation itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     /// Store `item` under `key`, replacing any previous item.
     Put {
@@ -74,11 +74,12 @@ impl Operation {
 }
 
 /// One write-ahead log entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Entry {
     /// Position in the partition's log.
     pub lsn: Lsn,
-    /// Ballot under which the entry was accepted.
+    /// Ballot of the leader that proposed the entry. Copies of the entry on other replicas keep
+    /// it, so `(lsn, ballot)` names one entry everywhere (see `docs/replication.md`).
     pub ballot: Ballot,
     /// Wall-clock time at the leader when the entry was proposed, in milliseconds since the
     /// Unix epoch. Used for point-in-time restore, never for ordering.
