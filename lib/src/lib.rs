@@ -28,4 +28,5 @@ pub mod protocol;
 pub mod replica;
 pub mod server;
 pub mod sigv4;
+pub mod transport;
 pub mod wal;
