@@ -190,17 +190,20 @@ impl Transport {
 
     /// Sends `payload` to `to` as a request and resolves to its reply.
     ///
-    /// The request is queued before this returns (so calls to one peer keep their order). The
-    /// future fails with [`TransportError::CallTimeout`] once `timeout` has passed without an
-    /// answer (a peer that is down or unreachable), at once for an unknown peer or full queue,
-    /// and promptly with [`TransportError::RemoteFailure`] if the remote dropped the request
-    /// unanswered. Dropping the future abandons the call; a late reply is ignored.
+    /// The request is queued before this returns (so calls to one peer keep their order), and
+    /// `timeout` counts from then. The future fails with [`TransportError::CallTimeout`] once
+    /// `timeout` has passed without an answer (a peer that is down or unreachable), at once for
+    /// an unknown peer or full queue, and promptly with [`TransportError::RemoteFailure`] if the
+    /// remote dropped the request unanswered. Dropping the future abandons the call; a late
+    /// reply is ignored. Must be called inside a tokio runtime.
     pub fn call(
         &self,
         to: u64,
         payload: Bytes,
         timeout: Duration,
     ) -> impl Future<Output = Result<Bytes, TransportError>> + Send + 'static {
+        // The timeout runs from now, not from the future's first poll.
+        let deadline = tokio::time::Instant::now() + timeout;
         let shared = Arc::clone(&self.shared);
         let (call_id, outcome) = shared.calls.register(to);
         let pending = PendingCallGuard { shared, call_id };
@@ -209,7 +212,7 @@ impl Transport {
             .enqueue(to, Frame::Request { call_id, payload });
         async move {
             queued?;
-            match tokio::time::timeout(timeout, outcome).await {
+            match tokio::time::timeout_at(deadline, outcome).await {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(_)) => Err(TransportError::Shutdown),
                 Err(_) => Err(TransportError::CallTimeout {

@@ -518,6 +518,14 @@ async fn a_moved_peer_is_reached_at_its_new_address() {
 }
 
 #[test]
+fn the_handles_can_be_shared_across_tasks() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Transport>();
+    send_and_sync::<Responder>();
+    send_and_sync::<Inbox>();
+}
+
+#[test]
 fn start_outside_a_runtime_is_an_error_not_a_panic() {
     let err = Transport::start(config(1)).unwrap_err();
     assert!(matches!(err, TransportError::InvalidConfig { .. }), "{err}");
