@@ -29,4 +29,5 @@ pub mod replica;
 pub mod replication;
 pub mod server;
 pub mod sigv4;
+pub mod transport;
 pub mod wal;
