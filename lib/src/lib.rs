@@ -5,6 +5,8 @@
 //! - [`wal`]: the write-ahead log: log entries, segment files, group commit and recovery.
 //! - [`digest`]: the LtHash16 state digest and its checkpoints.
 //! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
+//! - [`replication`]: the sans-IO Multi-Paxos core of a partition's replication group.
+//! - [`transport`]: authenticated, batched, reconnecting links between ddb processes.
 //! - [`expr`]: DynamoDB expressions: parsing and evaluation against items.
 //! - [`sigv4`]: AWS Signature Version 4 verification and signing.
 //! - [`protocol`]: DynamoDB's JSON protocol: operations, requests, error shapes.
