@@ -36,6 +36,61 @@ impl AccessKey {
     }
 }
 
+/// One node of a cluster, as every member's configuration lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterNode {
+    /// The node's id (its `node_id`).
+    pub id: u32,
+    /// Its availability zone.
+    pub az: String,
+    /// Its DynamoDB API address (where clients and forwarded requests go).
+    pub api: SocketAddr,
+    /// Its peer address (replication transport).
+    pub peer: SocketAddr,
+}
+
+/// How a node joins a cluster. Absent: the node runs alone, each partition a group of one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Address the replication transport listens on.
+    pub peer_listen: SocketAddr,
+    /// Shared secret that authenticates nodes to each other (at least 16 bytes).
+    pub secret: String,
+    /// Every node of the cluster, this one included.
+    pub nodes: Vec<ClusterNode>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("peer_listen", &self.peer_listen)
+            .field("secret", &"<redacted>")
+            .field("nodes", &self.nodes)
+            .finish()
+    }
+}
+
+impl ClusterConfig {
+    /// Checks the cluster section for node `node_id`: the secret is long enough, node ids are
+    /// unique and this node is listed. Returns this node's entry.
+    pub fn validate(&self, node_id: u32) -> Result<&ClusterNode, String> {
+        if self.secret.len() < 16 {
+            return Err("cluster.secret must be at least 16 bytes".to_string());
+        }
+        let mut ids: Vec<u32> = self.nodes.iter().map(|node| node.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err("cluster.nodes lists a node id twice".to_string());
+        }
+        self.nodes
+            .iter()
+            .find(|node| node.id == node_id)
+            .ok_or_else(|| format!("cluster.nodes does not list this node (node_id = {node_id})"))
+    }
+}
+
 /// A node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,6 +112,8 @@ pub struct NodeConfig {
     pub allow_unauthenticated: bool,
     /// Partitions an on-demand table starts with.
     pub on_demand_partitions: u64,
+    /// Cluster membership; absent for a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for NodeConfig {
@@ -70,6 +127,7 @@ impl Default for NodeConfig {
             credentials: Vec::new(),
             allow_unauthenticated: false,
             on_demand_partitions: 4,
+            cluster: None,
         }
     }
 }
@@ -120,6 +178,14 @@ variable in brackets):
   [[credentials]]                access keys accepted for SigV4 (repeatable)
   access_key_id = \"...\"          [DDB_ACCESS_KEY_ID, with DDB_SECRET_ACCESS_KEY: replaces the list]
   secret_access_key = \"...\"
+  [cluster]                      omit to run a single node
+  peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
+  secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]
+  [[cluster.nodes]]              every node of the cluster, this one included (repeatable)
+  id = 1
+  az = \"a\"
+  api = \"127.0.0.1:8000\"
+  peer = \"127.0.0.1:9000\"
 With no credentials configured, a key pair is generated on first start, stored in
 <data_dir>/credentials.toml (mode 0600) and printed.";
 
@@ -178,6 +244,14 @@ With no credentials configured, a key pair is generated on first start, stored i
         if let Some(v) = env("DDB_ON_DEMAND_PARTITIONS") {
             self.on_demand_partitions = parsed("DDB_ON_DEMAND_PARTITIONS", v)?;
         }
+        if let Some(cluster) = self.cluster.as_mut() {
+            if let Some(v) = env("DDB_PEER_LISTEN") {
+                cluster.peer_listen = parsed("DDB_PEER_LISTEN", v)?;
+            }
+            if let Some(v) = env("DDB_CLUSTER_SECRET") {
+                cluster.secret = v;
+            }
+        }
         match (env("DDB_ACCESS_KEY_ID"), env("DDB_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) => {
                 self.credentials = vec![AccessKey {
@@ -222,6 +296,33 @@ mod tests {
             !format!("{config:?}").contains("SK\""),
             "secrets never in Debug"
         );
+    }
+
+    #[test]
+    fn a_cluster_section_lists_every_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 2\n[cluster]\npeer_listen = \"127.0.0.1:9001\"\nsecret = \"0123456789abcdef\"\n\
+             [[cluster.nodes]]\nid = 1\naz = \"a\"\napi = \"127.0.0.1:8000\"\npeer = \"127.0.0.1:9000\"\n\
+             [[cluster.nodes]]\nid = 2\naz = \"b\"\napi = \"127.0.0.1:8001\"\npeer = \"127.0.0.1:9001\"\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(Some(&path), |name| {
+            (name == "DDB_CLUSTER_SECRET").then(|| "a-longer-secret-from-env".to_string())
+        })
+        .unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
+        assert_eq!(cluster.secret, "a-longer-secret-from-env");
+        assert_eq!(cluster.validate(2).unwrap().az, "b");
+        assert!(cluster.validate(3).is_err(), "this node must be listed");
+        assert!(!format!("{config:?}").contains("a-longer-secret"));
+        let short = ClusterConfig {
+            secret: "short".into(),
+            ..cluster.clone()
+        };
+        assert!(short.validate(2).is_err());
     }
 
     #[test]
