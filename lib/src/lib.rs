@@ -6,6 +6,7 @@
 //! - [`digest`]: the LtHash16 state digest and its checkpoints.
 //! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
 //! - [`replication`]: the sans-IO Multi-Paxos core of a partition's replication group.
+//! - [`cluster`]: replication messages, read indexes and forwarded requests between nodes.
 //! - [`transport`]: authenticated, batched, reconnecting links between ddb processes.
 //! - [`expr`]: DynamoDB expressions: parsing and evaluation against items.
 //! - [`sigv4`]: AWS Signature Version 4 verification and signing.
@@ -21,6 +22,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod digest;
 pub mod expr;

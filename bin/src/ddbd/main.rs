@@ -18,10 +18,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use ddb::cluster::ClusterNetwork;
 use ddb::config::NodeConfig;
-use ddb::node::{Node, NodeOptions};
+use ddb::node::{Node, NodeOptions, PlacementNode};
 use ddb::server::{ServerState, serve};
 use ddb::sigv4::Verifier;
+use ddb::transport::{Transport, TransportConfig};
 
 /// ddbd: a ddb storage node that DynamoDB clients (boto3, aws-cli, the AWS SDKs) talk to.
 ///
@@ -77,16 +79,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let keys = credentials::resolve(&config).context("setting up access keys")?;
-    let node = Node::open(
-        &config.data_dir,
-        NodeOptions {
-            node_id: config.node_id,
-            region: config.region.clone(),
-            on_demand_partitions: config.on_demand_partitions,
-        },
-    )
-    .map_err(anyhow::Error::msg)
-    .with_context(|| format!("opening node data in {}", config.data_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (node, peers) = open_node(&config, &runtime)?;
     let verifier = if config.allow_unauthenticated {
         tracing::warn!("authentication is OFF: unsigned requests are accepted");
         None
@@ -98,9 +92,14 @@ fn main() -> anyhow::Result<()> {
             Verifier::DEFAULT_MAX_SKEW,
         ))
     };
-    let state = ServerState::new(Arc::new(node), verifier);
+    let state = ServerState::new(Arc::clone(&node), verifier);
+    node.start_ticker()
+        .context("starting the replication ticker")?;
+    if let Some(inbox) = peers {
+        ddb::cluster::serve_peers(Arc::clone(&node), inbox, runtime.handle().clone())
+            .context("starting the peer dispatcher")?;
+    }
 
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -117,6 +116,73 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok::<(), anyhow::Error>(())
     })
+}
+
+/// Opens the node's data: alone, or (with a `[cluster]` section) as one node of a cluster,
+/// its groups replicated through the transport. Returns the peer inbox to serve in a cluster.
+fn open_node(
+    config: &NodeConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<(Arc<Node>, Option<ddb::transport::Inbox>)> {
+    let mut options = NodeOptions {
+        node_id: config.node_id,
+        region: config.region.clone(),
+        on_demand_partitions: config.on_demand_partitions,
+        ..NodeOptions::default()
+    };
+    let Some(cluster) = &config.cluster else {
+        let node = Node::open(&config.data_dir, options)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("opening node data in {}", config.data_dir.display()))?;
+        return Ok((Arc::new(node), None));
+    };
+    let this = cluster
+        .validate(config.node_id)
+        .map_err(anyhow::Error::msg)
+        .context("checking the [cluster] section")?;
+    if this.az != config.az {
+        anyhow::bail!(
+            "az = {:?} but cluster.nodes lists this node in az {:?}",
+            config.az,
+            this.az
+        );
+    }
+    options.cluster = cluster
+        .nodes
+        .iter()
+        .map(|node| PlacementNode {
+            id: node.id,
+            az: node.az.clone(),
+            api: Some(node.api),
+        })
+        .collect();
+    let mut transport_config = TransportConfig::new(
+        u64::from(config.node_id),
+        cluster.peer_listen,
+        cluster.secret.as_bytes().to_vec(),
+    );
+    transport_config.peers = cluster
+        .nodes
+        .iter()
+        .filter(|node| node.id != config.node_id)
+        .map(|node| (u64::from(node.id), node.peer))
+        .collect();
+    let (transport, inbox) = {
+        let _context = runtime.enter();
+        Transport::start(transport_config)
+            .with_context(|| format!("starting the peer transport on {}", cluster.peer_listen))?
+    };
+    let network = Arc::new(ClusterNetwork::new(transport, runtime.handle().clone()));
+    let node = Node::open_with_network(&config.data_dir, options, network)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("opening node data in {}", config.data_dir.display()))?;
+    say!(
+        "ddbd node {} joins a cluster of {} nodes (peers on {})",
+        config.node_id,
+        cluster.nodes.len(),
+        cluster.peer_listen
+    );
+    Ok((Arc::new(node), Some(inbox)))
 }
 
 async fn shutdown_signal() {

@@ -63,7 +63,8 @@ const CATALOG_FILE: &str = "catalog.json";
 /// The set of tables on a node. Reads are cheap clones of `Arc<TableDef>`; changes are
 /// persisted before they become visible.
 pub struct Catalog {
-    path: PathBuf,
+    /// Where the catalog persists; `None` for a scratch copy that only lives in memory.
+    path: Option<PathBuf>,
     state: RwLock<(CatalogState, BTreeMap<String, Arc<TableDef>>)>,
 }
 
@@ -86,12 +87,7 @@ impl Catalog {
                 }
                 state
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogState {
-                version: CATALOG_VERSION,
-                next_table_id: 1,
-                next_partition_id: 1,
-                tables: BTreeMap::new(),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogState::empty(),
             Err(source) => {
                 return Err(CatalogError::Io {
                     op: "reading",
@@ -102,9 +98,39 @@ impl Catalog {
         };
         let shared = shared_tables(&state);
         Ok(Catalog {
-            path,
+            path: Some(path),
             state: RwLock::new((state, shared)),
         })
+    }
+
+    /// An in-memory catalog holding `encoded` (an [`Catalog::encode`] form; `None` for an empty
+    /// catalog). Changes to it are not persisted: the metadata group's leader edits a scratch
+    /// copy and replicates its encoding.
+    pub fn scratch(encoded: Option<&[u8]>) -> Result<Catalog, CatalogError> {
+        let state = match encoded {
+            Some(bytes) => decode_state(bytes)?,
+            None => CatalogState::empty(),
+        };
+        let shared = shared_tables(&state);
+        Ok(Catalog {
+            path: None,
+            state: RwLock::new((state, shared)),
+        })
+    }
+
+    /// The whole catalog as bytes (the JSON of `catalog.json`).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.read().0).unwrap_or_default()
+    }
+
+    /// Replaces the whole catalog with `encoded`, persisted.
+    pub fn install(&self, encoded: &[u8]) -> Result<(), CatalogError> {
+        let next = decode_state(encoded)?;
+        let mut guard = self.write();
+        if guard.0 == next {
+            return Ok(());
+        }
+        self.commit(&mut guard, next)
     }
 
     /// The table named `name`, if it exists.
@@ -203,26 +229,54 @@ impl Catalog {
     }
 
     fn persist(&self, state: &CatalogState) -> Result<(), CatalogError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let io = |op: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| CatalogError::Io { op, path, source }
         };
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| CatalogError::Corrupt {
-            path: self.path.clone(),
+            path: path.clone(),
             reason: e.to_string(),
         })?;
-        let tmp = self.path.with_extension("json.tmp");
+        let tmp = path.with_extension("json.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
         file.write_all(&bytes).map_err(io("writing", &tmp))?;
         file.sync_all().map_err(io("syncing", &tmp))?;
-        std::fs::rename(&tmp, &self.path).map_err(io("renaming", &tmp))?;
-        if let Some(dir) = self.path.parent() {
+        std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
+        if let Some(dir) = path.parent() {
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io("syncing", dir))?;
         }
         Ok(())
     }
+}
+
+impl CatalogState {
+    fn empty() -> CatalogState {
+        CatalogState {
+            version: CATALOG_VERSION,
+            next_table_id: 1,
+            next_partition_id: 1,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+fn decode_state(bytes: &[u8]) -> Result<CatalogState, CatalogError> {
+    let state: CatalogState = serde_json::from_slice(bytes).map_err(|e| CatalogError::Corrupt {
+        path: PathBuf::from("<replicated catalog>"),
+        reason: e.to_string(),
+    })?;
+    if state.version != CATALOG_VERSION {
+        return Err(CatalogError::Corrupt {
+            path: PathBuf::from("<replicated catalog>"),
+            reason: format!("unknown catalog version {}", state.version),
+        });
+    }
+    Ok(state)
 }
 
 /// Table `name` of the visible state.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
+use super::query::key_item;
 use super::{Node, Partition, WriteOp};
 use crate::catalog::TableDef;
 use crate::expr::{
@@ -204,6 +205,7 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        partition.read_barrier(consistent)?;
         let item = decode_stored(partition.get(&key)?.as_deref())?;
         let units = read_units(item.as_ref().map_or(0, item_size), consistent);
         let mut response = Map::new();
@@ -376,6 +378,7 @@ impl Node {
             let mut items = Vec::new();
             let mut units = 0.0;
             for (partition, encoded) in located {
+                partition.read_barrier(consistent)?;
                 let item = decode_stored(partition.get(&encoded)?.as_deref())?;
                 units += read_units(item.as_ref().map_or(0, item_size), consistent);
                 if let Some(item) = item {
@@ -473,7 +476,7 @@ impl Node {
                 Some(item) => (WriteOp::Put(encode_item(item)), item_size(item)),
                 None => (WriteOp::Delete, 0),
             };
-            let old_size = partition.write(key, |current| {
+            let written = partition.write(key.clone(), |current| {
                 let old_size = decode_stored(current)?.as_ref().map_or(0, item_size);
                 let op = if op == WriteOp::Delete && current.is_none() {
                     WriteOp::Nothing
@@ -481,7 +484,17 @@ impl Node {
                     op
                 };
                 Ok((op, old_size))
-            })?;
+            });
+            let old_size = match written {
+                Ok(old_size) => old_size,
+                // Items of one batch live in partitions led by different nodes: each item the
+                // leader of its partition writes, as a single-item request.
+                Err(error) if error.redirect.is_some() => {
+                    self.forward_batch_item(&table, &key, item.as_ref(), error)?;
+                    0
+                }
+                Err(error) => return Err(error),
+            };
             *units.entry(table.name.clone()).or_default() += write_units(size.max(old_size));
         }
         let mut response = json!({"UnprocessedItems": {}});
@@ -493,6 +506,33 @@ impl Node {
             response["ConsumedCapacity"] = Value::Array(consumed);
         }
         Ok(response)
+    }
+}
+
+impl Node {
+    /// Writes one item of a BatchWriteItem through the leader of its partition, as a PutItem
+    /// or DeleteItem request.
+    fn forward_batch_item(
+        &self,
+        table: &TableDef,
+        key: &[u8],
+        item: Option<&Item>,
+        not_leader: ApiError,
+    ) -> Result<(), ApiError> {
+        let request = match item {
+            Some(item) => (
+                "PutItem",
+                json!({"TableName": table.name, "Item": item_to_json(item)}),
+            ),
+            None => {
+                let key_item = key_item(table, key)?;
+                (
+                    "DeleteItem",
+                    json!({"TableName": table.name, "Key": item_to_json(&key_item)}),
+                )
+            }
+        };
+        self.redirect(not_leader, request.0, &request.1).map(|_| ())
     }
 }
 

@@ -6,21 +6,42 @@
 
 mod capacity;
 mod describe;
+mod group;
 mod items;
 mod partition;
+mod placement;
 mod query;
 mod tables;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, TableDef};
+use crate::catalog::{Catalog, PartitionDef, TableDef};
 use crate::protocol::{ApiError, ErrorCode};
+use crate::replica::ReplicaStore;
+use crate::replication::{Membership, Message, NodeId, ReplicaStatus, Role, Timing};
+use crate::wal::Lsn;
 
+pub use group::{GroupNetwork, NoNetwork};
 pub use partition::{Partition, WriteOp, store_dir, wal_dir};
+pub use placement::{PlacementNode, place_group};
+
+/// The metadata group's id: its replicated state is the catalog, one item under
+/// [`CATALOG_KEY`]. Table partitions are numbered from 1.
+pub const META_GROUP: u64 = 0;
+
+/// The key of the catalog item in the metadata group's store.
+pub const CATALOG_KEY: &[u8] = b"catalog";
+
+/// How long a request waits for a group without a leader to elect one.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the node's ticker drives every group's timers.
+const TICK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Settings a node needs beyond its data directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +52,10 @@ pub struct NodeOptions {
     pub region: String,
     /// Partitions an on-demand table starts with.
     pub on_demand_partitions: u64,
+    /// Every node of the cluster with its AZ, this one included; empty for a single node.
+    pub cluster: Vec<PlacementNode>,
+    /// The replication timers.
+    pub timing: Timing,
 }
 
 impl Default for NodeOptions {
@@ -39,6 +64,8 @@ impl Default for NodeOptions {
             node_id: 1,
             region: "us-east-1".to_string(),
             on_demand_partitions: 4,
+            cluster: Vec::new(),
+            timing: Timing::default(),
         }
     }
 }
@@ -48,28 +75,333 @@ pub struct Node {
     data_dir: PathBuf,
     options: NodeOptions,
     catalog: Catalog,
+    network: Arc<dyn GroupNetwork>,
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
+    /// The metadata group's applied LSN whose catalog is installed here.
+    catalog_lsn: std::sync::Mutex<Lsn>,
 }
 
 impl Node {
-    /// Opens the node's data directory, recovering every partition of every table.
+    /// Opens the node's data directory, recovering every partition of every table, with no
+    /// peers (a single node).
     pub fn open(data_dir: &Path, options: NodeOptions) -> Result<Self, String> {
+        Node::open_with_network(data_dir, options, Arc::new(NoNetwork))
+    }
+
+    /// Opens the node's data directory, recovering every partition this node holds a replica
+    /// of; replication traffic goes through `network`.
+    pub fn open_with_network(
+        data_dir: &Path,
+        options: NodeOptions,
+        network: Arc<dyn GroupNetwork>,
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
         let catalog = Catalog::open(data_dir).map_err(|e| e.to_string())?;
-        let mut partitions = HashMap::new();
-        for table in catalog.tables() {
-            for def in &table.partitions {
-                let partition = Partition::open(data_dir, *def, options.node_id)?;
-                partitions.insert(def.id, Arc::new(partition));
-            }
-        }
-        Ok(Node {
+        let node = Node {
             data_dir: data_dir.to_path_buf(),
             options,
             catalog,
-            partitions: RwLock::new(partitions),
+            network,
+            partitions: RwLock::new(HashMap::new()),
+            catalog_lsn: std::sync::Mutex::new(Lsn::ZERO),
+        };
+        if node.is_clustered() {
+            node.open_partition(PartitionDef {
+                id: META_GROUP,
+                hash_start: 0,
+                hash_end: u64::MAX,
+            })
+            .map_err(|e| e.message)?;
+        }
+        for table in node.catalog.tables() {
+            node.open_partitions(&table).map_err(|e| e.message)?;
+        }
+        Ok(node)
+    }
+
+    /// Changes the catalog: on a single node directly; in a cluster through the metadata
+    /// group, whose leader applies `change` to a scratch copy of the replicated catalog and
+    /// replicates the result (elsewhere the request is forwarded to it).
+    fn change_catalog<T>(
+        &self,
+        change: impl FnOnce(&Catalog) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if !self.is_clustered() {
+            return change(&self.catalog);
+        }
+        let meta = self.partition(META_GROUP)?;
+        let result = meta.write(CATALOG_KEY.to_vec(), |current| {
+            let scratch = Catalog::scratch(current)
+                .map_err(|e| ApiError::internal(format!("catalog: {e}")))?;
+            let result = change(&scratch)?;
+            Ok((WriteOp::Put(scratch.encode()), result))
+        })?;
+        self.sync_catalog();
+        Ok(result)
+    }
+
+    /// Installs the metadata group's catalog here if it changed, opening the partitions of new
+    /// tables and dropping those of deleted ones. The ticker calls it continuously.
+    pub fn sync_catalog(&self) {
+        let Some(meta) = self.partitions_read().get(&META_GROUP).cloned() else {
+            return;
+        };
+        let mut installed = self
+            .catalog_lsn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let applied = meta.store().applied_lsn();
+        if applied == *installed {
+            return;
+        }
+        let before: Vec<Arc<TableDef>> = self.catalog.tables();
+        match meta.get(CATALOG_KEY) {
+            Ok(Some(encoded)) => {
+                if let Err(e) = self.catalog.install(&encoded) {
+                    tracing::error!(error = %e, "installing the replicated catalog");
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e.message, "reading the replicated catalog");
+                return;
+            }
+        }
+        *installed = applied;
+        drop(installed);
+        for table in &before {
+            let still = self
+                .catalog
+                .table(&table.name)
+                .is_some_and(|now| now.id == table.id);
+            if !still {
+                self.drop_partitions(table);
+            }
+        }
+        for table in self.catalog.tables() {
+            if let Err(e) = self.open_partitions(&table) {
+                tracing::error!(table = %table.name, error = %e.message, "opening partitions");
+            }
+        }
+    }
+
+    /// Closes this node's replicas of `table`'s partitions and deletes their files (once the
+    /// last in-flight request lets go of them).
+    fn drop_partitions(&self, table: &TableDef) {
+        let removed: Vec<Arc<Partition>> = {
+            let mut partitions = self
+                .partitions
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            table
+                .partitions
+                .iter()
+                .filter_map(|p| partitions.remove(&p.id))
+                .collect()
+        };
+        drop(removed);
+        for def in &table.partitions {
+            for dir in [
+                wal_dir(&self.data_dir, def.id),
+                store_dir(&self.data_dir, def.id),
+            ] {
+                if dir.exists()
+                    && let Err(e) = std::fs::remove_dir_all(&dir)
+                {
+                    tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted table's files");
+                }
+            }
+            let _ = std::fs::remove_file(group::promise_path(&self.data_dir, def.id));
+        }
+    }
+
+    /// Whether this node is one of several (replicas elsewhere, requests may be forwarded).
+    #[must_use]
+    pub fn is_clustered(&self) -> bool {
+        self.options.cluster.len() > 1
+    }
+
+    /// The members of group `group_id`'s replication group.
+    #[must_use]
+    pub fn membership_of(&self, group_id: u64) -> Membership {
+        if self.options.cluster.is_empty() {
+            return Membership::new([(self.options.node_id, Role::Full)]);
+        }
+        place_group(group_id, &self.options.cluster)
+    }
+
+    /// Opens this node's replicas of `table`'s partitions (those placed here).
+    fn open_partitions(&self, table: &TableDef) -> Result<(), ApiError> {
+        for def in &table.partitions {
+            self.open_partition(*def)?;
+        }
+        Ok(())
+    }
+
+    fn open_partition(&self, def: PartitionDef) -> Result<(), ApiError> {
+        if self.partitions_read().contains_key(&def.id) {
+            return Ok(());
+        }
+        let membership = self.membership_of(def.id);
+        if !membership.contains(self.options.node_id) {
+            return Ok(());
+        }
+        let partition = Partition::open(
+            &self.data_dir,
+            def,
+            self.options.node_id,
+            membership,
+            self.options.timing,
+            Arc::clone(&self.network),
+        )
+        .map_err(ApiError::internal)?;
+        self.partitions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(def.id, partition);
+        Ok(())
+    }
+
+    fn partitions_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<Partition>>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts the thread that drives every group's timers (heartbeats, elections); it stops
+    /// when the node is dropped.
+    pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
+        let node: Weak<Node> = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("ddb-ticker".to_string())
+            .spawn(move || {
+                while let Some(node) = node.upgrade() {
+                    let partitions: Vec<Arc<Partition>> =
+                        node.partitions_read().values().cloned().collect();
+                    for partition in partitions {
+                        partition.tick();
+                    }
+                    node.sync_catalog();
+                    drop(node);
+                    std::thread::sleep(TICK_INTERVAL);
+                }
+            })
+            .map(|_| ())
+    }
+
+    /// A replication message for group `group_id` arrived from node `from`.
+    pub fn deliver(&self, group_id: u64, from: NodeId, message: Message) {
+        let partition = self.partitions_read().get(&group_id).cloned();
+        match partition {
+            Some(partition) => partition.deliver(from, message),
+            None => tracing::debug!(group_id, from, "message for a group not open here"),
+        }
+    }
+
+    /// This node's read index for group `group_id`, if it leads it with a valid lease.
+    pub fn read_index(&self, group_id: u64) -> Result<Lsn, ApiError> {
+        self.partition(group_id)?.local_read_index()
+    }
+
+    /// The cluster status document served at `/cluster/status`: this node, every node of the
+    /// cluster, and where each of this node's replicas stands (see `docs/replication.md`).
+    pub fn cluster_status(&self) -> Value {
+        let table_of: HashMap<u64, String> = self
+            .catalog
+            .tables()
+            .iter()
+            .flat_map(|table| {
+                table
+                    .partitions
+                    .iter()
+                    .map(|def| (def.id, table.name.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let role_name = |role: Option<Role>| match role {
+            Some(Role::Full) => Value::from("full"),
+            Some(Role::Log) => Value::from("log"),
+            None => Value::Null,
+        };
+        let groups: Vec<Value> = self
+            .group_status()
+            .into_iter()
+            .map(|(id, status)| {
+                let table = table_of.get(&id).cloned();
+                let group = match (&table, id) {
+                    (_, META_GROUP) => "meta".to_string(),
+                    (Some(table), _) => format!("{table}/{id}"),
+                    (None, _) => format!("?/{id}"),
+                };
+                let members: Vec<Value> = status
+                    .membership
+                    .iter()
+                    .map(|(member, role)| {
+                        let matched = if member == status.id && status.state == "leader" {
+                            Some(status.durable_lsn.0)
+                        } else {
+                            status.peer_match.get(&member).map(|lsn| lsn.0)
+                        };
+                        serde_json::json!({
+                            "id": member,
+                            "role": role_name(Some(role)),
+                            "match_lsn": matched,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "group": group,
+                    "table": table,
+                    "partition_id": id,
+                    "state": status.state,
+                    "role": role_name(status.role),
+                    "leader": status.leader,
+                    "ballot": status.promised.to_string(),
+                    "commit_lsn": status.commit_lsn.0,
+                    "applied_lsn": status.applied_lsn.0,
+                    "durable_lsn": status.durable_lsn.0,
+                    "last_lsn": status.last_lsn.0,
+                    "members": members,
+                })
+            })
+            .collect();
+        let nodes: Vec<Value> = self
+            .options
+            .cluster
+            .iter()
+            .map(|node| {
+                serde_json::json!({
+                    "id": node.id,
+                    "az": node.az,
+                    "api": node.api.map(|api| api.to_string()),
+                })
+            })
+            .collect();
+        let az = self
+            .options
+            .cluster
+            .iter()
+            .find(|node| node.id == self.options.node_id)
+            .map(|node| node.az.clone());
+        serde_json::json!({
+            "node_id": self.options.node_id,
+            "az": az,
+            "nodes": nodes,
+            "groups": groups,
         })
+    }
+
+    /// Where each of this node's replicas stands, by group id.
+    pub fn group_status(&self) -> Vec<(u64, ReplicaStatus)> {
+        let mut statuses: Vec<(u64, ReplicaStatus)> = self
+            .partitions_read()
+            .iter()
+            .map(|(id, partition)| (*id, partition.status()))
+            .collect();
+        statuses.sort_by_key(|(id, _)| *id);
+        statuses
     }
 
     /// The node's data directory.
@@ -90,8 +422,63 @@ impl Node {
         &self.catalog
     }
 
-    /// Runs one DynamoDB operation.
+    /// Runs one DynamoDB operation. Parts that need a group this node does not lead (writes,
+    /// catalog changes) go to the node that does; while a group has no leader the request
+    /// waits for one (bounded).
     pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        let deadline = std::time::Instant::now() + LEADER_WAIT;
+        loop {
+            match self.handle_here(operation, body) {
+                Err(error) if error.redirect == Some(None) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(ApiError {
+                            redirect: None,
+                            ..error
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(error) if error.redirect.is_some() => {
+                    match self.redirect(error, operation, body) {
+                        // The leader was unreachable or has just lost its leadership; nothing
+                        // happened there. Look again once the group has moved on.
+                        Err(error)
+                            if error.code == ErrorCode::ServiceUnavailable
+                                && std::time::Instant::now() < deadline =>
+                        {
+                            std::thread::sleep(Duration::from_millis(25));
+                        }
+                        other => return other,
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs a request another node forwarded here: it is served here or fails, never
+    /// forwarded again (a leader change in between makes the client retry).
+    pub fn handle_forwarded(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        self.handle_here(operation, body).map_err(|error| ApiError {
+            redirect: None,
+            ..error
+        })
+    }
+
+    /// Sends a request that failed with a redirect to the node named in it.
+    fn redirect(&self, error: ApiError, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        match error.redirect {
+            Some(Some(leader)) if leader != self.options.node_id => {
+                self.network.forward(leader, operation, body)
+            }
+            _ => Err(ApiError {
+                redirect: None,
+                ..error
+            }),
+        }
+    }
+
+    fn handle_here(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
         match operation {
             "CreateTable" => self.create_table(body),
             "DescribeTable" => self.describe_table(body),
@@ -128,7 +515,15 @@ impl Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&id)
             .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::ServiceUnavailable, "Partition is not open"))
+            .ok_or_else(|| {
+                let membership = self.membership_of(id);
+                if membership.contains(self.options.node_id) {
+                    ApiError::new(ErrorCode::ServiceUnavailable, "Partition is not open")
+                } else {
+                    // No replica here: a node that holds one serves the request.
+                    ApiError::not_leader(membership.ids().next())
+                }
+            })
     }
 }
 

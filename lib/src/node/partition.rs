@@ -1,22 +1,35 @@
-//! One partition on a node: its WAL, its replica store, and the ordered write path.
+//! One partition replica on a node: its WAL, its replica store, and its replication group.
 //!
-//! Writes to a partition are decided in log order under the partition's writer lock: the
-//! current value of the key (the newest pending write, else the store) is read, the caller's
-//! decision (condition, update) is made, and the resulting entry is enqueued in the WAL, all
-//! under the lock. The fsync happens after the lock is released, so concurrent writers share
-//! it (group commit). Once durable, entries are applied to the store in LSN order, and only
-//! then is the write acknowledged: an acknowledged write is durable and visible to reads.
+//! Every partition runs the replication core ([`crate::replication::ReplicaCore`]), alone as a
+//! group of one on a single node, or with the replicas on two other nodes in a cluster. Writes
+//! are decided on the leader under the group lock: the current value of the key (the newest
+//! logged value above the applied LSN, else the store) is read, the caller's decision
+//! (condition, update) is made, and the resulting entry is proposed, all under the lock. The
+//! proposal is written to the WAL at once and fsynced after the lock is released, so
+//! concurrent writers share the fsync (group commit); a per-partition syncer thread reports
+//! durability back to the core. Once a quorum holds the entry durably it commits, is applied
+//! to the store in LSN order, and only then is the write acknowledged.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::catalog::PartitionDef;
 use crate::digest::CheckpointPolicy;
 use crate::protocol::{ApiError, ErrorCode};
-use crate::replica::{FjallReplicaStore, ReplicaSnapshot, ReplicaStore, replay_committed};
-use crate::wal::{Ballot, Entry, Lsn, Operation, Wal, WalOptions};
+use crate::replica::{FjallReplicaStore, ReplicaSnapshot, ReplicaStore};
+use crate::replication::{
+    Action, LogPosition, Membership, Message, NodeId, ReadError, RecoveredState, ReplicaCore,
+    ReplicaStatus, Timing,
+};
+use crate::wal::{AppendTicket, Entry, Lsn, Operation, Wal, WalOptions};
+
+use super::group::{Executed, GroupNetwork, GroupState, promise_path, read_promise, write_promise};
+
+/// How long a write or a strongly consistent read waits for its group before giving up with a
+/// retryable error.
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// What a write decided to do to its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,24 +42,18 @@ pub enum WriteOp {
     Nothing,
 }
 
-struct WriterState {
-    /// LSN the next entry gets.
-    next_lsn: Lsn,
-    /// Entries enqueued in the WAL and not yet applied, in LSN order.
-    pending: VecDeque<(Entry, Vec<u8>)>,
-    /// Newest pending value per key: what the next write of the key must see.
-    overlay: HashMap<Vec<u8>, (Lsn, Option<Vec<u8>>)>,
-    /// Why the partition stopped accepting writes, if it did.
-    failed: Option<String>,
-}
-
 /// A partition replica on this node, serving reads and writes.
 pub struct Partition {
     def: PartitionDef,
+    node_id: NodeId,
     wal: Wal,
     store: FjallReplicaStore,
-    ballot: Ballot,
-    writer: Mutex<WriterState>,
+    promise_path: std::path::PathBuf,
+    network: Arc<dyn GroupNetwork>,
+    group: Mutex<GroupState>,
+    /// Signalled whenever entries are applied or leadership changes.
+    changed: Condvar,
+    syncer: Mutex<mpsc::Sender<(u64, AppendTicket)>>,
 }
 
 /// Where a partition's WAL lives under the node's data directory.
@@ -62,10 +69,18 @@ pub fn store_dir(data_dir: &Path, partition_id: u64) -> std::path::PathBuf {
 }
 
 impl Partition {
-    /// Opens (or creates) the partition's WAL and store under `data_dir`, recovering both: a
-    /// torn WAL tail is cut, WAL corruption is an error, and the store is brought up to the
-    /// end of the WAL by replay.
-    pub fn open(data_dir: &Path, def: PartitionDef, node_id: u32) -> Result<Self, String> {
+    /// Opens (or creates) the partition's WAL, store and promise under `data_dir` and starts
+    /// its replica of the group `membership`: a torn WAL tail is cut, WAL corruption is an
+    /// error. Entries above the store's applied LSN are applied once they are known committed;
+    /// a group of one knows that at once, and `open` returns after applying them.
+    pub fn open(
+        data_dir: &Path,
+        def: PartitionDef,
+        node_id: NodeId,
+        membership: Membership,
+        timing: Timing,
+        network: Arc<dyn GroupNetwork>,
+    ) -> Result<Arc<Self>, String> {
         let wal_path = wal_dir(data_dir, def.id);
         let store_path = store_dir(data_dir, def.id);
         for dir in [&wal_path, &store_path] {
@@ -75,29 +90,41 @@ impl Partition {
             .map_err(|e| format!("partition {}: opening WAL: {e}", def.id))?;
         let store = FjallReplicaStore::open(&store_path, CheckpointPolicy::default())
             .map_err(|e| format!("partition {}: opening replica store: {e}", def.id))?;
-        // Single-node: every durable entry is committed.
-        let last = wal.last_lsn().map_err(|e| e.to_string())?;
-        let from = store.applied_lsn().next();
-        if from <= last {
-            let log = wal.read_from(from).map_err(|e| e.to_string())?;
-            replay_committed(&store, log, last)
-                .map_err(|e| format!("partition {}: replaying WAL: {e}", def.id))?;
-        }
-        Ok(Partition {
+        let promise_path = promise_path(data_dir, def.id);
+        let promised = read_promise(&promise_path)?;
+        let recovered = recover(&wal, &store, promised, membership.clone())
+            .map_err(|e| format!("partition {}: recovering: {e}", def.id))?;
+        let seed = def.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(node_id);
+        let core = ReplicaCore::new(node_id, timing, seed, recovered, now_ms());
+        let (sender, receiver) = mpsc::channel();
+        let partition = Arc::new(Partition {
             def,
-            ballot: Ballot {
-                round: 1,
-                node: node_id,
-            },
-            writer: Mutex::new(WriterState {
-                next_lsn: last.next(),
-                pending: VecDeque::new(),
-                overlay: HashMap::new(),
-                failed: None,
-            }),
+            node_id,
             wal,
             store,
-        })
+            promise_path,
+            network,
+            group: Mutex::new(GroupState::new(core)),
+            changed: Condvar::new(),
+            syncer: Mutex::new(sender),
+        });
+        spawn_syncer(Arc::downgrade(&partition), receiver)?;
+        {
+            let mut group = partition.lock();
+            group.rebuild_overlay();
+            if membership.len() == 1 && membership.contains(node_id) {
+                // Alone in the group: lead at once, committing everything recovered.
+                let _ = group.core.campaign(now_ms());
+            }
+            partition.execute(&mut group);
+        }
+        if membership.len() == 1 {
+            let target = partition.wal.last_lsn().map_err(|e| e.to_string())?;
+            partition
+                .wait_applied(target)
+                .map_err(|e| format!("partition {}: replaying WAL: {}", def.id, e.message))?;
+        }
+        Ok(partition)
     }
 
     /// The partition's definition.
@@ -118,7 +145,12 @@ impl Partition {
         &self.wal
     }
 
-    /// Reads the item under `key` as of the latest acknowledged write.
+    /// Where this replica stands in its group.
+    pub fn status(&self) -> ReplicaStatus {
+        self.lock().core.status()
+    }
+
+    /// Reads the item under `key` from what this replica has applied.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
         self.store.get(key).map_err(|e| self.fail(e.to_string()))
     }
@@ -128,112 +160,257 @@ impl Partition {
         self.store.snapshot().map_err(|e| self.fail(e.to_string()))
     }
 
+    /// Makes a following read strongly consistent: waits until this replica has applied
+    /// everything the group committed before the call (the leader's read index, taken under
+    /// its lease, locally or from the leader). Does nothing for eventually consistent reads.
+    pub fn read_barrier(&self, consistent: bool) -> Result<(), ApiError> {
+        if !consistent {
+            return Ok(());
+        }
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let answer = {
+                let group = self.lock();
+                if group.failed.is_some() {
+                    return Err(unavailable());
+                }
+                group.core.read_index(now_ms())
+            };
+            let index = match answer {
+                Ok(index) => index,
+                Err(ReadError::NotLeader {
+                    leader: Some(leader),
+                }) if leader != self.node_id => self.network.read_index(leader, self.def.id)?,
+                Err(_) if Instant::now() < deadline => {
+                    // No lease yet (new leader) or no leader known: wait for the group.
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Err(_) => return Err(unavailable()),
+            };
+            return self.wait_applied(index);
+        }
+    }
+
+    /// This replica's read index, if it leads with a valid lease (answers peers' barriers).
+    pub fn local_read_index(&self) -> Result<Lsn, ApiError> {
+        let group = self.lock();
+        group
+            .core
+            .read_index(now_ms())
+            .map_err(|error| match error {
+                ReadError::NotLeader { leader } => ApiError::not_leader(leader),
+                ReadError::LeaseNotHeld | ReadError::NotCaughtUp => unavailable(),
+            })
+    }
+
     /// Writes `key`: `decide` sees the key's current canonical item (or `None`) and returns
     /// what to do plus a result for the caller, or an error (a failed condition) that leaves
-    /// everything unchanged. Returns once the write is durable and applied.
+    /// everything unchanged. Returns once the write is committed and applied here. On a
+    /// replica that does not lead, returns [`ApiError::not_leader`] without calling `decide`.
     pub fn write<T>(
         &self,
         key: Vec<u8>,
         decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
     ) -> Result<T, ApiError> {
-        let (ticket, lsn, result) = {
-            let mut writer = self.lock();
-            if writer.failed.is_some() {
+        let (lsn, result) = {
+            let mut group = self.lock();
+            if group.failed.is_some() {
                 return Err(unavailable());
             }
+            if !group.core.is_leader() {
+                return Err(ApiError::not_leader(group.core.leader()));
+            }
             let stored;
-            let current = match writer.overlay.get(&key) {
+            let current = match group.overlay.get(&key) {
                 Some((_, pending)) => pending.as_deref(),
                 None => {
-                    stored = self.store.get(&key).map_err(|e| self.fail(e.to_string()))?;
+                    stored = self.store.get(&key).map_err(|e| {
+                        group.fail(e.to_string());
+                        unavailable()
+                    })?;
                     stored.as_deref()
                 }
             };
             let (op, result) = decide(current)?;
-            let (op, value) = match op {
+            let op = match op {
                 WriteOp::Nothing => return Ok(result),
-                WriteOp::Put(item) => (
-                    Operation::Put {
-                        key: key.clone(),
-                        item: item.clone(),
-                    },
-                    Some(item),
-                ),
-                WriteOp::Delete => (Operation::Delete { key: key.clone() }, None),
+                WriteOp::Put(item) => Operation::Put { key, item },
+                WriteOp::Delete => Operation::Delete { key },
             };
-            let lsn = writer.next_lsn;
-            let entry = Entry {
-                lsn,
-                ballot: self.ballot,
-                timestamp_ms: now_ms(),
-                op,
-            };
-            let ticket = match self.wal.submit_batch(vec![entry.clone()]) {
-                Ok(Some(ticket)) => ticket,
-                Ok(None) => return Err(ApiError::internal("empty WAL submission")),
-                Err(e) => return Err(Self::fail_locked(&mut writer, e.to_string())),
-            };
-            writer.next_lsn = lsn.next();
-            writer.overlay.insert(key.clone(), (lsn, value));
-            writer.pending.push_back((entry, key));
-            (ticket, lsn, result)
+            let ballot = group.core.promised();
+            let lsn = group
+                .core
+                .propose(now_ms(), vec![op])
+                .map_err(|_| ApiError::not_leader(group.core.leader()))?;
+            group.waiting.insert(lsn, ballot);
+            self.execute(&mut group);
+            (lsn, result)
         };
-        if let Err(e) = self.wal.wait(ticket) {
-            return Err(self.fail(format!("WAL append failed: {e}")));
-        }
-        self.apply_through(lsn)?;
+        self.wait_outcome(lsn)?;
         Ok(result)
     }
 
-    /// Applies every pending entry up to `lsn` (all durable: the WAL syncs in order).
-    fn apply_through(&self, lsn: Lsn) -> Result<(), ApiError> {
-        let mut writer = self.lock();
-        if self.store.applied_lsn() >= lsn {
-            return Ok(());
-        }
-        let mut batch = Vec::new();
-        let mut keys = Vec::new();
-        while writer.pending.front().is_some_and(|(e, _)| e.lsn <= lsn) {
-            if let Some((entry, key)) = writer.pending.pop_front() {
-                batch.push(entry);
-                keys.push(key);
-            }
-        }
-        if let Err(e) = self.store.apply_batch(&batch) {
-            return Err(Self::fail_locked(&mut writer, format!("apply failed: {e}")));
-        }
-        for (entry, key) in batch.iter().zip(keys) {
-            if writer
-                .overlay
-                .get(&key)
-                .is_some_and(|(l, _)| *l == entry.lsn)
-            {
-                writer.overlay.remove(&key);
-            }
-        }
-        Ok(())
+    /// Time passes for the group (heartbeats, elections).
+    pub fn tick(&self) {
+        let mut group = self.lock();
+        group.core.on_tick(now_ms());
+        self.execute(&mut group);
     }
 
-    fn lock(&self) -> MutexGuard<'_, WriterState> {
-        // The writer state is changed only in short sections that cannot panic halfway in a
-        // way that matters: a poisoned lock still guards a usable state.
-        self.writer
+    /// A replication message from node `from` arrived.
+    pub fn deliver(&self, from: NodeId, message: Message) {
+        let mut group = self.lock();
+        group.core.on_message(now_ms(), from, message);
+        self.execute(&mut group);
+    }
+
+    /// Waits until this replica has applied through `lsn`.
+    fn wait_applied(&self, lsn: Lsn) -> Result<(), ApiError> {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let mut group = self.lock();
+        loop {
+            if group.failed.is_some() {
+                return Err(unavailable());
+            }
+            if self.store.applied_lsn() >= lsn {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(unavailable());
+            }
+            group = self
+                .changed
+                .wait_timeout(group, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Waits for the outcome of this node's proposal at `lsn`.
+    fn wait_outcome(&self, lsn: Lsn) -> Result<(), ApiError> {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let mut group = self.lock();
+        loop {
+            if let Some(chosen) = group.outcomes.remove(&lsn) {
+                return if chosen {
+                    Ok(())
+                } else {
+                    // Another leader's entry took the LSN: the write did not happen.
+                    Err(ApiError::not_leader(group.core.leader()))
+                };
+            }
+            let now = Instant::now();
+            if group.failed.is_some() || now >= deadline {
+                group.waiting.remove(&lsn);
+                // The write may still commit later: the outcome is unknown to us.
+                return Err(ApiError::new(
+                    ErrorCode::InternalServerError,
+                    "The write's outcome is unknown (the partition's group did not answer in time); read before retrying",
+                ));
+            }
+            group = self
+                .changed
+                .wait_timeout(group, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Runs the core's pending actions: promises persisted, appends submitted to the WAL (the
+    /// syncer waits for them), committed entries applied, messages sent.
+    fn execute(&self, group: &mut GroupState) {
+        let mut executed = Executed::default();
+        for action in group.core.drain_actions() {
+            if group.failed.is_some() {
+                break;
+            }
+            match action {
+                Action::Send { to, message } => executed.outgoing.push((to, message)),
+                Action::PersistPromise { ballot } => {
+                    if let Err(reason) = write_promise(&self.promise_path, ballot) {
+                        group.fail(reason);
+                    }
+                }
+                Action::Append {
+                    id,
+                    truncate_after,
+                    entries,
+                } => {
+                    if let Some(lsn) = truncate_after {
+                        if let Err(e) = self.wal.truncate_after(lsn) {
+                            group.fail(format!("truncating the WAL after {lsn}: {e}"));
+                            continue;
+                        }
+                        group.rebuild_overlay();
+                    } else {
+                        for entry in &entries {
+                            group.note_logged(entry);
+                        }
+                    }
+                    match self.wal.submit_batch(entries) {
+                        Ok(Some(ticket)) => executed.submitted.push((id, ticket)),
+                        Ok(None) => {}
+                        Err(e) => group.fail(format!("WAL append failed: {e}")),
+                    }
+                }
+                Action::Apply { entries } => {
+                    if let Err(e) = self.store.apply_batch(&entries) {
+                        group.fail(format!("apply failed: {e}"));
+                        continue;
+                    }
+                    for entry in &entries {
+                        group.note_applied(entry);
+                    }
+                    executed.applied = true;
+                }
+                Action::LeaderChanged { leader, ballot } => {
+                    tracing::info!(partition = self.def.id, ?leader, %ballot, "leader changed");
+                    executed.applied = true;
+                }
+                Action::CatchUp { peer, from_lsn } => {
+                    tracing::warn!(
+                        partition = self.def.id,
+                        peer,
+                        %from_lsn,
+                        "a replica needs entries this one no longer holds in memory"
+                    );
+                }
+            }
+        }
+        for (to, message) in executed.outgoing {
+            self.network.send(self.def.id, to, message);
+        }
+        if !executed.submitted.is_empty() {
+            let syncer = self
+                .syncer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for submitted in executed.submitted {
+                // The syncer lives as long as the partition; a send can only fail during drop.
+                let _ = syncer.send(submitted);
+            }
+        }
+        if executed.applied || group.failed.is_some() {
+            self.changed.notify_all();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GroupState> {
+        // The group state is changed only in short sections; a poisoned lock still guards a
+        // usable state (and a failed partition refuses service anyway).
+        self.group
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stops the partition from accepting writes after an I/O failure: what was enqueued may
-    /// or may not be durable, so only a reopen (recovery from the WAL) can tell.
+    /// Stops the partition after an I/O failure: only a reopen (recovery from the WAL) can
+    /// tell what is durable.
     fn fail(&self, reason: String) -> ApiError {
-        let mut writer = self.lock();
-        Self::fail_locked(&mut writer, reason)
-    }
-
-    fn fail_locked(writer: &mut WriterState, reason: String) -> ApiError {
-        if writer.failed.is_none() {
-            tracing::error!(%reason, "partition stops accepting writes");
-            writer.failed = Some(reason);
-        }
+        let mut group = self.lock();
+        group.fail(reason);
+        self.changed.notify_all();
         ApiError::new(
             ErrorCode::InternalServerError,
             "Internal server error: the partition failed and must recover",
@@ -241,8 +418,72 @@ impl Partition {
     }
 }
 
-/// What clients see while a partition is failed; the reason was logged when it failed and is
-/// never sent to clients.
+/// Builds the core's recovered state from the WAL and the store: everything up to the store's
+/// applied LSN is committed; the durable entries above it are the in-memory log.
+fn recover(
+    wal: &Wal,
+    store: &FjallReplicaStore,
+    promised: crate::wal::Ballot,
+    membership: Membership,
+) -> Result<RecoveredState, String> {
+    let applied = store.applied_lsn();
+    let first = wal.first_lsn().map_err(|e| e.to_string())?;
+    let read_start = if applied.0 == 0 { first } else { applied };
+    let mut base = LogPosition::default();
+    let mut entries = Vec::new();
+    for entry in wal.read_from(read_start).map_err(|e| e.to_string())? {
+        let entry: Entry = entry.map_err(|e| e.to_string())?;
+        if entry.lsn <= applied {
+            base = LogPosition {
+                ballot: entry.ballot,
+                lsn: entry.lsn,
+            };
+        } else {
+            entries.push(entry);
+        }
+    }
+    if base.lsn != applied {
+        return Err(format!(
+            "the store applied LSN {applied} but the WAL does not hold it"
+        ));
+    }
+    Ok(RecoveredState {
+        promised,
+        base,
+        base_membership: membership,
+        entries,
+        applied_lsn: applied,
+    })
+}
+
+/// Starts the thread that waits for a partition's WAL appends to become durable, in order,
+/// and reports each to the core.
+fn spawn_syncer(
+    partition: Weak<Partition>,
+    receiver: mpsc::Receiver<(u64, AppendTicket)>,
+) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("ddb-syncer".to_string())
+        .spawn(move || {
+            while let Ok((id, ticket)) = receiver.recv() {
+                let Some(partition) = partition.upgrade() else {
+                    return;
+                };
+                let durable = partition.wal.wait(ticket);
+                let mut group = partition.lock();
+                match durable {
+                    Ok(_) => group.core.on_append_durable(now_ms(), id),
+                    Err(e) => group.fail(format!("WAL sync failed: {e}")),
+                }
+                partition.execute(&mut group);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("starting a syncer thread: {e}"))
+}
+
+/// What clients see while a partition cannot serve; the reason was logged and is never sent
+/// to clients.
 fn unavailable() -> ApiError {
     ApiError::new(
         ErrorCode::ServiceUnavailable,
@@ -250,7 +491,7 @@ fn unavailable() -> ApiError {
     )
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -182,7 +182,7 @@ impl<'p> Page<'p> {
 }
 
 /// The key attributes of an encoded key, named by the table's schema.
-fn key_item(table: &TableDef, key: &[u8]) -> Result<Item, ApiError> {
+pub(super) fn key_item(table: &TableDef, key: &[u8]) -> Result<Item, ApiError> {
     let decoded = decode_key(key)
         .map_err(|e| ApiError::internal(format!("stored key is unreadable: {e}")))?;
     let mut item = Item::new();
@@ -312,6 +312,7 @@ impl Node {
             }
         }
         let (partition, _) = self.locate(&table, &pk, None)?;
+        partition.read_barrier(plan.consistent)?;
         let snapshot = partition.snapshot()?;
         let direction = if forward {
             Direction::Forward
@@ -367,6 +368,7 @@ impl Node {
             .collect();
         'partitions: for (index, def) in partitions.iter().enumerate() {
             let partition: std::sync::Arc<Partition> = self.partition(def.id)?;
+            partition.read_barrier(plan.consistent)?;
             let snapshot = partition.snapshot()?;
             let mut range = KeyRange::all();
             if let Some((hash, key)) = &start

@@ -1,12 +1,11 @@
 //! Control-plane operations: CreateTable, DescribeTable, ListTables, UpdateTable, DeleteTable.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use super::Node;
 use super::describe::table_description;
-use super::{Node, Partition};
 use crate::catalog::{
     Billing, CatalogError, KeyAttribute, KeySchema, PartitionDef, ScalarType, TableDef,
     TableStatus, initial_partition_count, split_hash_space,
@@ -33,50 +32,36 @@ impl Node {
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         let partition_count = initial_partition_count(billing, self.options.on_demand_partitions);
-        let table = self
-            .catalog
-            .create_table(name, |id, next_partition_id| TableDef {
-                id,
-                name: name.to_string(),
-                key_schema,
-                attribute_definitions: definitions,
-                billing,
-                created_at_ms,
-                partitions: split_hash_space(partition_count)
-                    .into_iter()
-                    .map(|(hash_start, hash_end)| PartitionDef {
-                        id: next_partition_id(),
-                        hash_start,
-                        hash_end,
-                    })
-                    .collect(),
-                status: TableStatus::Active,
-            })
-            .map_err(|e| match e {
-                CatalogError::TableExists(_) => ApiError::new(
-                    ErrorCode::ResourceInUseException,
-                    format!("Table already exists: {name}"),
-                ),
-                other => ApiError::internal(format!("catalog: {other}")),
-            })?;
+        let table = self.change_catalog(|catalog| {
+            catalog
+                .create_table(name, |id, next_partition_id| TableDef {
+                    id,
+                    name: name.to_string(),
+                    key_schema,
+                    attribute_definitions: definitions,
+                    billing,
+                    created_at_ms,
+                    partitions: split_hash_space(partition_count)
+                        .into_iter()
+                        .map(|(hash_start, hash_end)| PartitionDef {
+                            id: next_partition_id(),
+                            hash_start,
+                            hash_end,
+                        })
+                        .collect(),
+                    status: TableStatus::Active,
+                })
+                .map_err(|e| match e {
+                    CatalogError::TableExists(_) => ApiError::new(
+                        ErrorCode::ResourceInUseException,
+                        format!("Table already exists: {name}"),
+                    ),
+                    other => ApiError::internal(format!("catalog: {other}")),
+                })
+        })?;
         self.open_partitions(&table)?;
         tracing::info!(table = %name, partitions = table.partitions.len(), "table created");
         Ok(json!({"TableDescription": table_description(&table, &self.options.region, "ACTIVE")}))
-    }
-
-    fn open_partitions(&self, table: &TableDef) -> Result<(), ApiError> {
-        let mut opened = Vec::new();
-        for def in &table.partitions {
-            let partition = Partition::open(&self.data_dir, *def, self.options.node_id)
-                .map_err(ApiError::internal)?;
-            opened.push((def.id, Arc::new(partition)));
-        }
-        let mut partitions = self
-            .partitions
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        partitions.extend(opened);
-        Ok(())
     }
 
     pub(super) fn describe_table(&self, body: &Value) -> Result<Value, ApiError> {
@@ -149,43 +134,27 @@ impl Node {
             (Some(other), _, _) => return Err(billing_mode_error(other)),
             (None, None, _) => current.billing,
         };
-        let table = self
-            .catalog
-            .update_table(name, |t| t.billing = billing)
-            .map_err(|e| ApiError::internal(format!("catalog: {e}")))?;
+        let table = self.change_catalog(|catalog| {
+            catalog
+                .update_table(name, |t| t.billing = billing)
+                .map_err(|e| match e {
+                    CatalogError::TableNotFound(_) => ApiError::table_not_found(name),
+                    other => ApiError::internal(format!("catalog: {other}")),
+                })
+        })?;
         Ok(json!({"TableDescription": table_description(&table, &self.options.region, "ACTIVE")}))
     }
 
     pub(super) fn delete_table(&self, body: &Value) -> Result<Value, ApiError> {
         let params = Params::new(body)?;
         let name = params.required_str("TableName")?;
-        let table = self.catalog.remove_table(name).map_err(|e| match e {
-            CatalogError::TableNotFound(_) => ApiError::table_not_found(name),
-            other => ApiError::internal(format!("catalog: {other}")),
+        let table = self.change_catalog(|catalog| {
+            catalog.remove_table(name).map_err(|e| match e {
+                CatalogError::TableNotFound(_) => ApiError::table_not_found(name),
+                other => ApiError::internal(format!("catalog: {other}")),
+            })
         })?;
-        let removed: Vec<Arc<Partition>> = {
-            let mut partitions = self
-                .partitions
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            table
-                .partitions
-                .iter()
-                .filter_map(|p| partitions.remove(&p.id))
-                .collect()
-        };
-        // In-flight requests may still hold a partition; its files go once the last one ends.
-        drop(removed);
-        for def in &table.partitions {
-            for dir in [
-                super::wal_dir(&self.data_dir, def.id),
-                super::store_dir(&self.data_dir, def.id),
-            ] {
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted table's files");
-                }
-            }
-        }
+        self.drop_partitions(&table);
         tracing::info!(table = %name, "table deleted");
         Ok(json!({"TableDescription": table_description(&table, &self.options.region, "DELETING")}))
     }

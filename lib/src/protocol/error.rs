@@ -40,6 +40,33 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for parsing names back.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::ValidationException,
+        ErrorCode::SerializationException,
+        ErrorCode::UnknownOperationException,
+        ErrorCode::ResourceNotFoundException,
+        ErrorCode::ResourceInUseException,
+        ErrorCode::ConditionalCheckFailedException,
+        ErrorCode::ProvisionedThroughputExceededException,
+        ErrorCode::ThrottlingException,
+        ErrorCode::LimitExceededException,
+        ErrorCode::MissingAuthenticationTokenException,
+        ErrorCode::UnrecognizedClientException,
+        ErrorCode::InvalidSignatureException,
+        ErrorCode::IncompleteSignatureException,
+        ErrorCode::InternalServerError,
+        ErrorCode::ServiceUnavailable,
+    ];
+
+    /// The code named `name` (the short code, as [`ErrorCode::as_str`] gives it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
+    }
+
     /// The short code (`__type` after the `#`).
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -120,6 +147,10 @@ pub struct ApiError {
     /// The item as it was, for a failed condition with
     /// `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
     pub item: Option<Item>,
+    /// Set when this node does not lead the partition (or the metadata group) a request
+    /// needs: the node that does, if known. The router forwards the request there; clients
+    /// only ever see the `ServiceUnavailable` it carries when no leader is known.
+    pub redirect: Option<Option<u32>>,
 }
 
 impl ApiError {
@@ -129,6 +160,18 @@ impl ApiError {
             code,
             message: message.into(),
             item: None,
+            redirect: None,
+        }
+    }
+
+    /// This node does not lead what the request needs; `leader` does, if known.
+    pub fn not_leader(leader: Option<u32>) -> Self {
+        ApiError {
+            redirect: Some(leader),
+            ..Self::new(
+                ErrorCode::ServiceUnavailable,
+                "The partition is changing leaders; retry",
+            )
         }
     }
 
@@ -169,6 +212,27 @@ impl ApiError {
     /// `InternalServerError` with a message safe to show a client.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InternalServerError, message)
+    }
+
+    /// Rebuilds an error from [`ApiError::to_json`]'s form (a response forwarded from another
+    /// node); anything unrecognisable becomes an internal error.
+    #[must_use]
+    pub fn from_json(body: &serde_json::Value) -> ApiError {
+        let code = body
+            .get("__type")
+            .and_then(serde_json::Value::as_str)
+            .map(|t| t.rsplit('#').next().unwrap_or(t))
+            .and_then(ErrorCode::from_name)
+            .unwrap_or(ErrorCode::InternalServerError);
+        let message = body
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("error from another node");
+        let mut error = ApiError::new(code, message);
+        error.item = body
+            .get("Item")
+            .and_then(|item| crate::item::item_from_json(item).ok());
+        error
     }
 
     /// The JSON body DynamoDB sends for this error.

@@ -288,6 +288,11 @@ impl ReplicaCore {
         &self.membership
     }
 
+    /// The ballot this replica promised (a leader's own ballot).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
     /// Highest LSN known committed.
     pub fn commit_lsn(&self) -> Lsn {
         self.commit_lsn
@@ -486,6 +491,10 @@ impl ReplicaCore {
 
     /// Whether an acceptor's lease obligation forbids promising `candidate` now.
     pub(super) fn lease_forbids_promise(&self, now_ms: u64, candidate: NodeId) -> bool {
+        if self.membership.len() == 1 && self.membership.contains(candidate) {
+            // A group of one: nobody else can hold a lease.
+            return false;
+        }
         if let RoleState::Leader(_) = self.state {
             return self.lease_valid(now_ms);
         }

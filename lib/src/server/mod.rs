@@ -64,6 +64,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/", post(dynamodb))
         .route("/healthz", get(healthz))
+        .route("/cluster/status", get(cluster_status))
         .route("/metrics", get(metrics_text))
         .with_state(state)
 }
@@ -77,6 +78,20 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+async fn cluster_status(
+    axum::extract::State(state): axum::extract::State<Arc<ServerState>>,
+) -> Response {
+    let node = Arc::clone(&state.node);
+    match tokio::task::spawn_blocking(move || node.cluster_status()).await {
+        Ok(status) => respond(StatusCode::OK, &status, "status"),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ApiError::internal(format!("status: {e}")).to_json(),
+            "status",
+        ),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -152,7 +167,7 @@ async fn handle(
     }
     let json: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
-    if answers_without_blocking(operation) {
+    if answers_without_blocking(&state.node, operation, &json) {
         // Point reads and catalog reads take microseconds and never wait on a disk sync:
         // answering them on the async worker saves a thread hand-off per request.
         return state.node.handle(operation, &json);
@@ -164,10 +179,18 @@ async fn handle(
         .map_err(|e| ApiError::internal(format!("request handler stopped: {e}")))?
 }
 
-/// Operations that only read a few items or the catalog. Writes wait for WAL fsyncs and Query,
-/// Scan and BatchGetItem may read up to megabytes: those run on blocking threads.
-fn answers_without_blocking(operation: &str) -> bool {
-    matches!(operation, "GetItem" | "DescribeTable" | "ListTables")
+/// Operations that only read the catalog or one local item. Writes wait for WAL fsyncs, strong
+/// reads for the group, requests in a cluster may be forwarded, and Query, Scan and BatchGetItem
+/// may read up to megabytes: those run on blocking threads.
+fn answers_without_blocking(node: &Node, operation: &str, request: &Value) -> bool {
+    match operation {
+        "DescribeTable" | "ListTables" => true,
+        "GetItem" => {
+            !node.is_clustered()
+                && request.get("ConsistentRead").and_then(Value::as_bool) != Some(true)
+        }
+        _ => false,
+    }
 }
 
 fn authenticate(

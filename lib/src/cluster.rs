@@ -1,0 +1,221 @@
+//! A node among nodes: replication messages, read indexes and forwarded requests between
+//! `ddbd` processes, over [`crate::transport`].
+//!
+//! Payloads on the transport start with a kind byte:
+//!
+//! | kind | direction | body |
+//! |---|---|---|
+//! | 1 group message | one-way | group id (u64 LE), then [`Message::encode`] |
+//! | 2 read index | call | group id (u64 LE); reply: LSN (u64 LE) |
+//! | 3 forward | call | operation name length (u16 LE), name, JSON request body; reply: JSON response |
+//!
+//! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
+//! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::node::{GroupNetwork, Node};
+use crate::protocol::{ApiError, ErrorCode};
+use crate::replication::{Message, NodeId};
+use crate::transport::{Inbox, Incoming, Transport, TransportError};
+use crate::wal::Lsn;
+
+const KIND_GROUP_MESSAGE: u8 = 1;
+const KIND_READ_INDEX: u8 = 2;
+const KIND_FORWARD: u8 = 3;
+
+const REPLY_OK: u8 = 0;
+const REPLY_ERROR: u8 = 1;
+
+/// How long a read-index call may take.
+const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a forwarded request may take (it may wait for an election and a commit).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// [`GroupNetwork`] over the transport. Its blocking calls must run outside the async runtime
+/// (on blocking threads), as the node's request handlers do.
+pub struct ClusterNetwork {
+    transport: Transport,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ClusterNetwork {
+    /// A network over `transport`, whose calls are driven on `runtime`.
+    pub fn new(transport: Transport, runtime: tokio::runtime::Handle) -> ClusterNetwork {
+        ClusterNetwork { transport, runtime }
+    }
+
+    /// The transport underneath (for its statistics).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn call(&self, to: NodeId, payload: Vec<u8>, timeout: Duration) -> Result<Bytes, ApiError> {
+        let unreachable = || {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "Another node of the cluster cannot be reached; retry",
+            )
+        };
+        let connected = self
+            .transport
+            .stats()
+            .peers
+            .get(&u64::from(to))
+            .is_some_and(|peer| peer.connected);
+        if !connected {
+            // Nothing was sent: failing at once lets the caller find the new leader.
+            return Err(unreachable());
+        }
+        let reply = self
+            .runtime
+            .block_on(
+                self.transport
+                    .call(u64::from(to), Bytes::from(payload), timeout),
+            )
+            .map_err(|e| {
+                tracing::debug!(to, error = %e, "call to a peer failed");
+                match e {
+                    // The peer may have acted on it: the outcome is unknown.
+                    TransportError::CallTimeout {
+                        connected: true, ..
+                    }
+                    | TransportError::RemoteFailure { .. } => ApiError::internal(
+                        "Another node of the cluster did not answer in time; the outcome is unknown",
+                    ),
+                    _ => unreachable(),
+                }
+            })?;
+        match reply.split_first() {
+            Some((&REPLY_OK, body)) => Ok(Bytes::copy_from_slice(body)),
+            Some((&REPLY_ERROR, body)) => {
+                let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                Err(ApiError::from_json(&json))
+            }
+            _ => Err(ApiError::internal("malformed reply from another node")),
+        }
+    }
+}
+
+impl GroupNetwork for ClusterNetwork {
+    fn send(&self, group_id: u64, to: NodeId, message: Message) {
+        let encoded = message.encode();
+        let mut payload = Vec::with_capacity(9 + encoded.len());
+        payload.push(KIND_GROUP_MESSAGE);
+        payload.extend_from_slice(&group_id.to_le_bytes());
+        payload.extend_from_slice(&encoded);
+        // Loss is fine: the replication core retransmits.
+        let _ = self.transport.send(u64::from(to), Bytes::from(payload));
+    }
+
+    fn read_index(&self, leader: NodeId, group_id: u64) -> Result<Lsn, ApiError> {
+        let mut payload = vec![KIND_READ_INDEX];
+        payload.extend_from_slice(&group_id.to_le_bytes());
+        let body = self.call(leader, payload, READ_INDEX_TIMEOUT)?;
+        let bytes: [u8; 8] = body
+            .as_ref()
+            .try_into()
+            .map_err(|_| ApiError::internal("malformed read index from another node"))?;
+        Ok(Lsn(u64::from_le_bytes(bytes)))
+    }
+
+    fn forward(&self, to: NodeId, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        let name = operation.as_bytes();
+        let json = serde_json::to_vec(body).unwrap_or_default();
+        let mut payload = Vec::with_capacity(3 + name.len() + json.len());
+        payload.push(KIND_FORWARD);
+        payload.extend_from_slice(&u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
+        payload.extend_from_slice(name);
+        payload.extend_from_slice(&json);
+        let reply = self.call(to, payload, FORWARD_TIMEOUT)?;
+        serde_json::from_slice(&reply)
+            .map_err(|_| ApiError::internal("malformed response from another node"))
+    }
+}
+
+/// Serves what other nodes send this one: replication messages are delivered in arrival order
+/// on one thread; read-index and forwarded requests run on the runtime's blocking threads.
+pub fn serve_peers(
+    node: Arc<Node>,
+    inbox: Inbox,
+    runtime: tokio::runtime::Handle,
+) -> std::io::Result<()> {
+    let mut receiver = inbox.into_receiver();
+    std::thread::Builder::new()
+        .name("ddb-peers".to_string())
+        .spawn(move || {
+            while let Some(incoming) = receiver.blocking_recv() {
+                match incoming {
+                    Incoming::Message { from, payload } => deliver(&node, from, &payload),
+                    Incoming::Request {
+                        from: _,
+                        payload,
+                        reply,
+                    } => {
+                        let node = Arc::clone(&node);
+                        runtime.spawn_blocking(move || {
+                            let answer = answer_request(&node, &payload);
+                            let _ = reply.reply(Bytes::from(answer));
+                        });
+                    }
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+fn deliver(node: &Node, from: u64, payload: &[u8]) {
+    let Some((&KIND_GROUP_MESSAGE, rest)) = payload.split_first() else {
+        tracing::debug!(from, "unexpected one-way payload from a peer");
+        return;
+    };
+    let Some((group, body)) = rest.split_first_chunk::<8>() else {
+        return;
+    };
+    let (Ok(from), Ok(message)) = (NodeId::try_from(from), Message::decode(body)) else {
+        tracing::warn!(from, "undecodable replication message from a peer");
+        return;
+    };
+    node.deliver(u64::from_le_bytes(*group), from, message);
+}
+
+fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
+    let result: Result<Vec<u8>, ApiError> = match payload.split_first() {
+        Some((&KIND_READ_INDEX, rest)) => match rest.first_chunk::<8>() {
+            Some(group) => node
+                .read_index(u64::from_le_bytes(*group))
+                .map(|lsn| lsn.0.to_le_bytes().to_vec()),
+            None => Err(ApiError::internal("malformed read index request")),
+        },
+        Some((&KIND_FORWARD, rest)) => forwarded(node, rest),
+        _ => Err(ApiError::internal("unknown request kind from a peer")),
+    };
+    match result {
+        Ok(body) => [&[REPLY_OK][..], &body].concat(),
+        Err(error) => {
+            let json = serde_json::to_vec(&error.to_json()).unwrap_or_default();
+            [&[REPLY_ERROR][..], &json].concat()
+        }
+    }
+}
+
+fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let (length, rest) = rest
+        .split_first_chunk::<2>()
+        .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
+    let length = usize::from(u16::from_le_bytes(*length));
+    if rest.len() < length {
+        return Err(ApiError::internal("malformed forwarded request"));
+    }
+    let (name, json) = rest.split_at(length);
+    let operation = std::str::from_utf8(name)
+        .map_err(|_| ApiError::internal("malformed forwarded operation name"))?;
+    let body: Value = serde_json::from_slice(json)
+        .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
+    let response = node.handle_forwarded(operation, &body)?;
+    Ok(serde_json::to_vec(&response).unwrap_or_default())
+}

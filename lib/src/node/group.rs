@@ -1,0 +1,194 @@
+//! The host side of a partition's replication group: executes the core's actions against the
+//! partition's WAL, replica store and the network, and keeps what the write path needs to see.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::protocol::ApiError;
+use crate::replication::{Message, NodeId, ReplicaCore};
+use crate::wal::{AppendTicket, Ballot, Entry, Lsn, Operation};
+
+/// How a node's partitions reach their peers. The node wires it to the transport; a single
+/// node uses [`NoNetwork`].
+pub trait GroupNetwork: Send + Sync {
+    /// Sends a replication message of group `group_id` to node `to` (best effort).
+    fn send(&self, group_id: u64, to: NodeId, message: Message);
+    /// Asks `leader` for group `group_id`'s read index (blocking, bounded).
+    fn read_index(&self, leader: NodeId, group_id: u64) -> Result<Lsn, ApiError>;
+    /// Runs a DynamoDB request on node `to`, which serves it without forwarding it again
+    /// (blocking, bounded).
+    fn forward(&self, to: NodeId, operation: &str, body: &Value) -> Result<Value, ApiError>;
+}
+
+/// The network of a node that has no peers.
+pub struct NoNetwork;
+
+impl GroupNetwork for NoNetwork {
+    fn send(&self, _group_id: u64, _to: NodeId, _message: Message) {}
+
+    fn read_index(&self, leader: NodeId, _group_id: u64) -> Result<Lsn, ApiError> {
+        Err(ApiError::not_leader(Some(leader)))
+    }
+
+    fn forward(&self, _to: NodeId, _operation: &str, _body: &Value) -> Result<Value, ApiError> {
+        Err(ApiError::new(
+            crate::protocol::ErrorCode::ServiceUnavailable,
+            "This node has no peers to forward to",
+        ))
+    }
+}
+
+/// Everything about the group that changes under the partition's group lock.
+pub(super) struct GroupState {
+    pub(super) core: ReplicaCore,
+    /// Newest logged value per key above the applied LSN: what the next decision must see.
+    pub(super) overlay: HashMap<Vec<u8>, (Lsn, Option<Vec<u8>>)>,
+    /// Writers waiting for their LSN, with the ballot they proposed under.
+    pub(super) waiting: HashMap<Lsn, Ballot>,
+    /// Outcomes for waiting writers: whether their own entry was applied at their LSN.
+    pub(super) outcomes: HashMap<Lsn, bool>,
+    /// Why the partition stopped, if it did.
+    pub(super) failed: Option<String>,
+}
+
+/// What executing actions left for the caller to do outside the group lock.
+#[derive(Default)]
+pub(super) struct Executed {
+    /// Appends handed to the WAL, to be waited for and reported durable.
+    pub(super) submitted: Vec<(u64, AppendTicket)>,
+    /// Messages to send.
+    pub(super) outgoing: Vec<(NodeId, Message)>,
+    /// Entries were applied.
+    pub(super) applied: bool,
+}
+
+impl GroupState {
+    pub(super) fn new(core: ReplicaCore) -> GroupState {
+        GroupState {
+            core,
+            overlay: HashMap::new(),
+            waiting: HashMap::new(),
+            outcomes: HashMap::new(),
+            failed: None,
+        }
+    }
+
+    /// Records a failure that stops the partition; the first reason wins.
+    pub(super) fn fail(&mut self, reason: String) {
+        if self.failed.is_none() {
+            tracing::error!(%reason, "partition stops serving");
+            self.failed = Some(reason);
+        }
+    }
+
+    /// Rebuilds the overlay from the log above the applied LSN (after a truncation).
+    pub(super) fn rebuild_overlay(&mut self) {
+        self.overlay.clear();
+        let from = self.core.applied_lsn().next();
+        for entry in self.core.entries_from(from, usize::MAX) {
+            self.note_logged(&entry);
+        }
+    }
+
+    pub(super) fn note_logged(&mut self, entry: &Entry) {
+        match &entry.op {
+            Operation::Put { key, item } => {
+                self.overlay
+                    .insert(key.clone(), (entry.lsn, Some(item.clone())));
+            }
+            Operation::Delete { key } => {
+                self.overlay.insert(key.clone(), (entry.lsn, None));
+            }
+            Operation::Noop | Operation::Config(_) => {}
+        }
+    }
+
+    pub(super) fn note_applied(&mut self, entry: &Entry) {
+        let key = match &entry.op {
+            Operation::Put { key, .. } | Operation::Delete { key } => Some(key),
+            Operation::Noop | Operation::Config(_) => None,
+        };
+        if let Some(key) = key
+            && self
+                .overlay
+                .get(key)
+                .is_some_and(|(lsn, _)| *lsn == entry.lsn)
+        {
+            self.overlay.remove(key);
+        }
+        if let Some(ballot) = self.waiting.remove(&entry.lsn) {
+            self.outcomes.insert(entry.lsn, entry.ballot == ballot);
+        }
+    }
+}
+
+/// Where a partition's promised ballot is kept.
+pub(super) fn promise_path(data_dir: &Path, group_id: u64) -> PathBuf {
+    data_dir.join("promises").join(group_id.to_string())
+}
+
+/// Reads a persisted promise: 8 bytes round and 4 bytes node, little-endian, then a crc32c of
+/// those 12 bytes. A missing file is the zero ballot.
+pub(super) fn read_promise(path: &Path) -> Result<Ballot, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let ok =
+                bytes.len() == 16 && crc32c::crc32c(&bytes[..12]).to_le_bytes() == bytes[12..16];
+            if !ok {
+                return Err(format!("{} is damaged", path.display()));
+            }
+            let mut round = [0; 8];
+            round.copy_from_slice(&bytes[..8]);
+            let mut node = [0; 4];
+            node.copy_from_slice(&bytes[8..12]);
+            Ok(Ballot {
+                round: u64::from_le_bytes(round),
+                node: u32::from_le_bytes(node),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ballot::default()),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+/// Persists a promise durably: write a temporary file, fsync, rename, fsync the directory.
+pub(super) fn write_promise(path: &Path, ballot: Ballot) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut bytes = Vec::with_capacity(16);
+    bytes.extend_from_slice(&ballot.round.to_le_bytes());
+    bytes.extend_from_slice(&ballot.node.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    let temporary = path.with_extension("tmp");
+    let result = (|| {
+        std::fs::create_dir_all(dir)?;
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&temporary, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| format!("persisting promise to {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promises_round_trip_and_damage_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = promise_path(dir.path(), 7);
+        assert_eq!(read_promise(&path), Ok(Ballot::default()));
+        let ballot = Ballot { round: 9, node: 3 };
+        write_promise(&path, ballot).unwrap();
+        assert_eq!(read_promise(&path), Ok(ballot));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(read_promise(&path).is_err());
+    }
+}
