@@ -21,8 +21,9 @@ pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArg
 ///
 /// Exit status:
 ///   0  the command succeeded and found nothing wrong;
-///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run),
-///      or a condition expression was false (ConditionalCheckFailedException);
+///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run,
+///      a node down or a group without a leader in `cluster status`), or a condition
+///      expression was false (ConditionalCheckFailedException);
 ///   2  the command could not run: bad arguments, unreadable files, an unreachable endpoint,
 ///      or any other error the service returned (printed as `error: Code: message`).
 #[derive(Debug, Parser)]

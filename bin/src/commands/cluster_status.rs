@@ -357,6 +357,44 @@ pub(crate) mod tests {
         NodeReport::Reporting(serde_json::from_str(text).unwrap())
     }
 
+    /// Serves one HTTP request on a free loopback port with `status_line` and `body`.
+    fn answer_once(status_line: &'static str, body: String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        address
+    }
+
+    #[test]
+    fn fetching_tells_a_status_a_404_and_a_dead_node_apart() {
+        let timeout = Duration::from_secs(5);
+        let up = answer_once("200 OK", sample(1, "leader", 40));
+        assert!(matches!(fetch_status(&up, timeout), NodeReport::Reporting(s) if s.node_id == 1));
+        let old = answer_once("404 Not Found", String::new());
+        assert_eq!(
+            fetch_status(&format!("http://{old}"), timeout),
+            NodeReport::NoStatus("/cluster/status answers HTTP 404".into())
+        );
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        assert!(matches!(
+            fetch_status(&address, timeout),
+            NodeReport::Down(_)
+        ));
+    }
+
     #[test]
     fn the_documented_shape_parses() {
         let status: NodeStatus = serde_json::from_str(&sample(1, "leader", 40)).unwrap();

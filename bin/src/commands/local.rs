@@ -122,6 +122,11 @@ fn watch(
         })
         .collect();
     loop {
+        // A Ctrl-C on a terminal reaches the nodes too (they share ddbctl's process group):
+        // stopping wins over reporting them as died.
+        if let Ok(signal) = signals.try_recv() {
+            return signal;
+        }
         for running in &mut fleet.nodes {
             if running.exit.is_some() {
                 continue;
