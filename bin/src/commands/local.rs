@@ -28,6 +28,8 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 /// Lines of a failed node's log shown when it does not start.
 const LOG_TAIL_LINES: usize = 20;
+/// The line ddbctl appends to a node's log before starting it.
+const START_MARKER: &str = "--- ddbctl local up: starting node";
 
 pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     let mut cluster = LocalCluster::plan(&args.dir, args.nodes, args.base_port)?;
@@ -194,7 +196,7 @@ fn spawn(ddbd: &Path, cluster: &LocalCluster, node: &LocalNode) -> anyhow::Resul
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
-    writeln!(log, "--- ddbctl local up: starting node {}", node.id)?;
+    writeln!(log, "{START_MARKER} {}", node.id)?;
     let mut command = Command::new(ddbd);
     command
         .arg("--config")
@@ -362,12 +364,51 @@ fn shutdown_signals() -> anyhow::Result<Receiver<&'static str>> {
     Ok(receiver)
 }
 
-/// The last `count` lines of the file at `path` (none if it cannot be read).
+/// The last `count` lines this run wrote to the log at `path` (after ddbctl's start marker),
+/// leaving out a backtrace that follows ddbd's error (when RUST_BACKTRACE is set) so that the
+/// error itself shows.
 fn log_tail(path: &Path, count: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let this_run = text
+        .rfind(START_MARKER)
+        .and_then(|at| text[at..].split_once('\n'))
+        .map_or(text.as_str(), |(_, rest)| rest);
+    let lines: Vec<&str> = this_run
+        .lines()
+        .take_while(|line| line.trim() != "Stack backtrace:")
+        .collect();
     lines[lines.len().saturating_sub(count)..]
         .iter()
         .map(|l| (*l).to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_tail_shows_this_runs_error_without_its_backtrace() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ddbd.log");
+        std::fs::write(
+            &log,
+            format!(
+                "{START_MARKER} 2\nold run\n{START_MARKER} 2\nError: opening node data\n\n\
+                 Caused by:\n    Not a directory\n\nStack backtrace:\n   0: main\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            log_tail(&log, 20),
+            [
+                "Error: opening node data",
+                "",
+                "Caused by:",
+                "    Not a directory",
+                ""
+            ]
+        );
+        assert_eq!(log_tail(&log, 2), ["    Not a directory", ""]);
+    }
 }
