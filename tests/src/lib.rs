@@ -4,10 +4,11 @@
 //! - [`NodeProcess`]: a real `ddbd` on a free loopback port with its own data directory,
 //!   stopped when dropped.
 //! - [`binary`]: the path of a workspace binary, built if needed.
+//! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
 
 mod node_process;
 
-pub use node_process::NodeProcess;
+pub use node_process::{NodeProcess, healthz_ok};
 
 use std::path::PathBuf;
 use std::process::Command;

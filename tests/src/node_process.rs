@@ -154,8 +154,8 @@ fn wait_for_endpoint(stdout: impl Read + Send + 'static) -> Option<String> {
     receiver.recv_timeout(START_TIMEOUT).ok()
 }
 
-/// True if `GET /healthz` on `address` answers 200.
-fn healthz_ok(address: &str) -> bool {
+/// True if `GET /healthz` on `address` (`host:port`) answers 200.
+pub fn healthz_ok(address: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(address) else {
         return false;
     };

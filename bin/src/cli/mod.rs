@@ -5,21 +5,25 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bench;
+mod cluster;
 mod data;
 
 pub use bench::{BenchArgs, Workload};
+pub use cluster::{ClusterCommand, LocalCommand, LocalUpArgs};
 pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArgs, TableCommand};
 
 /// ddbctl: operate ddb, a replicated key-value store that speaks the DynamoDB protocol.
 ///
 /// Commands that talk to a node (`table`, `item`, `bench`) sign their requests with an access
 /// key from --access-key-id/--secret-access-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-/// (ddbd prints the `export` lines on first start).
+/// (ddbd prints the `export` lines on first start). `local up` starts a whole cluster on this
+/// machine and prints them; `cluster status` needs no key.
 ///
 /// Exit status:
 ///   0  the command succeeded and found nothing wrong;
-///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run),
-///      or a condition expression was false (ConditionalCheckFailedException);
+///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run,
+///      a node down or a group without a leader in `cluster status`), or a condition
+///      expression was false (ConditionalCheckFailedException);
 ///   2  the command could not run: bad arguments, unreadable files, an unreachable endpoint,
 ///      or any other error the service returned (printed as `error: Code: message`).
 #[derive(Debug, Parser)]
@@ -48,7 +52,8 @@ pub struct GlobalArgs {
     pub connection: ConnectionArgs,
 }
 
-/// Where the node is and how to sign for it (used by `table`, `item` and `bench`).
+/// Where the node is and how to sign for it (used by `table`, `item` and `bench`; `cluster status`
+/// uses only --endpoint and --timeout).
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
     /// The node's DynamoDB endpoint, plain http only (no https yet).
@@ -110,6 +115,12 @@ pub enum Command {
     Item(ItemCommand),
     /// Generate load against a node and report throughput and latency percentiles.
     Bench(BenchArgs),
+    /// Run a cluster of ddbd processes on this machine, for development and drills.
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Inspect a running cluster: replication groups, leaders, lag.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
 }
 
 #[derive(Debug, Subcommand)]

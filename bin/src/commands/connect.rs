@@ -18,7 +18,18 @@ pub fn client(args: &ConnectionArgs) -> anyhow::Result<Client> {
         },
         |name| std::env::var(name).ok(),
     )?;
-    let timeout = Duration::try_from_secs_f64(args.timeout)
+    Ok(Client::new(ClientConfig {
+        endpoint: args.endpoint.clone(),
+        credential: credentials.credential,
+        session_token: credentials.session_token,
+        region: credentials.region,
+        timeout: timeout(args)?,
+    })?)
+}
+
+/// `--timeout` as a duration; fails unless it is a positive number of seconds.
+pub fn timeout(args: &ConnectionArgs) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(args.timeout)
         .ok()
         .filter(|t| !t.is_zero())
         .with_context(|| {
@@ -26,12 +37,5 @@ pub fn client(args: &ConnectionArgs) -> anyhow::Result<Client> {
                 "--timeout {} is not a positive number of seconds",
                 args.timeout
             )
-        })?;
-    Ok(Client::new(ClientConfig {
-        endpoint: args.endpoint.clone(),
-        credential: credentials.credential,
-        session_token: credentials.session_token,
-        region: credentials.region,
-        timeout,
-    })?)
+        })
 }

@@ -1,16 +1,21 @@
 //! What each `ddbctl` command does.
 
+mod cluster;
+mod cluster_status;
 pub mod connect;
 mod item;
 mod item_json;
 mod items_view;
+mod local;
+mod local_layout;
 mod replica;
+mod status_view;
 mod table;
 mod wal;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ReplicaCommand, WalCommand};
+use crate::cli::{Cli, Command, LocalCommand, ReplicaCommand, WalCommand};
 
 /// How a command that ran to the end came out.
 pub enum Outcome {
@@ -41,5 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             item::run(&connect::client(&cli.global.connection)?, command, format)
         }
         Command::Bench(args) => crate::bench::run(&cli.global.connection, &args, format),
+        Command::Local(LocalCommand::Up(args)) => local::up(&args),
+        Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
     }
 }

@@ -1,0 +1,75 @@
+//! `ddbctl local …` and `ddbctl cluster …`: the flags for running and watching a cluster.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Start a whole cluster on this machine (loopback only) and watch it until Ctrl-C.
+    ///
+    /// Node i (1, 2, 3…) runs in AZ a, b, c…, serves the DynamoDB API on 127.0.0.1:BASE+i-1
+    /// and replicates over 127.0.0.1:BASE+100+i-1. Everything lives under --dir:
+    ///
+    ///   credentials.toml    the access key every node accepts (mode 0600)
+    ///   cluster.secret      the secret nodes authenticate each other with (mode 0600)
+    ///   node<i>/ddbd.toml   node i's configuration, rewritten on every start (mode 0600)
+    ///   node<i>/data/       node i's data (WALs, replicas, catalog)
+    ///   node<i>/ddbd.log    node i's output, appended
+    ///
+    /// The first run generates the key and the secret; later runs on the same directory reuse
+    /// them and the data. Once every node answers /healthz it prints the endpoints, the
+    /// `export AWS_…` line and `ready: N nodes`, then a status table refreshed every second
+    /// (unless --no-status). A node that dies is shown as down and not restarted. Ctrl-C or
+    /// SIGTERM stops every node (SIGTERM, then SIGKILL after 10 s) and exits 0.
+    ///
+    /// Example: ddbctl local up
+    ///
+    /// Example: ddbctl local up --dir /tmp/ddb5 --nodes 5 --base-port 9000
+    ///
+    /// Example: ddbctl local up --no-status > cluster.out &   # for scripts: wait for `ready:`
+    #[command(verbatim_doc_comment)]
+    Up(LocalUpArgs),
+}
+
+/// `ddbctl local up`'s flags.
+#[derive(Debug, Args)]
+pub struct LocalUpArgs {
+    /// How many nodes to start (1 to 26; a replication group needs three AZs).
+    ///
+    /// Example: --nodes 5
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=26))]
+    pub nodes: u32,
+    /// The cluster's directory: keys, configurations, data and logs of every node.
+    ///
+    /// Example: --dir /tmp/ddb-local
+    #[arg(long, default_value = "ddb-local")]
+    pub dir: PathBuf,
+    /// Node i's API listens on BASE+i-1 and its peer transport on BASE+100+i-1.
+    ///
+    /// Example: --base-port 9000
+    #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub base_port: u16,
+    /// Print no status table after `ready:`; only lines about nodes that exit.
+    #[arg(long)]
+    pub no_status: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Show every replication group's replicas: role, state, leader, commit and applied LSNs,
+    /// and lag behind the leader's commit.
+    ///
+    /// Asks the node at --endpoint for GET /cluster/status, learns every node from its answer
+    /// and asks each of them. Nodes that do not answer are shown as down.
+    ///
+    /// Exit status: 0 every node answered and every group has a leader; 1 a node is down or
+    /// without status, or a group has no leader (each problem is listed); 2 the node at
+    /// --endpoint cannot be reached or serves no cluster status.
+    ///
+    /// Example: ddbctl cluster status
+    ///
+    /// Example: ddbctl cluster status --endpoint http://127.0.0.1:8001 --output json
+    #[command(verbatim_doc_comment)]
+    Status,
+}

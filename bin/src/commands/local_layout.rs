@@ -1,0 +1,321 @@
+//! Where `ddbctl local up` puts a cluster: ports, files and the secrets shared by every node
+//! (documented in docs/local.md).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ddb::config::{AccessKey, ClusterConfig, ClusterNode, NodeConfig};
+use serde::{Deserialize, Serialize};
+
+/// Peer (replication) ports sit this far above API ports.
+pub const PEER_PORT_OFFSET: u16 = 100;
+/// The region every local node serves and clients sign for.
+pub const REGION: &str = "us-east-1";
+const CREDENTIALS_FILE: &str = "credentials.toml";
+const SECRET_FILE: &str = "cluster.secret";
+const CONFIG_FILE: &str = "ddbd.toml";
+const LOG_FILE: &str = "ddbd.log";
+
+/// One node of a local cluster: its id, AZ and loopback addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalNode {
+    pub id: u32,
+    pub az: String,
+    pub api: SocketAddr,
+    pub peer: SocketAddr,
+}
+
+/// A local cluster's layout: `nodes` under `dir`, node i in AZ a, b, c…, API on
+/// `base_port + i - 1`, peer transport on `base_port + 100 + i - 1`.
+#[derive(Clone, Debug)]
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    pub nodes: Vec<LocalNode>,
+}
+
+/// What every node of a local cluster shares.
+pub struct SharedSecrets {
+    /// The access key clients sign with; every node accepts it.
+    pub access_key: AccessKey,
+    /// The secret nodes authenticate each other with.
+    pub cluster_secret: String,
+}
+
+/// `<dir>/credentials.toml`: the same shape as ddbd's own generated-key file.
+#[derive(Serialize, Deserialize)]
+struct CredentialsFile {
+    credentials: Vec<AccessKey>,
+}
+
+impl LocalCluster {
+    /// The layout for `count` nodes (1 to 26) under `dir` from `base_port`; fails if a port
+    /// would pass 65535.
+    pub fn plan(dir: &Path, count: u32, base_port: u16) -> anyhow::Result<Self> {
+        if !(1..=26).contains(&count) {
+            bail!("--nodes must be between 1 and 26, not {count}");
+        }
+        let mut nodes = Vec::new();
+        for index in 0..count {
+            let port = |offset: u16| {
+                u16::try_from(index)
+                    .ok()
+                    .and_then(|i| base_port.checked_add(offset)?.checked_add(i))
+                    .with_context(|| {
+                        format!(
+                            "--base-port {base_port} is too high for {count} nodes: ports run to \
+                             BASE+{PEER_PORT_OFFSET}+{}",
+                            count - 1
+                        )
+                    })
+            };
+            let az = char::from(b'a' + u8::try_from(index).context("at most 26 AZ letters")?);
+            nodes.push(LocalNode {
+                id: index + 1,
+                az: az.to_string(),
+                api: SocketAddr::from((Ipv4Addr::LOCALHOST, port(0)?)),
+                peer: SocketAddr::from((Ipv4Addr::LOCALHOST, port(PEER_PORT_OFFSET)?)),
+            });
+        }
+        Ok(LocalCluster {
+            dir: dir.to_path_buf(),
+            nodes,
+        })
+    }
+
+    /// Fails with a one-line error naming the first port (API or peer) that something else
+    /// holds.
+    pub fn check_ports_free(&self) -> anyhow::Result<()> {
+        for node in &self.nodes {
+            for (what, address) in [("API", node.api), ("peer", node.peer)] {
+                if let Err(e) = TcpListener::bind(address) {
+                    bail!(
+                        "port {} (node {} {what}) is not free: {e}; stop what uses it or pick \
+                         another --base-port",
+                        address.port(),
+                        node.id
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `<dir>/node<i>`.
+    pub fn node_dir(&self, node: &LocalNode) -> PathBuf {
+        self.dir.join(format!("node{}", node.id))
+    }
+
+    /// `<dir>/node<i>/ddbd.toml`.
+    pub fn config_path(&self, node: &LocalNode) -> PathBuf {
+        self.node_dir(node).join(CONFIG_FILE)
+    }
+
+    /// `<dir>/node<i>/ddbd.log`.
+    pub fn log_path(&self, node: &LocalNode) -> PathBuf {
+        self.node_dir(node).join(LOG_FILE)
+    }
+
+    /// `<dir>/credentials.toml`.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.join(CREDENTIALS_FILE)
+    }
+
+    /// Node `node`'s configuration: its own id, AZ, addresses and data directory, the shared
+    /// key and a `[cluster]` section listing every node.
+    pub fn node_config(&self, node: &LocalNode, secrets: &SharedSecrets) -> NodeConfig {
+        NodeConfig {
+            node_id: node.id,
+            az: node.az.clone(),
+            listen: node.api,
+            data_dir: self.node_dir(node).join("data"),
+            region: REGION.to_string(),
+            credentials: vec![secrets.access_key.clone()],
+            cluster: Some(ClusterConfig {
+                peer_listen: node.peer,
+                secret: secrets.cluster_secret.clone(),
+                nodes: self
+                    .nodes
+                    .iter()
+                    .map(|n| ClusterNode {
+                        id: n.id,
+                        az: n.az.clone(),
+                        api: n.api,
+                        peer: n.peer,
+                    })
+                    .collect(),
+            }),
+            ..NodeConfig::default()
+        }
+    }
+
+    /// Creates the directories, loads the shared key and secret (generating them on first
+    /// run) and writes every node's `ddbd.toml`. Secrets are written with mode 0600.
+    pub fn prepare(&self) -> anyhow::Result<SharedSecrets> {
+        for node in &self.nodes {
+            let dir = self.node_dir(node);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let credentials = read_or_create_private(&self.credentials_path(), || {
+            Ok(toml::to_string(&CredentialsFile {
+                credentials: vec![generate_access_key()?],
+            })?)
+        })?;
+        let access_key = toml::from_str::<CredentialsFile>(&credentials)
+            .with_context(|| format!("parsing {}", self.credentials_path().display()))?
+            .credentials
+            .into_iter()
+            .next()
+            .with_context(|| format!("{} lists no key", self.credentials_path().display()))?;
+        let secret_path = self.dir.join(SECRET_FILE);
+        let cluster_secret = read_or_create_private(&secret_path, || random_chars(32, ALPHANUM))?
+            .trim()
+            .to_string();
+        let secrets = SharedSecrets {
+            access_key,
+            cluster_secret,
+        };
+        for node in &self.nodes {
+            let config = self.node_config(node, &secrets);
+            let text = format!(
+                "# Written by `ddbctl local up` on every start: edit the flags, not this file.\n{}",
+                toml::to_string(&config).context("serialising a node configuration")?
+            );
+            write_private(&self.config_path(node), &text)?;
+        }
+        Ok(secrets)
+    }
+}
+
+const ALPHANUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A new access key pair, shaped like the ones ddbd generates.
+fn generate_access_key() -> anyhow::Result<AccessKey> {
+    Ok(AccessKey {
+        access_key_id: format!(
+            "DDB{}",
+            random_chars(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
+        ),
+        secret_access_key: random_chars(40, ALPHANUM)?,
+    })
+}
+
+/// `count` characters drawn from `alphabet` (at most 256 letters) by the kernel's generator.
+fn random_chars(count: usize, alphabet: &[u8]) -> anyhow::Result<String> {
+    let mut bytes = vec![0u8; count];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect())
+}
+
+/// The contents of `path`, or, if it does not exist, `generate()`'s text written there with
+/// mode 0600.
+fn read_or_create_private(
+    path: &Path,
+    generate: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = generate()?;
+            write_private(path, &text)?;
+            Ok(text)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `text` to `path` readable by its owner only (mode 0600, also when the file existed
+/// with another mode).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn nodes_get_azs_and_ports_from_the_base() {
+        let cluster = LocalCluster::plan(Path::new("/tmp/x"), 3, 8000).unwrap();
+        let summary: Vec<(u32, &str, u16, u16)> = cluster
+            .nodes
+            .iter()
+            .map(|n| (n.id, n.az.as_str(), n.api.port(), n.peer.port()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, "a", 8000, 8100),
+                (2, "b", 8001, 8101),
+                (3, "c", 8002, 8102)
+            ]
+        );
+        assert!(cluster.nodes.iter().all(|n| n.api.ip().is_loopback()));
+        assert!(
+            LocalCluster::plan(Path::new("x"), 3, 65_434).is_err(),
+            "peer port 65536"
+        );
+        assert!(LocalCluster::plan(Path::new("x"), 3, 65_433).is_ok());
+        assert!(LocalCluster::plan(Path::new("x"), 27, 8000).is_err());
+    }
+
+    #[test]
+    fn generated_configs_load_in_ddbd_and_list_every_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::plan(dir.path(), 3, 8000).unwrap();
+        let secrets = cluster.prepare().unwrap();
+        for node in &cluster.nodes {
+            let path = cluster.config_path(node);
+            let config = NodeConfig::load(Some(&path), |_| None).unwrap();
+            assert_eq!(config, cluster.node_config(node, &secrets));
+            assert_eq!(config.az, node.az);
+            assert_eq!(config.listen, node.api);
+            assert_eq!(config.credentials, vec![secrets.access_key.clone()]);
+            let section = config.cluster.as_ref().unwrap();
+            assert_eq!(section.validate(node.id).unwrap().peer, node.peer);
+            assert_eq!(section.peer_listen, node.peer);
+            assert_eq!(section.nodes.len(), 3);
+            assert_eq!(mode(&path), 0o600, "the config holds secrets");
+        }
+        assert_eq!(mode(&cluster.credentials_path()), 0o600);
+        assert_eq!(mode(&dir.path().join(SECRET_FILE)), 0o600);
+    }
+
+    #[test]
+    fn a_second_run_reuses_the_key_and_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::plan(dir.path(), 3, 8000).unwrap();
+        let first = cluster.prepare().unwrap();
+        let second = cluster.prepare().unwrap();
+        assert_eq!(first.access_key, second.access_key);
+        assert_eq!(first.cluster_secret, second.cluster_secret);
+        assert!(first.cluster_secret.len() >= 16);
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = LocalCluster::plan(other_dir.path(), 3, 8000).unwrap();
+        assert_ne!(other.prepare().unwrap().access_key, first.access_key);
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+}
