@@ -325,10 +325,16 @@ impl Node {
             Some(Role::Log) => Value::from("log"),
             None => Value::Null,
         };
+        let digests: HashMap<u64, (Lsn, String)> = self
+            .group_digests()
+            .into_iter()
+            .map(|(id, lsn, digest)| (id, (lsn, digest)))
+            .collect();
         let groups: Vec<Value> = self
             .group_status()
             .into_iter()
             .map(|(id, status)| {
+                let (digest_lsn, digest) = digests.get(&id).cloned().unwrap_or_default();
                 let table = table_of.get(&id).cloned();
                 let group = match (&table, id) {
                     (_, META_GROUP) => "meta".to_string(),
@@ -363,6 +369,8 @@ impl Node {
                     "applied_lsn": status.applied_lsn.0,
                     "durable_lsn": status.durable_lsn.0,
                     "last_lsn": status.last_lsn.0,
+                    "digest_lsn": digest_lsn.0,
+                    "digest": digest,
                     "members": members,
                 })
             })
@@ -402,6 +410,23 @@ impl Node {
             .collect();
         statuses.sort_by_key(|(id, _)| *id);
         statuses
+    }
+
+    /// Each replica's applied LSN and a short fingerprint of its state digest there (the first
+    /// 16 bytes of blake3 over the digest, in hex), by group id: equal at equal LSNs iff the
+    /// replicas hold the same items.
+    pub fn group_digests(&self) -> Vec<(u64, Lsn, String)> {
+        let mut digests: Vec<(u64, Lsn, String)> = self
+            .partitions_read()
+            .iter()
+            .map(|(id, partition)| {
+                let state = partition.store().applied_state();
+                let fingerprint = blake3::hash(&state.digest.to_bytes()).to_hex();
+                (*id, state.applied_lsn, fingerprint[..32].to_string())
+            })
+            .collect();
+        digests.sort_by_key(|(id, _, _)| *id);
+        digests
     }
 
     /// The node's data directory.
