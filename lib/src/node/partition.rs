@@ -31,6 +31,13 @@ use super::group::{Executed, GroupNetwork, GroupState, promise_path, read_promis
 /// retryable error.
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
 
+/// Committed entries kept in the replication core's memory (for peers that fall behind); older
+/// ones are read back from the WAL when a peer needs them.
+const IN_MEMORY_LOG_ENTRIES: u64 = 20_000;
+
+/// Most entries read from the WAL for one catch-up message.
+const CATCH_UP_BATCH: usize = 256;
+
 /// What a write decided to do to its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {
@@ -251,10 +258,15 @@ impl Partition {
         Ok(result)
     }
 
-    /// Time passes for the group (heartbeats, elections).
+    /// Time passes for the group (heartbeats, elections); the in-memory log is trimmed.
     pub fn tick(&self) {
         let mut group = self.lock();
         group.core.on_tick(now_ms());
+        let held = group.core.last_lsn().0 - group.core.log_base_lsn().0;
+        if held > 2 * IN_MEMORY_LOG_ENTRIES {
+            let keep_from = group.core.last_lsn().0 - IN_MEMORY_LOG_ENTRIES;
+            group.core.trim_through(Lsn(keep_from));
+        }
         self.execute(&mut group);
     }
 
@@ -322,7 +334,33 @@ impl Partition {
     /// syncer waits for them), committed entries applied, messages sent.
     fn execute(&self, group: &mut GroupState) {
         let mut executed = Executed::default();
-        for action in group.core.drain_actions() {
+        loop {
+            let actions = group.core.drain_actions();
+            if actions.is_empty() || group.failed.is_some() {
+                break;
+            }
+            self.run_actions(group, actions, &mut executed);
+        }
+        for (to, message) in executed.outgoing {
+            self.network.send(self.def.id, to, message);
+        }
+        if !executed.submitted.is_empty() {
+            let syncer = self
+                .syncer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for submitted in executed.submitted {
+                // The syncer lives as long as the partition; a send can only fail during drop.
+                let _ = syncer.send(submitted);
+            }
+        }
+        if executed.applied || group.failed.is_some() {
+            self.changed.notify_all();
+        }
+    }
+
+    fn run_actions(&self, group: &mut GroupState, actions: Vec<Action>, executed: &mut Executed) {
+        for action in actions {
             if group.failed.is_some() {
                 break;
             }
@@ -369,31 +407,34 @@ impl Partition {
                     tracing::info!(partition = self.def.id, ?leader, %ballot, "leader changed");
                     executed.applied = true;
                 }
-                Action::CatchUp { peer, from_lsn } => {
-                    tracing::warn!(
-                        partition = self.def.id,
-                        peer,
-                        %from_lsn,
-                        "a replica needs entries this one no longer holds in memory"
-                    );
-                }
+                Action::CatchUp { peer, from_lsn } => self.catch_up(group, peer, from_lsn),
             }
         }
-        for (to, message) in executed.outgoing {
-            self.network.send(self.def.id, to, message);
-        }
-        if !executed.submitted.is_empty() {
-            let syncer = self
-                .syncer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for submitted in executed.submitted {
-                // The syncer lives as long as the partition; a send can only fail during drop.
-                let _ = syncer.send(submitted);
+    }
+
+    /// Sends `peer` committed entries from `from_lsn` that the core no longer holds in memory,
+    /// read back from the WAL (they are below the core's base, so durable and committed).
+    fn catch_up(&self, group: &mut GroupState, peer: NodeId, from_lsn: Lsn) {
+        let Some(prev_lsn) = from_lsn.0.checked_sub(1).filter(|lsn| *lsn > 0) else {
+            return;
+        };
+        let read = self.wal.read_from(Lsn(prev_lsn)).and_then(|entries| {
+            entries
+                .take(CATCH_UP_BATCH + 1)
+                .collect::<Result<Vec<Entry>, _>>()
+        });
+        match read {
+            Ok(mut entries) if entries.len() > 1 => {
+                let rest = entries.split_off(1);
+                group
+                    .core
+                    .send_stored_entries(now_ms(), peer, &entries[0], rest);
             }
-        }
-        if executed.applied || group.failed.is_some() {
-            self.changed.notify_all();
+            Ok(_) => {}
+            Err(e) => {
+                // Below the retained WAL: the peer needs a rebuild from a snapshot.
+                tracing::warn!(partition = self.def.id, peer, %from_lsn, error = %e, "cannot catch a replica up from the WAL");
+            }
         }
     }
 

@@ -303,6 +303,11 @@ impl ReplicaCore {
         self.applied_lsn
     }
 
+    /// The LSN below which entries are no longer held in memory (see [`Self::trim_through`]).
+    pub fn log_base_lsn(&self) -> Lsn {
+        self.log.base().lsn
+    }
+
     /// Last LSN in the log (durable or not).
     pub fn last_lsn(&self) -> Lsn {
         self.log.last_lsn()

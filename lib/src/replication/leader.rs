@@ -313,6 +313,47 @@ impl ReplicaCore {
         }
     }
 
+    /// Sends `peer` entries this leader no longer holds in memory, read by the host from its
+    /// WAL after an [`Action::CatchUp`]: `prev` is the entry just before `entries` (which are
+    /// consecutive). Ignored unless this replica leads and the peer still needs them.
+    pub fn send_stored_entries(
+        &mut self,
+        now_ms: u64,
+        peer: NodeId,
+        prev: &Entry,
+        entries: Vec<Entry>,
+    ) {
+        let commit_lsn = self.commit_lsn;
+        let RoleState::Leader(leader) = &mut self.state else {
+            return;
+        };
+        let ballot = leader.ballot;
+        let Some(progress) = leader.peers.get_mut(&peer) else {
+            return;
+        };
+        let contiguous = entries
+            .iter()
+            .enumerate()
+            .all(|(offset, entry)| entry.lsn.0 == prev.lsn.0 + 1 + offset as u64);
+        if entries.is_empty() || !contiguous || progress.next != prev.lsn.next() {
+            return;
+        }
+        progress.next = Lsn(prev.lsn.0 + 1 + entries.len() as u64);
+        self.send(
+            peer,
+            Message::Accept {
+                ballot,
+                prev: LogPosition {
+                    ballot: prev.ballot,
+                    lsn: prev.lsn,
+                },
+                entries,
+                commit_lsn,
+                sent_at_ms: now_ms,
+            },
+        );
+    }
+
     pub(super) fn on_mismatch(&mut self, now_ms: u64, from: NodeId, ballot: Ballot, hint: Lsn) {
         let RoleState::Leader(leader) = &mut self.state else {
             return;

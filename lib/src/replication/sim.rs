@@ -168,13 +168,25 @@ impl SimReplica {
         outgoing
     }
 
-    fn drive(&mut self, _now_ms: u64, input: impl FnOnce(&mut ReplicaCore)) -> Vec<Outgoing> {
+    fn drive(&mut self, now_ms: u64, input: impl FnOnce(&mut ReplicaCore)) -> Vec<Outgoing> {
         let Some(core) = self.core.as_mut() else {
             return Vec::new();
         };
         input(core);
-        let actions = core.drain_actions();
         let mut outgoing = Vec::new();
+        loop {
+            let Some(core) = self.core.as_mut() else {
+                return outgoing;
+            };
+            let actions = core.drain_actions();
+            if actions.is_empty() {
+                return outgoing;
+            }
+            self.run_actions(now_ms, actions, &mut outgoing);
+        }
+    }
+
+    fn run_actions(&mut self, now_ms: u64, actions: Vec<Action>, outgoing: &mut Vec<Outgoing>) {
         for action in actions {
             match action {
                 Action::Send { to, message } => outgoing.push((to, message)),
@@ -189,9 +201,36 @@ impl SimReplica {
                     entries,
                 }),
                 Action::Apply { entries } => self.applied.extend(entries),
-                Action::LeaderChanged { .. } | Action::CatchUp { .. } => {}
+                Action::CatchUp { peer, from_lsn } => {
+                    // As ddbd does: read what the peer lacks back from the synced log.
+                    let prev_index = usize::try_from(from_lsn.0).unwrap_or(usize::MAX);
+                    if let (Some(prev), Some(core)) = (
+                        prev_index
+                            .checked_sub(2)
+                            .and_then(|index| self.disk.entries.get(index))
+                            .cloned(),
+                        self.core.as_mut(),
+                    ) {
+                        let entries: Vec<Entry> = self
+                            .disk
+                            .entries
+                            .iter()
+                            .skip(prev_index - 1)
+                            .take(self.timing.max_batch_entries.max(1))
+                            .cloned()
+                            .collect();
+                        core.send_stored_entries(now_ms, peer, &prev, entries);
+                    }
+                }
+                Action::LeaderChanged { .. } => {}
             }
         }
-        outgoing
+    }
+
+    /// Lets the core forget in-memory entries through `lsn` (as ddbd does periodically).
+    pub fn trim_through(&mut self, lsn: Lsn) -> Lsn {
+        self.core
+            .as_mut()
+            .map_or(Lsn::ZERO, |core| core.trim_through(lsn))
     }
 }

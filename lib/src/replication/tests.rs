@@ -449,6 +449,35 @@ fn entries_of_older_ballots_commit_only_under_an_entry_of_the_leaders_own() {
 }
 
 #[test]
+fn a_new_leader_catches_a_lagging_replica_up_from_its_stored_log() {
+    let mut cluster = Cluster::three();
+    let old = cluster.elect();
+    let others: Vec<NodeId> = (1..=3).filter(|id| *id != old).collect();
+    let (next, lagging) = (others[0], others[1]);
+    cluster.isolated.insert(lagging);
+    for value in 0..30 {
+        cluster.propose(old, put(value));
+    }
+    cluster.advance(100);
+    // The future leader forgets most of the log from memory, as ddbd does.
+    let base = cluster
+        .replicas
+        .get_mut(&next)
+        .unwrap()
+        .trim_through(Lsn(25));
+    assert_eq!(base, Lsn(25));
+    cluster.replicas.get_mut(&old).unwrap().crash();
+    cluster.isolated.clear();
+    cluster.advance(3_000);
+    assert_eq!(cluster.leaders(), vec![next]);
+    assert_eq!(
+        cluster.applied_values(lagging).len(),
+        30,
+        "the lagging replica got entries from below the leader's in-memory base"
+    );
+}
+
+#[test]
 fn membership_changes_go_one_at_a_time() {
     let mut cluster = Cluster::three();
     let leader = cluster.elect();
