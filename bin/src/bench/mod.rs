@@ -48,7 +48,14 @@ pub fn run(
     }
     // One client per thread, made before the clock starts.
     let clients = (0..args.concurrency)
-        .map(|_| make_client())
+        .map(|index| match args.spread.as_slice() {
+            [] => make_client(),
+            endpoints => {
+                let mut spread = connection.clone();
+                spread.endpoint = endpoints[index as usize % endpoints.len()].clone();
+                connect::client(&spread)
+            }
+        })
         .collect::<anyhow::Result<Vec<Client>>>()?;
 
     let seed = SystemTime::now()

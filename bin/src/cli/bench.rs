@@ -43,6 +43,12 @@ pub struct BenchArgs {
     /// Example: --table bench-1
     #[arg(long, default_value = "ddb-bench")]
     pub table: String,
+    /// Spread the client threads over these endpoints (thread i uses endpoint i mod N), e.g.
+    /// every node of a cluster; default: only --endpoint.
+    ///
+    /// Example: --spread http://127.0.0.1:8000,http://127.0.0.1:8001,http://127.0.0.1:8002
+    #[arg(long, value_delimiter = ',')]
+    pub spread: Vec<String>,
 }
 
 /// `--workload`.

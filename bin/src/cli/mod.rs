@@ -54,7 +54,7 @@ pub struct GlobalArgs {
 
 /// Where the node is and how to sign for it (used by `table`, `item` and `bench`; `cluster status`
 /// uses only --endpoint and --timeout).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ConnectionArgs {
     /// The node's DynamoDB endpoint, plain http only (no https yet).
     ///

@@ -158,6 +158,15 @@ impl Node {
         let before: Vec<Arc<TableDef>> = self.catalog.tables();
         match meta.get(CATALOG_KEY) {
             Ok(Some(encoded)) => {
+                // Partitions open before their table becomes visible, so no request finds a
+                // table whose partitions are missing here.
+                if let Ok(next) = Catalog::scratch(Some(&encoded)) {
+                    for table in next.tables() {
+                        if let Err(e) = self.open_partitions(&table) {
+                            tracing::error!(table = %table.name, error = %e.message, "opening partitions");
+                        }
+                    }
+                }
                 if let Err(e) = self.catalog.install(&encoded) {
                     tracing::error!(error = %e, "installing the replicated catalog");
                     return;
@@ -178,11 +187,6 @@ impl Node {
                 .is_some_and(|now| now.id == table.id);
             if !still {
                 self.drop_partitions(table);
-            }
-        }
-        for table in self.catalog.tables() {
-            if let Err(e) = self.open_partitions(&table) {
-                tracing::error!(table = %table.name, error = %e.message, "opening partitions");
             }
         }
     }
@@ -494,12 +498,33 @@ impl Node {
     fn redirect(&self, error: ApiError, operation: &str, body: &Value) -> Result<Value, ApiError> {
         match error.redirect {
             Some(Some(leader)) if leader != self.options.node_id => {
-                self.network.forward(leader, operation, body)
+                let response = self.network.forward(leader, operation, body)?;
+                self.await_catalog_change(operation, body);
+                Ok(response)
             }
             _ => Err(ApiError {
                 redirect: None,
                 ..error
             }),
+        }
+    }
+
+    /// After a catalog change made by the metadata leader elsewhere, waits (briefly) until this
+    /// node has installed it, so the client's next request here sees its table.
+    fn await_catalog_change(&self, operation: &str, body: &Value) {
+        let Some(name) = body.get("TableName").and_then(Value::as_str) else {
+            return;
+        };
+        let visible = |node: &Node| node.catalog.table(name).is_some();
+        let wanted = match operation {
+            "CreateTable" => true,
+            "DeleteTable" => false,
+            _ => return,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while visible(self) != wanted && std::time::Instant::now() < deadline {
+            self.sync_catalog();
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
