@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | 1 group message | one-way | group id (u64 LE), then [`Message::encode`] |
 //! | 2 read index | call | group id (u64 LE); reply: LSN (u64 LE) |
-//! | 3 forward | call | operation name length (u16 LE), name, JSON request body; reply: JSON response |
+//! | 3 forward | call | the router's catalog LSN (u64 LE), operation name length (u16 LE), name, JSON request body; reply: JSON response |
+//! | 4 catalog | call | empty; reply: the metadata group's applied LSN (u64 LE), then the catalog (absent when empty) |
 //!
 //! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
 //! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
@@ -27,6 +28,7 @@ use crate::wal::Lsn;
 const KIND_GROUP_MESSAGE: u8 = 1;
 const KIND_READ_INDEX: u8 = 2;
 const KIND_FORWARD: u8 = 3;
+const KIND_CATALOG: u8 = 4;
 
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
@@ -123,17 +125,33 @@ impl GroupNetwork for ClusterNetwork {
         Ok(Lsn(u64::from_le_bytes(bytes)))
     }
 
-    fn forward(&self, to: NodeId, operation: &str, body: &Value) -> Result<Value, ApiError> {
+    fn forward(
+        &self,
+        to: NodeId,
+        operation: &str,
+        body: &Value,
+        catalog_lsn: Lsn,
+    ) -> Result<Value, ApiError> {
         let name = operation.as_bytes();
         let json = serde_json::to_vec(body).unwrap_or_default();
-        let mut payload = Vec::with_capacity(3 + name.len() + json.len());
+        let mut payload = Vec::with_capacity(11 + name.len() + json.len());
         payload.push(KIND_FORWARD);
+        payload.extend_from_slice(&catalog_lsn.0.to_le_bytes());
         payload.extend_from_slice(&u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
         payload.extend_from_slice(name);
         payload.extend_from_slice(&json);
         let reply = self.call(to, payload, FORWARD_TIMEOUT)?;
         serde_json::from_slice(&reply)
             .map_err(|_| ApiError::internal("malformed response from another node"))
+    }
+
+    fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+        let reply = self.call(from, vec![KIND_CATALOG], READ_INDEX_TIMEOUT)?;
+        let (lsn, catalog) = reply
+            .split_first_chunk::<8>()
+            .ok_or_else(|| ApiError::internal("malformed catalog from another node"))?;
+        let catalog = (!catalog.is_empty()).then(|| catalog.to_vec());
+        Ok((Lsn(u64::from_le_bytes(*lsn)), catalog))
     }
 }
 
@@ -192,6 +210,9 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
             None => Err(ApiError::internal("malformed read index request")),
         },
         Some((&KIND_FORWARD, rest)) => forwarded(node, rest),
+        Some((&KIND_CATALOG, _)) => node.local_catalog().map(|(lsn, catalog)| {
+            [&lsn.0.to_le_bytes()[..], &catalog.unwrap_or_default()].concat()
+        }),
         _ => Err(ApiError::internal("unknown request kind from a peer")),
     };
     match result {
@@ -204,6 +225,10 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
 }
 
 fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let (catalog_lsn, rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
+    let catalog_lsn = Lsn(u64::from_le_bytes(*catalog_lsn));
     let (length, rest) = rest
         .split_first_chunk::<2>()
         .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
@@ -216,6 +241,6 @@ fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::internal("malformed forwarded operation name"))?;
     let body: Value = serde_json::from_slice(json)
         .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
-    let response = node.handle_forwarded(operation, &body)?;
+    let response = node.handle_forwarded(operation, &body, catalog_lsn)?;
     Ok(serde_json::to_vec(&response).unwrap_or_default())
 }

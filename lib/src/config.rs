@@ -114,6 +114,9 @@ pub struct NodeConfig {
     pub on_demand_partitions: u64,
     /// Cluster membership; absent for a single node.
     pub cluster: Option<ClusterConfig>,
+    /// In a cluster, a group whose replica is silent this long is healed by its leader (a log
+    /// replica on a spare node, then the silent replica removed); 0 never heals.
+    pub heal_after_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -128,6 +131,7 @@ impl Default for NodeConfig {
             allow_unauthenticated: false,
             on_demand_partitions: 4,
             cluster: None,
+            heal_after_ms: 5_000,
         }
     }
 }
@@ -178,6 +182,7 @@ variable in brackets):
   [[credentials]]                access keys accepted for SigV4 (repeatable)
   access_key_id = \"...\"          [DDB_ACCESS_KEY_ID, with DDB_SECRET_ACCESS_KEY: replaces the list]
   secret_access_key = \"...\"
+  heal_after_ms = 5000           heal a group whose replica is silent this long; 0: never [DDB_HEAL_AFTER_MS]
   [cluster]                      omit to run a single node
   peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
   secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]
@@ -243,6 +248,9 @@ With no credentials configured, a key pair is generated on first start, stored i
         }
         if let Some(v) = env("DDB_ON_DEMAND_PARTITIONS") {
             self.on_demand_partitions = parsed("DDB_ON_DEMAND_PARTITIONS", v)?;
+        }
+        if let Some(v) = env("DDB_HEAL_AFTER_MS") {
+            self.heal_after_ms = parsed("DDB_HEAL_AFTER_MS", v)?;
         }
         if let Some(cluster) = self.cluster.as_mut() {
             if let Some(v) = env("DDB_PEER_LISTEN") {

@@ -70,7 +70,9 @@ impl LocalCluster {
                         )
                     })
             };
-            let az = char::from(b'a' + u8::try_from(index).context("at most 26 AZ letters")?);
+            // AZs a, b, c in turn: a fourth node is a spare in AZ a, where healing prefers to
+            // put a replacement for a replica lost in that AZ.
+            let az = char::from(b'a' + u8::try_from(index % 3).unwrap_or(0));
             nodes.push(LocalNode {
                 id: index + 1,
                 az: az.to_string(),
@@ -271,6 +273,9 @@ mod tests {
             ]
         );
         assert!(cluster.nodes.iter().all(|n| n.api.ip().is_loopback()));
+        let five = LocalCluster::plan(Path::new("/tmp/x"), 5, 8000).unwrap();
+        let azs: Vec<&str> = five.nodes.iter().map(|n| n.az.as_str()).collect();
+        assert_eq!(azs, ["a", "b", "c", "a", "b"]);
         assert!(
             LocalCluster::plan(Path::new("x"), 3, 65_434).is_err(),
             "peer port 65536"

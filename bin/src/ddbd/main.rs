@@ -147,6 +147,8 @@ fn open_node(
             this.az
         );
     }
+    options.heal_after =
+        (config.heal_after_ms > 0).then(|| std::time::Duration::from_millis(config.heal_after_ms));
     options.cluster = cluster
         .nodes
         .iter()

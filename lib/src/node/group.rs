@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::protocol::ApiError;
-use crate::replication::{Message, NodeId, ReplicaCore};
+use crate::replication::{Membership, Message, NodeId, ReplicaCore};
 use crate::wal::{AppendTicket, Ballot, Entry, Lsn, Operation};
 
 /// How a node's partitions reach their peers. The node wires it to the transport; a single
@@ -18,9 +18,18 @@ pub trait GroupNetwork: Send + Sync {
     fn send(&self, group_id: u64, to: NodeId, message: Message);
     /// Asks `leader` for group `group_id`'s read index (blocking, bounded).
     fn read_index(&self, leader: NodeId, group_id: u64) -> Result<Lsn, ApiError>;
-    /// Runs a DynamoDB request on node `to`, which serves it without forwarding it again
-    /// (blocking, bounded).
-    fn forward(&self, to: NodeId, operation: &str, body: &Value) -> Result<Value, ApiError>;
+    /// Runs a DynamoDB request on node `to`, which serves it without forwarding it again, once
+    /// its catalog is at least as new as `catalog_lsn` (blocking, bounded).
+    fn forward(
+        &self,
+        to: NodeId,
+        operation: &str,
+        body: &Value,
+        catalog_lsn: Lsn,
+    ) -> Result<Value, ApiError>;
+    /// Fetches the replicated catalog (the metadata group's applied LSN and the catalog item)
+    /// from node `from`, a replica of the metadata group (blocking, bounded).
+    fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError>;
 }
 
 /// The network of a node that has no peers.
@@ -33,12 +42,26 @@ impl GroupNetwork for NoNetwork {
         Err(ApiError::not_leader(Some(leader)))
     }
 
-    fn forward(&self, _to: NodeId, _operation: &str, _body: &Value) -> Result<Value, ApiError> {
-        Err(ApiError::new(
-            crate::protocol::ErrorCode::ServiceUnavailable,
-            "This node has no peers to forward to",
-        ))
+    fn forward(
+        &self,
+        _to: NodeId,
+        _operation: &str,
+        _body: &Value,
+        _catalog_lsn: Lsn,
+    ) -> Result<Value, ApiError> {
+        Err(no_peers())
     }
+
+    fn fetch_catalog(&self, _from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+        Err(no_peers())
+    }
+}
+
+fn no_peers() -> ApiError {
+    ApiError::new(
+        crate::protocol::ErrorCode::ServiceUnavailable,
+        "This node has no peers",
+    )
 }
 
 /// Everything about the group that changes under the partition's group lock.
@@ -52,6 +75,8 @@ pub(super) struct GroupState {
     pub(super) outcomes: HashMap<Lsn, bool>,
     /// Why the partition stopped, if it did.
     pub(super) failed: Option<String>,
+    /// The committed membership last persisted.
+    pub(super) persisted_membership: Option<Membership>,
 }
 
 /// What executing actions left for the caller to do outside the group lock.
@@ -73,6 +98,7 @@ impl GroupState {
             waiting: HashMap::new(),
             outcomes: HashMap::new(),
             failed: None,
+            persisted_membership: None,
         }
     }
 
@@ -154,29 +180,65 @@ pub(super) fn read_promise(path: &Path) -> Result<Ballot, String> {
     }
 }
 
-/// Persists a promise durably: write a temporary file, fsync, rename, fsync the directory.
+/// Persists a promise durably.
 pub(super) fn write_promise(path: &Path, ballot: Ballot) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let mut bytes = Vec::with_capacity(16);
     bytes.extend_from_slice(&ballot.round.to_le_bytes());
     bytes.extend_from_slice(&ballot.node.to_le_bytes());
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
+    write_atomically(path, &bytes)
+        .map_err(|e| format!("persisting promise to {}: {e}", path.display()))
+}
+
+/// Where a group's committed membership is kept (written when it differs from placement).
+pub(super) fn membership_path(data_dir: &Path, group_id: u64) -> PathBuf {
+    data_dir.join("members").join(group_id.to_string())
+}
+
+/// Reads a persisted membership ([`Membership::encode`]); `None` when there is none.
+pub(super) fn read_membership(path: &Path) -> Result<Option<Membership>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Membership::decode(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{} is damaged: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+/// Persists a group's committed membership durably.
+pub(super) fn write_membership(path: &Path, membership: &Membership) -> Result<(), String> {
+    write_atomically(path, &membership.encode())
+        .map_err(|e| format!("persisting membership to {}: {e}", path.display()))
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content: write a
+/// temporary file, fsync, rename, fsync the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let temporary = path.with_extension("tmp");
-    let result = (|| {
-        std::fs::create_dir_all(dir)?;
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_data()?;
-        std::fs::rename(&temporary, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    result.map_err(|e| format!("persisting promise to {}: {e}", path.display()))
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memberships_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = membership_path(dir.path(), 3);
+        assert_eq!(read_membership(&path), Ok(None));
+        let membership = Membership::new([(1, crate::replication::Role::Full)]);
+        write_membership(&path, &membership).unwrap();
+        assert_eq!(read_membership(&path), Ok(Some(membership)));
+    }
 
     #[test]
     fn promises_round_trip_and_damage_is_detected() {

@@ -7,6 +7,7 @@
 mod capacity;
 mod describe;
 mod group;
+mod heal;
 mod items;
 mod partition;
 mod placement;
@@ -40,6 +41,12 @@ pub const CATALOG_KEY: &[u8] = b"catalog";
 /// How long a request waits for a group without a leader to elect one.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 
+/// How often a node checks for a newer replicated catalog.
+const CATALOG_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The ticker looks for groups to heal every this many ticks.
+const HEAL_EVERY_TICKS: u64 = 20;
+
 /// How often the node's ticker drives every group's timers.
 const TICK_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -56,6 +63,8 @@ pub struct NodeOptions {
     pub cluster: Vec<PlacementNode>,
     /// The replication timers.
     pub timing: Timing,
+    /// A group whose member is silent this long is healed by its leader; `None` never heals.
+    pub heal_after: Option<Duration>,
 }
 
 impl Default for NodeOptions {
@@ -66,6 +75,7 @@ impl Default for NodeOptions {
             on_demand_partitions: 4,
             cluster: Vec::new(),
             timing: Timing::default(),
+            heal_after: None,
         }
     }
 }
@@ -141,44 +151,73 @@ impl Node {
         Ok(result)
     }
 
-    /// Installs the metadata group's catalog here if it changed, opening the partitions of new
-    /// tables and dropping those of deleted ones. The ticker calls it continuously.
+    /// The metadata group's applied LSN whose catalog is installed here.
+    fn catalog_lsn(&self) -> Lsn {
+        *self
+            .catalog_lsn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The replicated catalog as this node's metadata replica holds it: its applied LSN and
+    /// the catalog item. Fails on a node outside the metadata group.
+    pub fn local_catalog(&self) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+        let meta = self
+            .partitions_read()
+            .get(&META_GROUP)
+            .cloned()
+            .ok_or_else(|| ApiError::not_leader(self.membership_of(META_GROUP).ids().next()))?;
+        // Read the LSN first: the item read after it is at least that new.
+        let lsn = meta.store().applied_lsn();
+        Ok((lsn, meta.get(CATALOG_KEY)?))
+    }
+
+    /// Installs the replicated catalog here if it changed, opening the partitions of new
+    /// tables and dropping those of deleted ones. A node with a metadata replica reads its own;
+    /// any other fetches it from one. The ticker calls it continuously.
     pub fn sync_catalog(&self) {
-        let Some(meta) = self.partitions_read().get(&META_GROUP).cloned() else {
+        if !self.is_clustered() {
+            return;
+        }
+        let fetched = match self.local_catalog() {
+            Ok(local) => Ok(local),
+            Err(_) => {
+                let members: Vec<NodeId> = self.membership_of(META_GROUP).ids().collect();
+                let start = usize::try_from(self.catalog_lsn().0).unwrap_or(0);
+                // Ask the metadata replicas in turn, starting from a different one each time.
+                (0..members.len())
+                    .map(|offset| members[(start + offset) % members.len()])
+                    .find_map(|member| self.network.fetch_catalog(member).ok())
+                    .ok_or(())
+            }
+        };
+        let Ok((lsn, encoded)) = fetched else {
             return;
         };
         let mut installed = self
             .catalog_lsn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let applied = meta.store().applied_lsn();
-        if applied == *installed {
+        if lsn <= *installed {
             return;
         }
         let before: Vec<Arc<TableDef>> = self.catalog.tables();
-        match meta.get(CATALOG_KEY) {
-            Ok(Some(encoded)) => {
-                // Partitions open before their table becomes visible, so no request finds a
-                // table whose partitions are missing here.
-                if let Ok(next) = Catalog::scratch(Some(&encoded)) {
-                    for table in next.tables() {
-                        if let Err(e) = self.open_partitions(&table) {
-                            tracing::error!(table = %table.name, error = %e.message, "opening partitions");
-                        }
+        if let Some(encoded) = encoded {
+            // Partitions open before their table becomes visible, so no request finds a table
+            // whose partitions are missing here.
+            if let Ok(next) = Catalog::scratch(Some(&encoded)) {
+                for table in next.tables() {
+                    if let Err(e) = self.open_partitions(&table) {
+                        tracing::error!(table = %table.name, error = %e.message, "opening partitions");
                     }
                 }
-                if let Err(e) = self.catalog.install(&encoded) {
-                    tracing::error!(error = %e, "installing the replicated catalog");
-                    return;
-                }
             }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e.message, "reading the replicated catalog");
+            if let Err(e) = self.catalog.install(&encoded) {
+                tracing::error!(error = %e, "installing the replicated catalog");
                 return;
             }
         }
-        *installed = applied;
+        *installed = lsn;
         drop(installed);
         for table in &before {
             let still = self
@@ -233,7 +272,15 @@ impl Node {
         if self.options.cluster.is_empty() {
             return Membership::new([(self.options.node_id, Role::Full)]);
         }
-        place_group(group_id, &self.options.cluster)
+        // A group that healed has a membership of its own, persisted by its replicas here.
+        match group::read_membership(&group::membership_path(&self.data_dir, group_id)) {
+            Ok(Some(membership)) => membership,
+            Ok(None) => place_group(group_id, &self.options.cluster),
+            Err(reason) => {
+                tracing::error!(group_id, %reason, "falling back to the placed membership");
+                place_group(group_id, &self.options.cluster)
+            }
+        }
     }
 
     /// Opens this node's replicas of `table`'s partitions (those placed here).
@@ -245,11 +292,17 @@ impl Node {
     }
 
     fn open_partition(&self, def: PartitionDef) -> Result<(), ApiError> {
+        self.open_replica(def, false)
+    }
+
+    /// Opens this node's replica of group `def`; `as_newcomer` opens it even where placement
+    /// does not put one (a leader is adding this node to the group).
+    fn open_replica(&self, def: PartitionDef, as_newcomer: bool) -> Result<(), ApiError> {
         if self.partitions_read().contains_key(&def.id) {
             return Ok(());
         }
         let membership = self.membership_of(def.id);
-        if !membership.contains(self.options.node_id) {
+        if !membership.contains(self.options.node_id) && !as_newcomer {
             return Ok(());
         }
         let partition = Partition::open(
@@ -274,34 +327,83 @@ impl Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts the thread that drives every group's timers (heartbeats, elections); it stops
-    /// when the node is dropped.
+    /// Starts the thread that drives every group's timers (heartbeats, elections, healing)
+    /// and, in a cluster, the one that keeps the catalog current; both stop when the node is
+    /// dropped.
     pub fn start_ticker(self: &Arc<Self>) -> std::io::Result<()> {
         let node: Weak<Node> = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("ddb-ticker".to_string())
             .spawn(move || {
+                let mut ticks: u64 = 0;
                 while let Some(node) = node.upgrade() {
                     let partitions: Vec<Arc<Partition>> =
                         node.partitions_read().values().cloned().collect();
                     for partition in partitions {
                         partition.tick();
                     }
-                    node.sync_catalog();
+                    ticks += 1;
+                    if ticks % HEAL_EVERY_TICKS == 0
+                        && let Some(heal_after) = node.options.heal_after
+                    {
+                        node.heal_groups(heal_after);
+                    }
                     drop(node);
                     std::thread::sleep(TICK_INTERVAL);
                 }
             })
-            .map(|_| ())
+            .map(|_| ())?;
+        if self.is_clustered() {
+            // Its own thread: fetching the catalog from another node must never delay ticks.
+            let node: Weak<Node> = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name("ddb-catalog".to_string())
+                .spawn(move || {
+                    while let Some(node) = node.upgrade() {
+                        node.sync_catalog();
+                        drop(node);
+                        std::thread::sleep(CATALOG_SYNC_INTERVAL);
+                    }
+                })?;
+        }
+        Ok(())
     }
 
     /// A replication message for group `group_id` arrived from node `from`.
     pub fn deliver(&self, group_id: u64, from: NodeId, message: Message) {
-        let partition = self.partitions_read().get(&group_id).cloned();
+        let mut partition = self.partitions_read().get(&group_id).cloned();
+        if partition.is_none()
+            && let Some(def) = self.group_def(group_id)
+        {
+            // A leader is bringing this node into the group (healing): start a replica that
+            // accepts its log; the membership entry will tell it its role.
+            tracing::info!(group_id, from, "joining a group as a new replica");
+            if let Err(e) = self.open_replica(def, true) {
+                tracing::error!(group_id, error = %e.message, "opening a new replica");
+            }
+            partition = self.partitions_read().get(&group_id).cloned();
+        }
         match partition {
             Some(partition) => partition.deliver(from, message),
-            None => tracing::debug!(group_id, from, "message for a group not open here"),
+            None => tracing::debug!(group_id, from, "message for a group unknown here"),
         }
+    }
+
+    /// The definition of group `group_id`: the metadata group or a table partition.
+    fn group_def(&self, group_id: u64) -> Option<PartitionDef> {
+        if group_id == META_GROUP {
+            return self.is_clustered().then_some(PartitionDef {
+                id: META_GROUP,
+                hash_start: 0,
+                hash_end: u64::MAX,
+            });
+        }
+        self.catalog
+            .tables()
+            .iter()
+            .flat_map(|table| table.partitions.iter())
+            .find(|def| def.id == group_id)
+            .copied()
     }
 
     /// This node's read index for group `group_id`, if it leads it with a valid lease.
@@ -487,7 +589,18 @@ impl Node {
 
     /// Runs a request another node forwarded here: it is served here or fails, never
     /// forwarded again (a leader change in between makes the client retry).
-    pub fn handle_forwarded(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+    pub fn handle_forwarded(
+        &self,
+        operation: &str,
+        body: &Value,
+        catalog_lsn: Lsn,
+    ) -> Result<Value, ApiError> {
+        // The router saw a catalog this new: serve against at least that one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.catalog_lsn() < catalog_lsn && std::time::Instant::now() < deadline {
+            self.sync_catalog();
+            std::thread::sleep(Duration::from_millis(5));
+        }
         self.handle_here(operation, body).map_err(|error| ApiError {
             redirect: None,
             ..error
@@ -498,7 +611,9 @@ impl Node {
     fn redirect(&self, error: ApiError, operation: &str, body: &Value) -> Result<Value, ApiError> {
         match error.redirect {
             Some(Some(leader)) if leader != self.options.node_id => {
-                let response = self.network.forward(leader, operation, body)?;
+                let response = self
+                    .network
+                    .forward(leader, operation, body, self.catalog_lsn())?;
                 self.await_catalog_change(operation, body);
                 Ok(response)
             }

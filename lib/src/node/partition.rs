@@ -25,7 +25,10 @@ use crate::replication::{
 };
 use crate::wal::{AppendTicket, Entry, Lsn, Operation, Wal, WalOptions};
 
-use super::group::{Executed, GroupNetwork, GroupState, promise_path, read_promise, write_promise};
+use super::group::{
+    Executed, GroupNetwork, GroupState, membership_path, promise_path, read_membership,
+    read_promise, write_membership, write_promise,
+};
 
 /// How long a write or a strongly consistent read waits for its group before giving up with a
 /// retryable error.
@@ -56,6 +59,9 @@ pub struct Partition {
     wal: Wal,
     store: FjallReplicaStore,
     promise_path: std::path::PathBuf,
+    membership_path: std::path::PathBuf,
+    /// The membership the replica was opened with (persisted or placed).
+    opened_membership: Membership,
     network: Arc<dyn GroupNetwork>,
     group: Mutex<GroupState>,
     /// Signalled whenever entries are applied or leadership changes.
@@ -110,6 +116,8 @@ impl Partition {
             wal,
             store,
             promise_path,
+            membership_path: membership_path(data_dir, def.id),
+            opened_membership: membership.clone(),
             network,
             group: Mutex::new(GroupState::new(core)),
             changed: Condvar::new(),
@@ -118,6 +126,7 @@ impl Partition {
         spawn_syncer(Arc::downgrade(&partition), receiver)?;
         {
             let mut group = partition.lock();
+            group.persisted_membership = read_membership(&partition.membership_path)?;
             group.rebuild_overlay();
             if membership.len() == 1 && membership.contains(node_id) {
                 // Alone in the group: lead at once, committing everything recovered.
@@ -262,12 +271,51 @@ impl Partition {
     pub fn tick(&self) {
         let mut group = self.lock();
         group.core.on_tick(now_ms());
+        let committed = group.core.committed_membership();
+        let changed = match &group.persisted_membership {
+            Some(persisted) => *persisted != committed,
+            None => committed != self.opened_membership,
+        };
+        if changed {
+            // Before trimming: the membership at the base must survive a restart.
+            match write_membership(&self.membership_path, &committed) {
+                Ok(()) => group.persisted_membership = Some(committed),
+                Err(reason) => group.fail(reason),
+            }
+        }
         let held = group.core.last_lsn().0 - group.core.log_base_lsn().0;
-        if held > 2 * IN_MEMORY_LOG_ENTRIES {
+        if held > 2 * IN_MEMORY_LOG_ENTRIES && group.failed.is_none() {
             let keep_from = group.core.last_lsn().0 - IN_MEMORY_LOG_ENTRIES;
             group.core.trim_through(Lsn(keep_from));
         }
         self.execute(&mut group);
+    }
+
+    /// Reads the replication core's state.
+    pub fn with_core<R>(&self, read: impl FnOnce(&ReplicaCore) -> R) -> R {
+        read(&self.lock().core)
+    }
+
+    /// Starts bringing node `id` up to date as a learner (leader only).
+    pub fn add_learner(&self, id: NodeId) -> bool {
+        let mut group = self.lock();
+        let added = group.core.add_learner(id);
+        self.execute(&mut group);
+        added
+    }
+
+    /// Proposes `next` as the group's membership (leader only; one change at a time).
+    pub fn propose_membership(&self, next: &Membership) -> Result<Lsn, ApiError> {
+        let mut group = self.lock();
+        let proposed = group
+            .core
+            .propose(now_ms(), vec![Operation::Config(next.encode())]);
+        let result = proposed.map_err(|e| match e {
+            crate::replication::ProposeError::NotLeader { leader } => ApiError::not_leader(leader),
+            other => ApiError::validation(other.to_string()),
+        });
+        self.execute(&mut group);
+        result
     }
 
     /// A replication message from node `from` arrived.

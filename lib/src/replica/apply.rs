@@ -74,6 +74,39 @@ pub(crate) fn plan_apply(
     })
 }
 
+/// Computes the effect of loading `items` (pages of a peer's snapshot) into a store at
+/// `current`, which must have applied nothing yet; `applied_lsn` ends the load, setting the LSN
+/// the store then stands at (entries after it are applied next).
+pub(crate) fn plan_install(
+    items: &[(Vec<u8>, Vec<u8>)],
+    applied_lsn: Option<Lsn>,
+    current: &AppliedState,
+    mut read_current: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, ReplicaError>,
+) -> Result<ApplyPlan, ReplicaError> {
+    if current.applied_lsn != Lsn::ZERO {
+        return Err(ReplicaError::NotRebuilding {
+            applied: current.applied_lsn,
+        });
+    }
+    let mut mutations: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let mut digest = current.digest.clone();
+    for (key, item) in items {
+        if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
+            digest.remove_item(key, &old);
+        }
+        digest.insert_item(key, item);
+        mutations.insert(key.clone(), Some(item.clone()));
+    }
+    Ok(ApplyPlan {
+        mutations,
+        state: AppliedState {
+            applied_lsn: applied_lsn.unwrap_or(Lsn::ZERO),
+            digest,
+        },
+        checkpoints: Vec::new(),
+    })
+}
+
 /// The value `key` holds before the next operation of the batch: the batch's own latest write
 /// if it wrote the key, else what the store holds.
 fn previous_value(

@@ -13,6 +13,12 @@ pub enum ReplicaError {
         /// The LSN it was offered.
         got: Lsn,
     },
+    /// Items of a peer's snapshot were offered to a store that has already applied entries.
+    #[error("cannot load a snapshot into a store that applied LSN {applied}")]
+    NotRebuilding {
+        /// What the store has applied.
+        applied: Lsn,
+    },
     /// The storage engine failed; the store should be reopened (and replayed from the WAL).
     #[error("storage engine: {0}")]
     Engine(#[from] fjall::Error),

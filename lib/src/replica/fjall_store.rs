@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 
-use super::apply::{checkpoint_cutoff, plan_apply};
+use super::apply::{checkpoint_cutoff, plan_apply, plan_install};
 use super::{
     AppliedState, Direction, ItemIter, KeyRange, ReplicaError, ReplicaSnapshot, ReplicaStore,
 };
@@ -191,12 +191,14 @@ fn checkpoint_key(lsn: Lsn) -> Vec<u8> {
     [CHECKPOINT_PREFIX, &lsn.0.to_be_bytes()].concat()
 }
 
-impl ReplicaStore for FjallReplicaStore {
-    fn apply_batch(&self, entries: &[Entry]) -> Result<(), ReplicaError> {
-        let mut applied = self.lock();
-        let plan = plan_apply(entries, &applied, &self.policy, |key| {
-            Ok(self.items.get(key)?.map(|v| v.to_vec()))
-        })?;
+impl FjallReplicaStore {
+    /// Writes a computed plan (mutations, applied LSN, digest, checkpoints) in one batch and
+    /// makes its state current.
+    fn write_plan(
+        &self,
+        applied: &mut AppliedState,
+        plan: super::apply::ApplyPlan,
+    ) -> Result<(), ReplicaError> {
         let mut batch = self.db.batch();
         for (key, value) in &plan.mutations {
             match value {
@@ -228,6 +230,28 @@ impl ReplicaStore for FjallReplicaStore {
         batch.commit()?;
         *applied = plan.state;
         Ok(())
+    }
+}
+
+impl ReplicaStore for FjallReplicaStore {
+    fn install_items(
+        &self,
+        items: &[(Vec<u8>, Vec<u8>)],
+        applied_lsn: Option<Lsn>,
+    ) -> Result<(), ReplicaError> {
+        let mut applied = self.lock();
+        let plan = plan_install(items, applied_lsn, &applied, |key| {
+            Ok(self.items.get(key)?.map(|v| v.to_vec()))
+        })?;
+        self.write_plan(&mut applied, plan)
+    }
+
+    fn apply_batch(&self, entries: &[Entry]) -> Result<(), ReplicaError> {
+        let mut applied = self.lock();
+        let plan = plan_apply(entries, &applied, &self.policy, |key| {
+            Ok(self.items.get(key)?.map(|v| v.to_vec()))
+        })?;
+        self.write_plan(&mut applied, plan)
     }
 
     fn applied_state(&self) -> AppliedState {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::apply::{checkpoint_cutoff, plan_apply};
+use super::apply::{checkpoint_cutoff, plan_apply, plan_install};
 use super::{
     AppliedState, Direction, ItemIter, KeyRange, ReplicaError, ReplicaSnapshot, ReplicaStore,
 };
@@ -50,6 +50,25 @@ impl MemoryReplicaStore {
 }
 
 impl ReplicaStore for MemoryReplicaStore {
+    fn install_items(
+        &self,
+        items: &[(Vec<u8>, Vec<u8>)],
+        applied_lsn: Option<Lsn>,
+    ) -> Result<(), ReplicaError> {
+        let mut state = self.lock();
+        let plan = plan_install(items, applied_lsn, &state.applied, |key| {
+            Ok(state.items.get(key).cloned())
+        })?;
+        let target = Arc::make_mut(&mut state.items);
+        for (key, value) in plan.mutations {
+            if let Some(item) = value {
+                target.insert(key, item);
+            }
+        }
+        state.applied = plan.state;
+        Ok(())
+    }
+
     fn apply_batch(&self, entries: &[Entry]) -> Result<(), ReplicaError> {
         let mut state = self.lock();
         let plan = plan_apply(entries, &state.applied, &self.policy, |key| {

@@ -57,6 +57,18 @@ pub trait ReplicaStore: Send + Sync {
         self.apply_batch(std::slice::from_ref(entry))
     }
 
+    /// Loads items of a peer's snapshot into a store that has applied nothing (rebuilding a
+    /// replica), updating the digest, in one atomic step; `applied_lsn` ends the load and sets
+    /// the LSN the store stands at. Pages may come from snapshots at different LSNs as long as
+    /// `applied_lsn` is the oldest of them: re-applying the log after it converges (puts and
+    /// deletes replace whole items). A store that applied anything refuses
+    /// ([`ReplicaError::NotRebuilding`]).
+    fn install_items(
+        &self,
+        items: &[(Vec<u8>, Vec<u8>)],
+        applied_lsn: Option<Lsn>,
+    ) -> Result<(), ReplicaError>;
+
     /// The last applied LSN and the digest at it.
     fn applied_state(&self) -> AppliedState;
 

@@ -180,6 +180,8 @@ pub(super) struct LeaderState {
     pub(super) peers: BTreeMap<NodeId, PeerProgress>,
     /// LSN of the no-op that opened this leadership.
     pub(super) first_own_lsn: Lsn,
+    /// Non-members being brought up to date before they join: sent the log, never counted.
+    pub(super) learners: std::collections::BTreeSet<NodeId>,
     pub(super) elected_at_ms: u64,
     pub(super) last_heartbeat_ms: u64,
 }

@@ -199,6 +199,7 @@ impl ReplicaCore {
             ballot,
             peers,
             first_own_lsn,
+            learners: std::collections::BTreeSet::new(),
             elected_at_ms: now_ms,
             last_heartbeat_ms: now_ms,
         });
@@ -271,11 +272,16 @@ impl ReplicaCore {
         last
     }
 
-    /// Adds progress for new members (starting at `from`) and drops it for removed ones.
+    /// Adds progress for new members (starting at `from`) and drops it for removed ones
+    /// (learners keep theirs).
     fn sync_peers_with_membership(&mut self, from: Lsn) {
         let members: Vec<NodeId> = self.membership.ids().filter(|id| *id != self.id).collect();
         if let RoleState::Leader(leader) = &mut self.state {
-            leader.peers.retain(|id, _| members.contains(id));
+            leader.learners.retain(|id| !members.contains(id));
+            let learners = leader.learners.clone();
+            leader
+                .peers
+                .retain(|id, _| members.contains(id) || learners.contains(id));
             for id in members {
                 leader
                     .peers
@@ -311,6 +317,81 @@ impl ReplicaCore {
         if behind {
             self.send_entries(now_ms, from);
         }
+    }
+
+    /// On a leader: the members that have acknowledged nothing for `threshold_ms` (counted from
+    /// the election for peers never heard from). Empty elsewhere.
+    pub fn silent_members(&self, now_ms: u64, threshold_ms: u64) -> Vec<NodeId> {
+        let RoleState::Leader(leader) = &self.state else {
+            return Vec::new();
+        };
+        leader
+            .peers
+            .iter()
+            .filter(|(id, _)| self.membership.contains(**id))
+            .filter(|(_, progress)| {
+                let heard = progress
+                    .acked_sent_at_ms
+                    .unwrap_or(leader.elected_at_ms)
+                    .max(leader.elected_at_ms);
+                now_ms.saturating_sub(heard) > threshold_ms
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// On a leader: starts sending the log to `id`, a node outside the group, so that it can
+    /// join without stalling commits while it catches up. Its acknowledgements count for
+    /// nothing until a membership entry makes it a member. `false` elsewhere.
+    pub fn add_learner(&mut self, id: NodeId) -> bool {
+        let last = self.log.last_lsn();
+        let RoleState::Leader(leader) = &mut self.state else {
+            return false;
+        };
+        if id == self.id || self.membership.contains(id) {
+            return false;
+        }
+        leader.learners.insert(id);
+        leader
+            .peers
+            .entry(id)
+            .or_insert_with(|| PeerProgress::starting_at(last.next()));
+        true
+    }
+
+    /// On a leader: how far peer `id` (member or learner) durably holds this leader's log.
+    pub fn peer_match(&self, id: NodeId) -> Option<Lsn> {
+        match &self.state {
+            RoleState::Leader(leader) => leader.peers.get(&id).map(|progress| progress.matched),
+            _ => None,
+        }
+    }
+
+    /// On a leader: the nodes being brought up to date before joining.
+    pub fn learners(&self) -> Vec<NodeId> {
+        match &self.state {
+            RoleState::Leader(leader) => leader.learners.iter().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether a membership change is in the log and not yet committed.
+    pub fn membership_change_in_progress(&self) -> bool {
+        self.membership_change_pending()
+    }
+
+    /// The newest membership whose configuration entry is committed (the base membership when
+    /// none in memory is).
+    pub fn committed_membership(&self) -> Membership {
+        self.log
+            .entries()
+            .rev()
+            .filter(|entry| entry.lsn <= self.commit_lsn)
+            .find_map(|entry| match &entry.op {
+                Operation::Config(body) => Membership::decode(body).ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.base_membership.clone())
     }
 
     /// Sends `peer` entries this leader no longer holds in memory, read by the host from its
