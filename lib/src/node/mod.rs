@@ -343,7 +343,7 @@ impl Node {
                         partition.tick();
                     }
                     ticks += 1;
-                    if ticks % HEAL_EVERY_TICKS == 0
+                    if ticks.is_multiple_of(HEAL_EVERY_TICKS)
                         && let Some(heal_after) = node.options.heal_after
                     {
                         node.heal_groups(heal_after);
