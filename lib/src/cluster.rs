@@ -9,6 +9,8 @@
 //! | 2 read index | call | group id (u64 LE); reply: LSN (u64 LE) |
 //! | 3 forward | call | the router's catalog LSN (u64 LE), operation name length (u16 LE), name, JSON request body; reply: JSON response |
 //! | 4 catalog | call | empty; reply: the metadata group's applied LSN (u64 LE), then the catalog (absent when empty) |
+//! | 5 snapshot page | call | group id (u64 LE), max bytes (u32 LE), then the key to start after (absent: from the first); reply: applied LSN (u64 LE), more (u8), item count (u32 LE), then per item key length (u32 LE), key, value length (u32 LE), value |
+//! | 6 promote | call | group id (u64 LE), node (u32 LE); reply: empty |
 //!
 //! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
 //! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
@@ -19,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::node::{GroupNetwork, Node};
+use crate::node::{GroupNetwork, Node, SnapshotPage};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::replication::{Message, NodeId};
 use crate::transport::{Inbox, Incoming, Transport, TransportError};
@@ -29,6 +31,8 @@ const KIND_GROUP_MESSAGE: u8 = 1;
 const KIND_READ_INDEX: u8 = 2;
 const KIND_FORWARD: u8 = 3;
 const KIND_CATALOG: u8 = 4;
+const KIND_SNAPSHOT_PAGE: u8 = 5;
+const KIND_PROMOTE: u8 = 6;
 
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
@@ -145,6 +149,35 @@ impl GroupNetwork for ClusterNetwork {
             .map_err(|_| ApiError::internal("malformed response from another node"))
     }
 
+    fn fetch_snapshot_page(
+        &self,
+        from: NodeId,
+        group_id: u64,
+        after: Option<&[u8]>,
+        max_bytes: u32,
+    ) -> Result<SnapshotPage, ApiError> {
+        let mut payload = vec![KIND_SNAPSHOT_PAGE];
+        payload.extend_from_slice(&group_id.to_le_bytes());
+        payload.extend_from_slice(&max_bytes.to_le_bytes());
+        if let Some(after) = after {
+            payload.extend_from_slice(after);
+        }
+        let reply = self.call(from, payload, FORWARD_TIMEOUT)?;
+        decode_page(&reply).ok_or_else(|| ApiError::internal("malformed snapshot page"))
+    }
+
+    fn request_promotion(
+        &self,
+        leader: NodeId,
+        group_id: u64,
+        node: NodeId,
+    ) -> Result<(), ApiError> {
+        let mut payload = vec![KIND_PROMOTE];
+        payload.extend_from_slice(&group_id.to_le_bytes());
+        payload.extend_from_slice(&node.to_le_bytes());
+        self.call(leader, payload, READ_INDEX_TIMEOUT).map(|_| ())
+    }
+
     fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
         let reply = self.call(from, vec![KIND_CATALOG], READ_INDEX_TIMEOUT)?;
         let (lsn, catalog) = reply
@@ -210,6 +243,28 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
             None => Err(ApiError::internal("malformed read index request")),
         },
         Some((&KIND_FORWARD, rest)) => forwarded(node, rest),
+        Some((&KIND_SNAPSHOT_PAGE, rest)) => match rest.split_first_chunk::<8>() {
+            Some((group, rest)) => match rest.split_first_chunk::<4>() {
+                Some((max_bytes, after)) => node
+                    .snapshot_page(
+                        u64::from_le_bytes(*group),
+                        (!after.is_empty()).then_some(after),
+                        u32::from_le_bytes(*max_bytes),
+                    )
+                    .map(|page| encode_page(&page)),
+                None => Err(ApiError::internal("malformed snapshot request")),
+            },
+            None => Err(ApiError::internal("malformed snapshot request")),
+        },
+        Some((&KIND_PROMOTE, rest)) => match rest.split_first_chunk::<8>() {
+            Some((group, rest)) => match rest.first_chunk::<4>() {
+                Some(id) => node
+                    .promote(u64::from_le_bytes(*group), u32::from_le_bytes(*id))
+                    .map(|()| Vec::new()),
+                None => Err(ApiError::internal("malformed promote request")),
+            },
+            None => Err(ApiError::internal("malformed promote request")),
+        },
         Some((&KIND_CATALOG, _)) => node.local_catalog().map(|(lsn, catalog)| {
             [&lsn.0.to_le_bytes()[..], &catalog.unwrap_or_default()].concat()
         }),
@@ -243,4 +298,71 @@ fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
     let response = node.handle_forwarded(operation, &body, catalog_lsn)?;
     Ok(serde_json::to_vec(&response).unwrap_or_default())
+}
+
+fn encode_page(page: &SnapshotPage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        13 + page
+            .items
+            .iter()
+            .map(|(key, value)| 8 + key.len() + value.len())
+            .sum::<usize>(),
+    );
+    out.extend_from_slice(&page.applied_lsn.0.to_le_bytes());
+    out.push(u8::from(page.more));
+    out.extend_from_slice(&u32::try_from(page.items.len()).unwrap_or(0).to_le_bytes());
+    for (key, value) in &page.items {
+        for bytes in [key, value] {
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+    out
+}
+
+fn decode_page(bytes: &[u8]) -> Option<SnapshotPage> {
+    let (lsn, rest) = bytes.split_first_chunk::<8>()?;
+    let (&more, rest) = rest.split_first()?;
+    let (count, mut rest) = rest.split_first_chunk::<4>()?;
+    let count = u32::from_le_bytes(*count) as usize;
+    let mut items = Vec::with_capacity(count.min(rest.len() / 8));
+    let take = |rest: &mut &[u8]| -> Option<Vec<u8>> {
+        let (length, tail) = rest.split_first_chunk::<4>()?;
+        let length = u32::from_le_bytes(*length) as usize;
+        if tail.len() < length {
+            return None;
+        }
+        let (value, tail) = tail.split_at(length);
+        *rest = tail;
+        Some(value.to_vec())
+    };
+    for _ in 0..count {
+        let key = take(&mut rest)?;
+        let value = take(&mut rest)?;
+        items.push((key, value));
+    }
+    rest.is_empty().then_some(SnapshotPage {
+        applied_lsn: Lsn(u64::from_le_bytes(*lsn)),
+        items,
+        more: more != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_pages_round_trip_and_truncation_is_rejected() {
+        let page = SnapshotPage {
+            applied_lsn: Lsn(42),
+            items: vec![(b"a".to_vec(), b"1".to_vec()), (b"bb".to_vec(), Vec::new())],
+            more: true,
+        };
+        let bytes = encode_page(&page);
+        assert_eq!(decode_page(&bytes), Some(page));
+        for cut in 0..bytes.len() {
+            assert_eq!(decode_page(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
 }

@@ -11,7 +11,9 @@
 //! - **linearizable**: the register history clients observed is linearizable (reads are served
 //!   under the leader lease, so a stale leader answering would show up here);
 //! - **one value per LSN**: no two replicas ever apply different entries at one LSN;
-//! - **log replicas never apply**.
+//! - **log replicas never apply**;
+//! - **a store never gets ahead of its own log**: what a replica applied is a prefix of its
+//!   synced log (a restart replays the log above the store, so it must hold it).
 //!
 //! Bounds: `DDB_MODEL_STATES` caps the states explored per scenario (default 500 000, which CI
 //! runs); `DDB_MODEL_STATES=0` explores each scenario's whole bounded space. State counts are
@@ -391,6 +393,16 @@ impl Model for ReplicationModel {
             Property::always("log replicas never apply", |_, state: &State| {
                 !state.log_replica_applied
             }),
+            Property::always(
+                "a store never gets ahead of its own log",
+                |_, state: &State| {
+                    state.replicas.values().all(|replica| {
+                        let applied = replica.applied();
+                        let disk = &replica.disk().entries;
+                        applied.len() <= disk.len() && applied == &disk[..applied.len()]
+                    })
+                },
+            ),
             Property::sometimes("a write is acknowledged", |_, state: &State| {
                 state.history.len() > 0 && state.pending.is_empty() && state.writes_started > 0
             }),

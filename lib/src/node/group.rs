@@ -30,6 +30,33 @@ pub trait GroupNetwork: Send + Sync {
     /// Fetches the replicated catalog (the metadata group's applied LSN and the catalog item)
     /// from node `from`, a replica of the metadata group (blocking, bounded).
     fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError>;
+    /// Fetches a page of group `group_id`'s items from node `from`, a full replica: the items
+    /// after `after` (from the start when `None`), up to about `max_bytes` (blocking, bounded).
+    fn fetch_snapshot_page(
+        &self,
+        from: NodeId,
+        group_id: u64,
+        after: Option<&[u8]>,
+        max_bytes: u32,
+    ) -> Result<SnapshotPage, ApiError>;
+    /// Asks `leader` to make `node`, a rebuilt log replica of group `group_id`, a full member.
+    fn request_promotion(
+        &self,
+        leader: NodeId,
+        group_id: u64,
+        node: NodeId,
+    ) -> Result<(), ApiError>;
+}
+
+/// A page of a replica's items, read from one snapshot of its store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotPage {
+    /// The LSN the snapshot reflects.
+    pub applied_lsn: Lsn,
+    /// Items in key order.
+    pub items: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether items follow the last one.
+    pub more: bool,
 }
 
 /// The network of a node that has no peers.
@@ -53,6 +80,25 @@ impl GroupNetwork for NoNetwork {
     }
 
     fn fetch_catalog(&self, _from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+        Err(no_peers())
+    }
+
+    fn fetch_snapshot_page(
+        &self,
+        _from: NodeId,
+        _group_id: u64,
+        _after: Option<&[u8]>,
+        _max_bytes: u32,
+    ) -> Result<SnapshotPage, ApiError> {
+        Err(no_peers())
+    }
+
+    fn request_promotion(
+        &self,
+        _leader: NodeId,
+        _group_id: u64,
+        _node: NodeId,
+    ) -> Result<(), ApiError> {
         Err(no_peers())
     }
 }

@@ -7,13 +7,29 @@
 //!    three: the leader, the other full replica and the log replica);
 //! 3. removes the silent member (three members again, one of them a log replica).
 //!
-//! Each step is one membership entry; the next waits for the previous to commit. Rebuilding a
-//! full replica in place of the log replica is not done yet (see docs/replication.md).
+//! Each step is one membership entry; the next waits for the previous to commit.
+//!
+//! Then the log replica's own node rebuilds it into a full replica: it copies a full replica's
+//! items page by page (each page from one snapshot; the oldest page's LSN is the base), loads
+//! them into its empty store, applies its own log from the base to the commit point, and asks
+//! the leader to make it a full member (one more membership entry, re-roling it).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::protocol::ApiError;
+use crate::replica::ReplicaStore;
 use crate::replication::{Membership, NodeId, Role};
+use crate::wal::{Entry, Lsn};
+
+/// Bytes asked for per snapshot page.
+const SNAPSHOT_PAGE_BYTES: u32 = 4 << 20;
+/// A rebuild holds the whole copied snapshot in memory before loading it; larger partitions
+/// are not rebuilt this way yet.
+const MAX_REBUILD_BYTES: usize = 512 << 20;
+/// Entries applied per batch while replaying the log after the snapshot.
+const REPLAY_BATCH: usize = 512;
 
 use super::partition::now_ms;
 use super::{Node, Partition};
@@ -84,6 +100,126 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Starts rebuilding every log replica here whose store is empty into a full replica.
+    pub(super) fn rebuild_log_replicas(self: &Arc<Self>) {
+        let partitions: Vec<Arc<Partition>> = self.partitions_read().values().cloned().collect();
+        for partition in partitions {
+            let is_log_replica = partition.with_core(|core| {
+                core.committed_membership().role(self.options.node_id) == Some(Role::Log)
+                    && core.membership().role(self.options.node_id) == Some(Role::Log)
+            });
+            if !is_log_replica
+                || partition.store().applied_lsn() != Lsn::ZERO
+                || partition.rebuilding.swap(true, Ordering::AcqRel)
+            {
+                continue;
+            }
+            let node = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("ddb-rebuild".to_string())
+                .spawn(move || {
+                    let group_id = partition.def().id;
+                    let started = std::time::Instant::now();
+                    match node.rebuild_replica(&partition) {
+                        Ok(lsn) => tracing::warn!(
+                            group_id,
+                            %lsn,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "log replica rebuilt into a full replica; promotion requested"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(group_id, error = %e.message, "rebuilding a log replica failed; will retry");
+                            partition.rebuilding.store(false, Ordering::Release);
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "starting a rebuild thread");
+            }
+        }
+    }
+
+    /// Copies a full replica's items into this log replica's empty store, replays the log
+    /// after them, and asks the leader for promotion; returns the LSN the store reached.
+    fn rebuild_replica(&self, partition: &Partition) -> Result<Lsn, ApiError> {
+        let group_id = partition.def().id;
+        let me = self.options.node_id;
+        let (leader, source) = partition.with_core(|core| {
+            let full = |id: &NodeId| *id != me && core.membership().role(*id) == Some(Role::Full);
+            let source = core
+                .leader()
+                .filter(full)
+                .or_else(|| core.membership().ids().find(full));
+            (core.leader(), source)
+        });
+        let (Some(leader), Some(source)) = (leader, source) else {
+            return Err(ApiError::not_leader(None));
+        };
+        // Copy everything first: a failed copy leaves the store untouched.
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        let mut base: Option<Lsn> = None;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.network.fetch_snapshot_page(
+                source,
+                group_id,
+                after.as_deref(),
+                SNAPSHOT_PAGE_BYTES,
+            )?;
+            base = Some(base.map_or(page.applied_lsn, |base| base.min(page.applied_lsn)));
+            bytes += page
+                .items
+                .iter()
+                .map(|(key, value)| key.len() + value.len())
+                .sum::<usize>();
+            if bytes > MAX_REBUILD_BYTES {
+                return Err(ApiError::internal(
+                    "partition too large to rebuild in memory",
+                ));
+            }
+            after = page.items.last().map(|(key, _)| key.clone()).or(after);
+            items.extend(page.items);
+            if !page.more {
+                break;
+            }
+        }
+        let base = base.unwrap_or(Lsn::ZERO);
+        let store = partition.store();
+        store
+            .install_items(&items, Some(base))
+            .map_err(|e| ApiError::internal(format!("loading the snapshot: {e}")))?;
+        // The log after the base: this replica holds it (it caught up before joining).
+        let commit = partition.with_core(|core| core.commit_lsn());
+        let mut batch: Vec<Entry> = Vec::with_capacity(REPLAY_BATCH);
+        let entries = partition
+            .wal()
+            .read_from(base.next())
+            .map_err(|e| ApiError::internal(format!("reading the log to replay: {e}")))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ApiError::internal(e.to_string()))?;
+            if entry.lsn > commit {
+                break;
+            }
+            batch.push(entry);
+            if batch.len() == REPLAY_BATCH {
+                store
+                    .apply_batch(&batch)
+                    .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            store
+                .apply_batch(&batch)
+                .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
+        }
+        let reached = store.applied_lsn();
+        partition.set_applied(reached);
+        self.network.request_promotion(leader, group_id, me)?;
+        Ok(reached)
     }
 
     /// A node outside `membership` to replace `dead`: same AZ first, then an AZ the group does

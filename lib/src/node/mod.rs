@@ -27,7 +27,7 @@ use crate::replica::ReplicaStore;
 use crate::replication::{Membership, Message, NodeId, ReplicaStatus, Role, Timing};
 use crate::wal::Lsn;
 
-pub use group::{GroupNetwork, NoNetwork};
+pub use group::{GroupNetwork, NoNetwork, SnapshotPage};
 pub use partition::{Partition, WriteOp, store_dir, wal_dir};
 pub use placement::{PlacementNode, place_group};
 
@@ -347,6 +347,7 @@ impl Node {
                         && let Some(heal_after) = node.options.heal_after
                     {
                         node.heal_groups(heal_after);
+                        node.rebuild_log_replicas();
                     }
                     drop(node);
                     std::thread::sleep(TICK_INTERVAL);
@@ -404,6 +405,64 @@ impl Node {
             .flat_map(|table| table.partitions.iter())
             .find(|def| def.id == group_id)
             .copied()
+    }
+
+    /// A page of this node's replica of group `group_id`: items after `after`, up to about
+    /// `max_bytes`, from one snapshot of the store (for a peer rebuilding its replica).
+    pub fn snapshot_page(
+        &self,
+        group_id: u64,
+        after: Option<&[u8]>,
+        max_bytes: u32,
+    ) -> Result<SnapshotPage, ApiError> {
+        let partition = self.partition(group_id)?;
+        if partition.with_core(|core| core.membership().role(self.options.node_id))
+            != Some(Role::Full)
+        {
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "This replica holds no items to copy",
+            ));
+        }
+        let snapshot = partition.snapshot()?;
+        let mut range = crate::replica::KeyRange::all();
+        if let Some(after) = after {
+            range.start = std::ops::Bound::Excluded(after.to_vec());
+        }
+        let mut page = SnapshotPage {
+            applied_lsn: snapshot.applied_state().applied_lsn,
+            ..SnapshotPage::default()
+        };
+        let mut bytes = 0usize;
+        for item in snapshot.scan(&range, crate::replica::Direction::Forward) {
+            if bytes >= max_bytes as usize {
+                page.more = true;
+                break;
+            }
+            let (key, value) = item.map_err(|e| ApiError::internal(e.to_string()))?;
+            bytes += key.len() + value.len();
+            page.items.push((key, value));
+        }
+        Ok(page)
+    }
+
+    /// On the leader of group `group_id`: makes `node`, a log replica that rebuilt its store,
+    /// a full member.
+    pub fn promote(&self, group_id: u64, node: NodeId) -> Result<(), ApiError> {
+        let partition = self.partition(group_id)?;
+        let next = partition.with_core(|core| {
+            (core.membership().role(node) == Some(Role::Log))
+                .then(|| core.membership().with_member(node, Role::Full))
+        });
+        let Some(next) = next else {
+            return Err(ApiError::validation("not a log replica of this group"));
+        };
+        tracing::warn!(
+            group_id,
+            node,
+            "promoting a rebuilt log replica to a full replica"
+        );
+        partition.propose_membership(&next).map(|_| ())
     }
 
     /// This node's read index for group `group_id`, if it leads it with a valid lease.

@@ -67,6 +67,8 @@ pub struct Partition {
     /// Signalled whenever entries are applied or leadership changes.
     changed: Condvar,
     syncer: Mutex<mpsc::Sender<(u64, AppendTicket)>>,
+    /// Set while this replica's store is being rebuilt from a peer.
+    pub(super) rebuilding: std::sync::atomic::AtomicBool,
 }
 
 /// Where a partition's WAL lives under the node's data directory.
@@ -122,6 +124,7 @@ impl Partition {
             group: Mutex::new(GroupState::new(core)),
             changed: Condvar::new(),
             syncer: Mutex::new(sender),
+            rebuilding: std::sync::atomic::AtomicBool::new(false),
         });
         spawn_syncer(Arc::downgrade(&partition), receiver)?;
         {
@@ -294,6 +297,14 @@ impl Partition {
     /// Reads the replication core's state.
     pub fn with_core<R>(&self, read: impl FnOnce(&ReplicaCore) -> R) -> R {
         read(&self.lock().core)
+    }
+
+    /// Records that the store was rebuilt through `lsn` (see [`ReplicaCore::set_applied`]).
+    pub fn set_applied(&self, lsn: Lsn) {
+        let mut group = self.lock();
+        group.core.set_applied(lsn);
+        group.rebuild_overlay();
+        self.execute(&mut group);
     }
 
     /// Starts bringing node `id` up to date as a learner (leader only).

@@ -140,9 +140,11 @@ impl ReplicaCore {
             let commit = leader_commit.min(follower.stream_match);
             if commit > self.commit_lsn {
                 self.commit_lsn = commit;
-                self.apply_committed();
             }
         }
+        // Also when the commit did not move: a replica that just became a full member applies
+        // what was committed while it only kept the log.
+        self.apply_committed();
         self.acknowledge();
     }
 

@@ -36,7 +36,8 @@ pub enum Action {
         /// Entries to append, contiguous from `truncate_after + 1` or the current end.
         entries: Vec<Entry>,
     },
-    /// Apply committed entries to the replica store, in order (full replicas only). Each entry
+    /// Apply committed entries to the replica store, in order (full replicas only), never beyond
+    /// what is durable in this replica's own log. Each entry
     /// is emitted exactly once per incarnation of the core, in LSN order without gaps.
     Apply {
         /// Committed entries, consecutive.

@@ -429,6 +429,17 @@ impl ReplicaCore {
             RoleState::Follower(_) => self.acknowledge(),
             RoleState::Candidate(_) => {}
         }
+        // Entries committed before they were durable here can be applied now.
+        self.apply_committed();
+    }
+
+    /// After the host rebuilt this replica's store (from a peer's snapshot and the log) up to
+    /// `lsn`, records that entries up to there are applied, so that once this replica becomes
+    /// a full member it applies from `lsn + 1`. Ignored on a replica that applies already.
+    pub fn set_applied(&mut self, lsn: Lsn) {
+        if !self.applies() {
+            self.applied_lsn = lsn.min(self.commit_lsn);
+        }
     }
 
     /// Forgets in-memory entries at or below `lsn` once they are committed, applied here and (on
@@ -540,10 +551,13 @@ impl ReplicaCore {
 
     /// Hands newly committed entries to the host for applying.
     pub(super) fn apply_committed(&mut self) {
-        if !self.applies() || self.commit_lsn <= self.applied_lsn {
+        // Only what is durable here: the store must never get ahead of this replica's own log
+        // (a restart replays the log above the store's applied LSN, which must hold it).
+        let through = self.commit_lsn.min(self.durable_lsn);
+        if !self.applies() || through <= self.applied_lsn {
             return;
         }
-        let entries = self.log.range(self.applied_lsn.next(), self.commit_lsn);
+        let entries = self.log.range(self.applied_lsn.next(), through);
         let Some(last) = entries.last() else {
             return;
         };

@@ -648,6 +648,15 @@ fn simulate(seed: u64) {
 }
 
 fn check_prefix_agreement(cluster: &Cluster, seed: u64) {
+    for replica in cluster.replicas.values() {
+        let applied = replica.applied();
+        let disk = &replica.disk().entries;
+        assert!(
+            applied.len() <= disk.len() && applied == &disk[..applied.len()],
+            "seed {seed}: replica {} applied entries its own log does not hold",
+            replica.id()
+        );
+    }
     let histories: Vec<&[crate::wal::Entry]> =
         cluster.replicas.values().map(SimReplica::applied).collect();
     for a in &histories {
