@@ -7,6 +7,7 @@ mod item;
 mod item_json;
 mod items_view;
 mod local;
+mod local_fleet;
 mod local_layout;
 mod replica;
 mod status_view;
