@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::history::{Actor, Op, OpAction, OpOutcome, key_name};
 use super::linearizability::{Linearizability, check_register};
-use crate::commands::cluster_status::NodeStatus;
+use crate::commands::cluster_status::{GroupStatus, NodeStatus};
 
 /// Search states the linearizability checker may explore per key before giving up.
 pub const MAX_STATES_PER_KEY: usize = 2_000_000;
@@ -157,7 +157,9 @@ pub fn linearizable(ops: &[Op], sample: &[u32]) -> CheckVerdict {
 }
 
 /// Check 3. Every group's replicas, as `statuses` report them, hold the same state digest at
-/// the same applied LSN, and each group has a replica on every node that reported.
+/// the same applied LSN, and each group has a replica on every node that reported. A failure
+/// says whether replicas *diverged* (different digests at one LSN) or one *lags* (a lower
+/// LSN: it did not apply the whole commit in time), with the lagging replica's state.
 pub fn replicas_equal(statuses: &[NodeStatus], nodes: usize) -> CheckVerdict {
     let mut failures = Vec::new();
     if statuses.len() < nodes {
@@ -166,46 +168,73 @@ pub fn replicas_equal(statuses: &[NodeStatus], nodes: usize) -> CheckVerdict {
             statuses.len()
         ));
     }
-    // group -> [(node, digest_lsn, digest)]
-    let mut groups: BTreeMap<&str, Vec<(u32, Option<u64>, Option<&str>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<(u32, &GroupStatus)>> = BTreeMap::new();
     for status in statuses {
         for group in &status.groups {
-            groups.entry(&group.group).or_default().push((
-                status.node_id,
-                group.digest_lsn,
-                group.digest.as_deref(),
+            groups
+                .entry(&group.group)
+                .or_default()
+                .push((status.node_id, group));
+        }
+    }
+    let mut summary = Vec::new();
+    for (name, replicas) in &groups {
+        let top = replicas.iter().filter_map(|(_, g)| g.digest_lsn).max();
+        summary.push(format!(
+            "{name} @ {}",
+            top.map_or("?".into(), |l| l.to_string())
+        ));
+        if replicas.len() != statuses.len() {
+            let holders: Vec<String> = replicas.iter().map(|(n, _)| n.to_string()).collect();
+            failures.push(format!(
+                "group {name}: only nodes {} report a replica",
+                holders.join(", ")
             ));
         }
-    }
-    for (group, replicas) in &groups {
-        let shown: Vec<String> = replicas
-            .iter()
-            .map(|(node, lsn, digest)| {
-                format!(
-                    "node {node} at {} {}",
+        // LSN -> digest -> nodes
+        let mut at: BTreeMap<Option<u64>, BTreeMap<Option<&str>, Vec<u32>>> = BTreeMap::new();
+        for (node, group) in replicas {
+            at.entry(group.digest_lsn)
+                .or_default()
+                .entry(group.digest.as_deref())
+                .or_default()
+                .push(*node);
+        }
+        for (lsn, digests) in &at {
+            if digests.len() > 1 || digests.contains_key(&None) {
+                let shown: Vec<String> = digests
+                    .iter()
+                    .map(|(digest, nodes)| {
+                        format!("nodes {:?} {}", nodes, digest.unwrap_or("no digest"))
+                    })
+                    .collect();
+                failures.push(format!(
+                    "group {name} DIVERGED at LSN {}: {}",
                     lsn.map_or("?".into(), |l| l.to_string()),
-                    digest.unwrap_or("no digest")
-                )
-            })
-            .collect();
-        let first = replicas.first().map(|(_, lsn, digest)| (*lsn, *digest));
-        let agree = replicas.iter().all(|(_, lsn, digest)| {
-            lsn.is_some() && digest.is_some() && Some((*lsn, *digest)) == first
-        });
-        if replicas.len() != statuses.len() || !agree {
-            failures.push(format!("group {group}: {}", shown.join(", ")));
+                    shown.join(", ")
+                ));
+            }
+        }
+        for (node, group) in replicas {
+            if group.digest_lsn < top {
+                failures.push(format!(
+                    "group {name}: node {node} lags at LSN {} behind {} ({}, leader {}, \
+                     commit {}, applied {}, durable {}, last {})",
+                    group.digest_lsn.map_or("?".into(), |l| l.to_string()),
+                    top.unwrap_or_default(),
+                    group.state,
+                    group.leader.map_or("none".into(), |l| l.to_string()),
+                    group.commit_lsn,
+                    group.applied_lsn,
+                    group.durable_lsn,
+                    group.last_lsn
+                ));
+            }
         }
     }
-    let lsns: Vec<String> = groups
-        .iter()
-        .map(|(group, replicas)| {
-            let lsn = replicas.first().and_then(|(_, lsn, _)| *lsn);
-            format!("{group} @ {}", lsn.map_or("?".into(), |l| l.to_string()))
-        })
-        .collect();
     CheckVerdict::new(
         "replicas equal",
-        format!("{} groups: {}", groups.len(), lsns.join(", ")),
+        format!("{} groups: {}", groups.len(), summary.join(", ")),
         failures,
     )
 }
@@ -371,13 +400,18 @@ mod tests {
         diverged[2] = status(3, &[("meta", 4, "aa"), ("drill/1", 90, "cc")]);
         let verdict = replicas_equal(&diverged, 3);
         assert!(!verdict.passed);
-        assert!(
-            verdict.failures[0].contains("node 3 at 90 cc"),
-            "{verdict:?}"
+        assert_eq!(
+            verdict.failures,
+            ["group drill/1 DIVERGED at LSN 90: nodes [1, 2] bb, nodes [3] cc"]
         );
         let mut behind = same.clone();
         behind[1] = status(2, &[("meta", 4, "aa"), ("drill/1", 88, "dd")]);
-        assert!(!replicas_equal(&behind, 3).passed);
+        let verdict = replicas_equal(&behind, 3);
+        assert_eq!(verdict.failure_count, 1, "{verdict:?}");
+        assert!(
+            verdict.failures[0].starts_with("group drill/1: node 2 lags at LSN 88 behind 90"),
+            "{verdict:?}"
+        );
         assert!(!converged(&behind, 3));
         assert!(!replicas_equal(&same[..2], 3).passed, "a node missing");
     }
