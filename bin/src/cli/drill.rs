@@ -36,7 +36,7 @@ pub enum DrillCommand {
     /// Exit status: 0 every check passed; 1 a check failed or a node did not come back;
     /// 2 the drill could not run (non-empty --dir, a port taken, the cluster did not start).
     ///
-    /// Example: ddbctl drill power-off --fresh                          # 20 kills, ~40 s
+    /// Example: ddbctl drill power-off --fresh                          # 20 kills, under a minute
     ///
     /// Example: ddbctl drill power-off --fresh --seed 7                 # repeat a run's choices
     ///

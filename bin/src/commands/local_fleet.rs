@@ -133,6 +133,14 @@ impl Fleet {
         anyhow::anyhow!("node {} {}", failure.node.id, failure.reason)
     }
 
+    /// The last `count` non-blank lines node `index` logged since it was last started (a
+    /// backtrace left out), for explaining why it stopped.
+    pub fn last_log_lines(&self, index: usize, count: usize) -> Vec<String> {
+        let lines = log_tail(&self.cluster.log_path(&self.nodes[index].node), count * 2);
+        let kept: Vec<String> = lines.into_iter().filter(|l| !l.trim().is_empty()).collect();
+        kept[kept.len().saturating_sub(count)..].to_vec()
+    }
+
     /// SIGKILL to node `index` (no shutdown of any kind), reaping it.
     pub fn kill(&mut self, index: usize) -> anyhow::Result<()> {
         let running = &mut self.nodes[index];

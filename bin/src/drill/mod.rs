@@ -40,6 +40,8 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 const TABLE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one status request may take.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lines of a node's log quoted when it does not come back.
+const LOG_LINES_ON_FAILURE: usize = 4;
 /// Attempts at each key's final read (across nodes) before it counts as failed.
 const FINAL_READ_ATTEMPTS: u32 = 20;
 
@@ -288,7 +290,11 @@ fn kill_loop(
                 (healthy_us.unwrap_or(killed_us) - killed_us) / 1000
             )),
             Err(e) => {
-                problems.push(format!("kill {number}: {e:#}"));
+                let log = fleet.last_log_lines(victim, LOG_LINES_ON_FAILURE);
+                problems.push(format!(
+                    "kill {number}: {e:#}; its log ends: {}",
+                    log.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" | ")
+                ));
                 break;
             }
         }
