@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod drill;
 mod output;
 
 use std::process::ExitCode;

@@ -5,10 +5,13 @@
 //!   stopped when dropped.
 //! - [`binary`]: the path of a workspace binary, built if needed.
 //! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
+//! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
 
 mod node_process;
+mod ports;
 
 pub use node_process::{NodeProcess, healthz_ok};
+pub use ports::{cluster_ports, free_cluster_base_port, port_is_free};
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -26,7 +25,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 #[test]
 fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
-    let base = free_port_range();
+    let base = ddb_tests::free_cluster_base_port(NODES);
 
     let mut first = LocalUp::start(dir.path(), base);
     let export = first.wait_for_ready();
@@ -53,9 +52,9 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
 
     let status = first.interrupt_and_wait();
     assert!(status.success(), "ddbctl exited with {status}");
-    for port in all_ports(base) {
+    for port in ddb_tests::cluster_ports(base, NODES) {
         assert!(
-            port_is_free(port),
+            ddb_tests::port_is_free(port),
             "port {port} still taken after ddbctl exited: a ddbd was left running"
         );
     }
@@ -167,30 +166,6 @@ impl Drop for LocalUp {
 
 fn api_ports(base: u16) -> impl Iterator<Item = u16> {
     base..base + NODES
-}
-
-fn all_ports(base: u16) -> impl Iterator<Item = u16> {
-    api_ports(base).chain(base + 100..base + 100 + NODES)
-}
-
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok()
-}
-
-/// A base port whose API and peer ports are all free right now (starting from a port the
-/// kernel hands out, so parallel test runs rarely collide).
-fn free_port_range() -> u16 {
-    for _ in 0..100 {
-        let base = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base.checked_add(100 + NODES).is_some() && all_ports(base).all(port_is_free) {
-            return base;
-        }
-    }
-    panic!("found no free port range");
 }
 
 /// `export AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S AWS_REGION=R` → (K, S).

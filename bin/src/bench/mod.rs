@@ -4,8 +4,8 @@
 
 mod histogram;
 mod report;
-mod setup;
-mod workload;
+pub(crate) mod setup;
+pub(crate) mod workload;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

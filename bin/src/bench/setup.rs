@@ -54,7 +54,8 @@ pub fn ensure_table(client: &Client, table: &str) -> anyhow::Result<()> {
     wait_active(client, table)
 }
 
-fn wait_active(client: &Client, table: &str) -> anyhow::Result<()> {
+/// Waits up to 60 s until `table` is ACTIVE.
+pub fn wait_active(client: &Client, table: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let answer = client.call("DescribeTable", &json!({"TableName": table}))?;

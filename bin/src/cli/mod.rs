@@ -7,10 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod bench;
 mod cluster;
 mod data;
+mod drill;
 
 pub use bench::{BenchArgs, Workload};
 pub use cluster::{ClusterCommand, LocalCommand, LocalUpArgs};
 pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArgs, TableCommand};
+pub use drill::{DrillCommand, PowerOffArgs};
 
 /// ddbctl: operate ddb, a replicated key-value store that speaks the DynamoDB protocol.
 ///
@@ -22,8 +24,8 @@ pub use data::{Billing, ConditionArgs, ItemCommand, PlaceholderArgs, ReadManyArg
 /// Exit status:
 ///   0  the command succeeded and found nothing wrong;
 ///   1  a check found a problem (corruption, a digest mismatch, errors during a bench run,
-///      a node down or a group without a leader in `cluster status`), or a condition
-///      expression was false (ConditionalCheckFailedException);
+///      a node down or a group without a leader in `cluster status`, a failed drill check),
+///      or a condition expression was false (ConditionalCheckFailedException);
 ///   2  the command could not run: bad arguments, unreadable files, an unreachable endpoint,
 ///      or any other error the service returned (printed as `error: Code: message`).
 #[derive(Debug, Parser)]
@@ -121,6 +123,9 @@ pub enum Command {
     /// Inspect a running cluster: replication groups, leaders, lag.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
+    #[command(subcommand)]
+    Drill(DrillCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,14 @@ pub struct GroupStatus {
     pub applied_lsn: u64,
     pub durable_lsn: u64,
     pub last_lsn: u64,
+    /// The LSN at which `digest` was taken (the replica's applied LSN); absent from older
+    /// nodes.
+    #[serde(default)]
+    pub digest_lsn: Option<u64>,
+    /// A fingerprint of the replica's state digest at `digest_lsn`: equal at equal LSNs iff
+    /// the replicas hold the same items.
+    #[serde(default)]
+    pub digest: Option<String>,
     #[serde(default)]
     pub members: Vec<MemberStatus>,
 }

@@ -1,13 +1,14 @@
 //! What each `ddbctl` command does.
 
 mod cluster;
-mod cluster_status;
+pub(crate) mod cluster_status;
 pub mod connect;
 mod item;
 mod item_json;
 mod items_view;
 mod local;
-mod local_layout;
+pub(crate) mod local_fleet;
+pub(crate) mod local_layout;
 mod replica;
 mod status_view;
 mod table;
@@ -15,7 +16,7 @@ mod wal;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, LocalCommand, ReplicaCommand, WalCommand};
+use crate::cli::{Cli, Command, DrillCommand, LocalCommand, ReplicaCommand, WalCommand};
 
 /// How a command that ran to the end came out.
 pub enum Outcome {
@@ -48,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => crate::bench::run(&cli.global.connection, &args, format),
         Command::Local(LocalCommand::Up(args)) => local::up(&args),
         Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
+        Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }

@@ -1,0 +1,39 @@
+//! Loopback ports for tests that start a local cluster (`ddbctl local up`, `ddbctl drill`).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+
+/// How far a local cluster's peer ports sit above its API ports (as in ddbctl's layout).
+pub const PEER_PORT_OFFSET: u16 = 100;
+
+/// True if nothing listens on `127.0.0.1:port`.
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok()
+}
+
+/// Every API and peer port of a local cluster of `nodes` nodes from `base`.
+pub fn cluster_ports(base: u16, nodes: u16) -> impl Iterator<Item = u16> {
+    (base..base + nodes).chain(base + PEER_PORT_OFFSET..base + PEER_PORT_OFFSET + nodes)
+}
+
+/// A base port whose API and peer ports for `nodes` nodes are all free right now (starting
+/// from a port the kernel hands out, so parallel test runs rarely collide).
+///
+/// # Panics
+///
+/// If no such range turns up in 100 tries.
+pub fn free_cluster_base_port(nodes: u16) -> u16 {
+    for _ in 0..100 {
+        let Ok(base) = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+        else {
+            continue;
+        };
+        if base.checked_add(PEER_PORT_OFFSET + nodes).is_some()
+            && cluster_ports(base, nodes).all(port_is_free)
+        {
+            return base;
+        }
+    }
+    panic!("found no free range of ports for {nodes} nodes");
+}
