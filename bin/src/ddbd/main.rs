@@ -163,6 +163,8 @@ fn open_node(
         cluster.peer_listen,
         cluster.secret.as_bytes().to_vec(),
     );
+    // A restarted peer must hear its leader within an election timeout, or it campaigns.
+    transport_config.reconnect_backoff_max = std::time::Duration::from_millis(500);
     transport_config.peers = cluster
         .nodes
         .iter()

@@ -187,6 +187,22 @@ impl Node {
             }
         }
         let base = base.unwrap_or(Lsn::ZERO);
+        // The copy may be newer than what this replica knows is committed and holds durably:
+        // wait for its own log to catch up, so the store never gets ahead of it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (commit, durable) =
+                partition.with_core(|core| (core.commit_lsn(), core.status().durable_lsn));
+            if commit >= base && durable >= base {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ApiError::internal(
+                    "this replica's log did not reach the copy's LSN",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let store = partition.store();
         store
             .install_items(&items, Some(base))

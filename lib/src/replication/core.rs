@@ -219,6 +219,8 @@ pub struct ReplicaCore {
     pub(super) leader_hint: Option<NodeId>,
     pub(super) last_leader_contact_ms: u64,
     pub(super) election_deadline_ms: u64,
+    /// No campaigning before this time (set after losing an election for lack of log).
+    pub(super) candidacy_suppressed_until_ms: u64,
     pub(super) outbox: Vec<Action>,
 }
 
@@ -258,6 +260,7 @@ impl ReplicaCore {
             leader_hint: None,
             last_leader_contact_ms: now_ms,
             election_deadline_ms: 0,
+            candidacy_suppressed_until_ms: 0,
             outbox: Vec::new(),
         };
         core.refresh_membership();
@@ -354,7 +357,10 @@ impl ReplicaCore {
         match &self.state {
             RoleState::Leader(_) => self.leader_tick(now_ms),
             RoleState::Follower(_) | RoleState::Candidate(_) => {
-                if now_ms >= self.election_deadline_ms && self.can_lead() {
+                if now_ms >= self.election_deadline_ms
+                    && now_ms >= self.candidacy_suppressed_until_ms
+                    && self.can_lead()
+                {
                     self.start_election(now_ms);
                 }
             }

@@ -13,6 +13,9 @@ use super::log::LogPosition;
 use super::membership::{Membership, NodeId};
 use super::message::Message;
 
+/// Election timeouts a replica too far behind to lead stays out of elections.
+const CANDIDACY_BACKOFF_TIMEOUTS: u64 = 3;
+
 impl ReplicaCore {
     /// Starts an election now instead of waiting for the election timeout (an operator moving
     /// leadership, or a test). Refused while a leader's lease may hold.
@@ -149,8 +152,11 @@ impl ReplicaCore {
             && best.last > self.log.last()
         {
             if best.base.lsn > self.commit_lsn {
-                // Its log starts above what we know; we cannot take it over. Let another lead.
+                // Its log starts above what we know; we cannot take it over. Let another lead,
+                // and stay out of elections long enough for it to win and catch us up.
                 self.become_follower(now_ms);
+                self.candidacy_suppressed_until_ms =
+                    now_ms + CANDIDACY_BACKOFF_TIMEOUTS * self.timing.election_timeout_ms;
                 return;
             }
             self.adopt(best.entries);

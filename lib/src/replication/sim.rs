@@ -145,6 +145,11 @@ impl SimReplica {
         result.map(|lsn| (lsn, outgoing))
     }
 
+    /// Runs `input` against the core (any of its operations) and executes what it asks for.
+    pub fn act(&mut self, now_ms: u64, input: impl FnOnce(&mut ReplicaCore)) -> Vec<Outgoing> {
+        self.drive(now_ms, input)
+    }
+
     /// Syncs the oldest written append to disk and tells the core.
     pub fn sync_one(&mut self, now_ms: u64) -> Vec<Outgoing> {
         let Some(append) = self.unsynced.pop_front() else {

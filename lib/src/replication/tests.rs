@@ -477,6 +477,68 @@ fn a_new_leader_catches_a_lagging_replica_up_from_its_stored_log() {
     );
 }
 
+/// The healing sequence ddbd runs: a learner catches up, joins as a log replica, is promoted
+/// to a full replica once its store is rebuilt, and the silent member is removed; writes go on
+/// throughout and every live replica ends with the whole log durable.
+#[test]
+fn a_spare_learns_joins_is_promoted_and_the_dead_member_leaves() {
+    let mut cluster = Cluster::three();
+    let leader = cluster.elect();
+    for value in 0..10 {
+        cluster.propose(leader, put(value));
+    }
+    let dead = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.replicas.get_mut(&dead).unwrap().crash();
+    cluster.add_replica(4);
+    let now = cluster.now_ms;
+    let outgoing = cluster
+        .replicas
+        .get_mut(&leader)
+        .unwrap()
+        .act(now, |core| assert!(core.add_learner(4)));
+    cluster.send_all(leader, outgoing);
+    cluster.advance(200);
+    let core = cluster.replicas[&leader].core().unwrap();
+    assert!(
+        core.peer_match(4) >= Some(core.commit_lsn()),
+        "the learner caught up"
+    );
+    let with_log = core.membership().with_member(4, Role::Log);
+    cluster.change_membership(leader, &with_log);
+    cluster.propose(leader, put(10));
+    // The spare rebuilt its store (here: nothing to copy) and is promoted.
+    let now = cluster.now_ms;
+    let commit = cluster.replicas[&4].core().unwrap().commit_lsn();
+    let outgoing = cluster
+        .replicas
+        .get_mut(&4)
+        .unwrap()
+        .act(now, |core| core.set_applied(commit));
+    cluster.send_all(4, outgoing);
+    cluster.change_membership(leader, &with_log.with_member(4, Role::Full));
+    let full = cluster.replicas[&leader]
+        .core()
+        .unwrap()
+        .membership()
+        .clone();
+    cluster.change_membership(leader, &full.without_member(dead));
+    for value in 11..20 {
+        cluster.propose(leader, put(value));
+    }
+    cluster.advance(300);
+    let leader_core = cluster.replicas[&leader].core().unwrap();
+    assert_eq!(leader_core.membership().len(), 3);
+    assert_eq!(leader_core.membership().role(4), Some(Role::Full));
+    for id in leader_core.membership().ids() {
+        let status = cluster.replicas[&id].core().unwrap().status();
+        assert_eq!(
+            status.durable_lsn, status.last_lsn,
+            "replica {id}: {status:?}"
+        );
+        assert_eq!(status.commit_lsn, leader_core.commit_lsn(), "replica {id}");
+    }
+}
+
 #[test]
 fn membership_changes_go_one_at_a_time() {
     let mut cluster = Cluster::three();
