@@ -6,10 +6,13 @@
 //! - [`binary`]: the path of a workspace binary, built if needed.
 //! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
 //! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
+//! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
 
+mod local_up;
 mod node_process;
 mod ports;
 
+pub use local_up::{LocalUp, client, kill_node, parse_export};
 pub use node_process::{NodeProcess, healthz_ok};
 pub use ports::{cluster_ports, free_cluster_base_port, port_is_free};
 

@@ -4,32 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
 
-use ddb::client::{Client, ClientConfig};
-use ddb::sigv4::Credential;
-use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+use ddb_tests::{LocalUp, client, parse_export};
 use serde_json::json;
 
 const NODES: u16 = 3;
-/// ddbctl waits up to 30 s for the nodes itself; this leaves room for a slow machine.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[test]
 fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
     let base = ddb_tests::free_cluster_base_port(NODES);
 
-    let mut first = LocalUp::start(dir.path(), base);
+    let mut first = LocalUp::start(dir.path(), base, NODES, &[]);
     let export = first.wait_for_ready();
-    for port in api_ports(base) {
+    for port in first.api_ports() {
         assert!(
             ddb_tests::healthz_ok(&format!("127.0.0.1:{port}")),
             "node on port {port} is not healthy"
@@ -42,7 +31,7 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
         .mode();
     assert_eq!(mode & 0o777, 0o600, "credentials.toml must be private");
     let (key_id, secret) = parse_export(&export);
-    for port in api_ports(base) {
+    for port in first.api_ports() {
         // Every node accepts the one printed key.
         client(port, &key_id, &secret)
             .call("ListTables", &json!({}))
@@ -59,7 +48,7 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
         );
     }
 
-    let mut second = LocalUp::start(dir.path(), base);
+    let mut second = LocalUp::start(dir.path(), base, NODES, &[]);
     assert_eq!(
         second.wait_for_ready(),
         export,
@@ -74,118 +63,4 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
         .unwrap();
     let status = second.interrupt_and_wait();
     assert!(status.success(), "ddbctl exited with {status}");
-}
-
-/// A running `ddbctl local up --no-status` in its own process group; dropping it kills the
-/// whole group (ddbctl and the ddbd processes it started) so a failing test leaves nothing
-/// behind.
-struct LocalUp {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl LocalUp {
-    fn start(dir: &Path, base: u16) -> Self {
-        let mut child = Command::new(ddb_tests::binary("ddbctl"))
-            .args(["local", "up", "--no-status", "--dir"])
-            .arg(dir)
-            .args(["--base-port", &base.to_string()])
-            .env("DDB_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        LocalUp {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for `ready: 3 nodes` and returns the `export AWS_…` line printed before it.
-    fn wait_for_ready(&mut self) -> String {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|e| {
-                panic!(
-                    "no `ready:` line within {READY_TIMEOUT:?} ({e}); output so far:\n{}",
-                    self.seen.join("\n")
-                )
-            });
-            self.seen.push(line.clone());
-            if line.starts_with("ready:") {
-                assert_eq!(line, format!("ready: {NODES} nodes"));
-                return self
-                    .seen
-                    .iter()
-                    .rev()
-                    .find(|l| l.starts_with("export AWS_ACCESS_KEY_ID="))
-                    .cloned()
-                    .unwrap_or_else(|| panic!("no export line in:\n{}", self.seen.join("\n")));
-            }
-        }
-    }
-
-    /// Sends SIGINT to ddbctl (as Ctrl-C would) and waits for it to exit.
-    fn interrupt_and_wait(&mut self) -> ExitStatus {
-        kill_process(Pid::from_child(&self.child), Signal::INT).unwrap();
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ddbctl still running {EXIT_TIMEOUT:?} after SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for LocalUp {
-    fn drop(&mut self) {
-        // The group outlives ddbctl while any ddbd it started is alive; ESRCH means none is.
-        let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
-        let _ = self.child.wait();
-    }
-}
-
-fn api_ports(base: u16) -> impl Iterator<Item = u16> {
-    base..base + NODES
-}
-
-/// `export AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S AWS_REGION=R` → (K, S).
-fn parse_export(line: &str) -> (String, String) {
-    let value = |name: &str| {
-        line.split_whitespace()
-            .find_map(|word| word.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-            .to_string()
-    };
-    (value("AWS_ACCESS_KEY_ID="), value("AWS_SECRET_ACCESS_KEY="))
-}
-
-fn client(port: u16, key_id: &str, secret: &str) -> Client {
-    Client::new(ClientConfig {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        credential: Credential::new(key_id, secret),
-        session_token: None,
-        region: "us-east-1".to_string(),
-        timeout: Duration::from_secs(10),
-    })
-    .unwrap()
 }

@@ -53,6 +53,13 @@ pub struct LocalUpArgs {
     /// Print no status table after `ready:`; only lines about nodes that exit.
     #[arg(long)]
     pub no_status: bool,
+    /// A group whose replica is silent this long is healed by its leader: a log replica on a
+    /// spare node (start four or more nodes to have one), rebuilt into a full replica, and the
+    /// silent replica removed. 0 never heals.
+    ///
+    /// Example: --heal-after-ms 3000
+    #[arg(long, default_value_t = 5_000)]
+    pub heal_after_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

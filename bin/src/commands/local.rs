@@ -21,6 +21,7 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
 pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     let mut cluster = LocalCluster::plan(&args.dir, args.nodes, args.base_port)?;
+    cluster.heal_after_ms = args.heal_after_ms;
     cluster.check_ports_free()?;
     let ddbd = find_ddbd()?;
     std::fs::create_dir_all(&cluster.dir)

@@ -33,6 +33,8 @@ pub struct LocalNode {
 pub struct LocalCluster {
     pub dir: PathBuf,
     pub nodes: Vec<LocalNode>,
+    /// Every node's `heal_after_ms`.
+    pub heal_after_ms: u64,
 }
 
 /// What every node of a local cluster shares.
@@ -83,6 +85,7 @@ impl LocalCluster {
         Ok(LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
+            heal_after_ms: NodeConfig::default().heal_after_ms,
         })
     }
 
@@ -134,6 +137,7 @@ impl LocalCluster {
             data_dir: self.node_dir(node).join("data"),
             region: REGION.to_string(),
             credentials: vec![secrets.access_key.clone()],
+            heal_after_ms: self.heal_after_ms,
             cluster: Some(ClusterConfig {
                 peer_listen: node.peer,
                 secret: secrets.cluster_secret.clone(),
