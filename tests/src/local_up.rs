@@ -172,10 +172,11 @@ pub fn kill_node(dir: &Path, id: u32) {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("ddbd") && cmdline.contains(&config) {
-            if let Some(pid) = Pid::from_raw(pid) {
-                killed |= kill_process(pid, Signal::KILL).is_ok();
-            }
+        if cmdline.contains("ddbd")
+            && cmdline.contains(&config)
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            killed |= kill_process(pid, Signal::KILL).is_ok();
         }
     }
     assert!(killed, "no ddbd running with {config}");
