@@ -7,10 +7,11 @@
 //! |---|---|---|
 //! | 1 group message | one-way | group id (u64 LE), then [`Message::encode`] |
 //! | 2 read index | call | group id (u64 LE); reply: LSN (u64 LE) |
-//! | 3 forward | call | the router's catalog LSN (u64 LE), operation name length (u16 LE), name, JSON request body; reply: JSON response |
+//! | 3 forward | call | the router's catalog LSN (u64 LE), forwards so far including this one (u8), operation name length (u16 LE), name, JSON request body; reply: JSON response |
 //! | 4 catalog | call | empty; reply: the metadata group's applied LSN (u64 LE), then the catalog (absent when empty) |
 //! | 5 snapshot page | call | group id (u64 LE), max bytes (u32 LE), then the key to start after (absent: from the first); reply: applied LSN (u64 LE), more (u8), item count (u32 LE), then per item key length (u32 LE), key, value length (u32 LE), value |
 //! | 6 promote | call | group id (u64 LE), node (u32 LE); reply: empty |
+//! | 7 removed | one-way | group id (u64 LE), then the group's committed membership (`Membership::encode`) |
 //!
 //! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
 //! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
@@ -23,7 +24,7 @@ use serde_json::Value;
 
 use crate::node::{GroupNetwork, Node, SnapshotPage};
 use crate::protocol::{ApiError, ErrorCode};
-use crate::replication::{Message, NodeId};
+use crate::replication::{Membership, Message, NodeId};
 use crate::transport::{Inbox, Incoming, Transport, TransportError};
 use crate::wal::Lsn;
 
@@ -33,6 +34,7 @@ const KIND_FORWARD: u8 = 3;
 const KIND_CATALOG: u8 = 4;
 const KIND_SNAPSHOT_PAGE: u8 = 5;
 const KIND_PROMOTE: u8 = 6;
+const KIND_REMOVED: u8 = 7;
 
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
@@ -135,12 +137,14 @@ impl GroupNetwork for ClusterNetwork {
         operation: &str,
         body: &Value,
         catalog_lsn: Lsn,
+        hops: u8,
     ) -> Result<Value, ApiError> {
         let name = operation.as_bytes();
         let json = serde_json::to_vec(body).unwrap_or_default();
         let mut payload = Vec::with_capacity(11 + name.len() + json.len());
         payload.push(KIND_FORWARD);
         payload.extend_from_slice(&catalog_lsn.0.to_le_bytes());
+        payload.push(hops);
         payload.extend_from_slice(&u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
         payload.extend_from_slice(name);
         payload.extend_from_slice(&json);
@@ -176,6 +180,13 @@ impl GroupNetwork for ClusterNetwork {
         payload.extend_from_slice(&group_id.to_le_bytes());
         payload.extend_from_slice(&node.to_le_bytes());
         self.call(leader, payload, READ_INDEX_TIMEOUT).map(|_| ())
+    }
+
+    fn send_removed(&self, to: NodeId, group_id: u64, membership: &Membership) {
+        let mut payload = vec![KIND_REMOVED];
+        payload.extend_from_slice(&group_id.to_le_bytes());
+        payload.extend_from_slice(&membership.encode());
+        let _ = self.transport.send(u64::from(to), Bytes::from(payload));
     }
 
     fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
@@ -220,6 +231,14 @@ pub fn serve_peers(
 }
 
 fn deliver(node: &Node, from: u64, payload: &[u8]) {
+    if let Some((&KIND_REMOVED, rest)) = payload.split_first() {
+        if let Some((group, body)) = rest.split_first_chunk::<8>()
+            && let Ok(membership) = Membership::decode(body)
+        {
+            node.removed_from(u64::from_le_bytes(*group), &membership);
+        }
+        return;
+    }
     let Some((&KIND_GROUP_MESSAGE, rest)) = payload.split_first() else {
         tracing::debug!(from, "unexpected one-way payload from a peer");
         return;
@@ -284,6 +303,9 @@ fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
         .split_first_chunk::<8>()
         .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
     let catalog_lsn = Lsn(u64::from_le_bytes(*catalog_lsn));
+    let (&hops, rest) = rest
+        .split_first()
+        .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
     let (length, rest) = rest
         .split_first_chunk::<2>()
         .ok_or_else(|| ApiError::internal("malformed forwarded request"))?;
@@ -296,7 +318,7 @@ fn forwarded(node: &Node, rest: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::internal("malformed forwarded operation name"))?;
     let body: Value = serde_json::from_slice(json)
         .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
-    let response = node.handle_forwarded(operation, &body, catalog_lsn)?;
+    let response = node.handle_forwarded(operation, &body, catalog_lsn, hops)?;
     Ok(serde_json::to_vec(&response).unwrap_or_default())
 }
 

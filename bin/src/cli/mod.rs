@@ -123,9 +123,33 @@ pub enum Command {
     /// Inspect a running cluster: replication groups, leaders, lag.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Act on one replication group (a table partition, or group 0: the metadata group).
+    #[command(subcommand)]
+    Partition(PartitionCommand),
     /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
     #[command(subcommand)]
     Drill(DrillCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// Replace a member of a group now, as its leader does by itself when a member stays
+    /// silent past heal_after_ms: teach a spare node the log, add it as a log replica, remove
+    /// the member, then rebuild the log replica into a full replica. Needs a node outside the
+    /// group (a cluster of four or more). `ddbctl cluster status` shows the progress.
+    ///
+    /// The request goes to any node (--endpoint) and is forwarded to the group's leader.
+    ///
+    /// Example: ddbctl partition heal --group 3 --replace 2
+    #[command(verbatim_doc_comment)]
+    Heal {
+        /// The group's id (the partition id `cluster status` shows after the table name).
+        #[arg(long)]
+        group: u64,
+        /// The node whose replica is replaced.
+        #[arg(long)]
+        replace: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

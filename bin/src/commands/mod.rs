@@ -9,6 +9,7 @@ mod items_view;
 mod local;
 pub(crate) mod local_fleet;
 pub(crate) mod local_layout;
+mod partition;
 mod replica;
 mod status_view;
 mod table;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => crate::bench::run(&cli.global.connection, &args, format),
         Command::Local(LocalCommand::Up(args)) => local::up(&args),
         Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
+        Command::Partition(command) => partition::run(&cli.global.connection, command, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }

@@ -18,14 +18,16 @@ pub trait GroupNetwork: Send + Sync {
     fn send(&self, group_id: u64, to: NodeId, message: Message);
     /// Asks `leader` for group `group_id`'s read index (blocking, bounded).
     fn read_index(&self, leader: NodeId, group_id: u64) -> Result<Lsn, ApiError>;
-    /// Runs a DynamoDB request on node `to`, which serves it without forwarding it again, once
-    /// its catalog is at least as new as `catalog_lsn` (blocking, bounded).
+    /// Runs a DynamoDB request on node `to` once its catalog is at least as new as
+    /// `catalog_lsn`; `hops` counts the forwards including this one, which bounds how far it
+    /// goes on (blocking, bounded).
     fn forward(
         &self,
         to: NodeId,
         operation: &str,
         body: &Value,
         catalog_lsn: Lsn,
+        hops: u8,
     ) -> Result<Value, ApiError>;
     /// Fetches the replicated catalog (the metadata group's applied LSN and the catalog item)
     /// from node `from`, a replica of the metadata group (blocking, bounded).
@@ -39,6 +41,9 @@ pub trait GroupNetwork: Send + Sync {
         after: Option<&[u8]>,
         max_bytes: u32,
     ) -> Result<SnapshotPage, ApiError>;
+    /// Tells node `to`, which acts as a replica of group `group_id` but is not a member of its
+    /// committed `membership`, that it was removed (best effort).
+    fn send_removed(&self, to: NodeId, group_id: u64, membership: &Membership);
     /// Asks `leader` to make `node`, a rebuilt log replica of group `group_id`, a full member.
     fn request_promotion(
         &self,
@@ -75,6 +80,7 @@ impl GroupNetwork for NoNetwork {
         _operation: &str,
         _body: &Value,
         _catalog_lsn: Lsn,
+        _hops: u8,
     ) -> Result<Value, ApiError> {
         Err(no_peers())
     }
@@ -101,6 +107,8 @@ impl GroupNetwork for NoNetwork {
     ) -> Result<(), ApiError> {
         Err(no_peers())
     }
+
+    fn send_removed(&self, _to: NodeId, _group_id: u64, _membership: &Membership) {}
 }
 
 fn no_peers() -> ApiError {

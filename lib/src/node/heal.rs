@@ -53,7 +53,11 @@ impl Node {
                     return HealStep::Nothing;
                 }
                 let threshold_ms = u64::try_from(heal_after.as_millis()).unwrap_or(u64::MAX);
-                let silent = core.silent_members(now_ms(), threshold_ms);
+                let mut silent = core.silent_members(now_ms(), threshold_ms);
+                if let Some(forced) = self.forced_heal(partition.def().id, core.membership()) {
+                    silent.retain(|id| *id != forced);
+                    silent.insert(0, forced);
+                }
                 let membership = core.membership();
                 if let Some(learner) = core.learners().first() {
                     let caught_up = core
@@ -110,10 +114,24 @@ impl Node {
                 core.committed_membership().role(self.options.node_id) == Some(Role::Log)
                     && core.membership().role(self.options.node_id) == Some(Role::Log)
             });
-            if !is_log_replica
-                || partition.store().applied_lsn() != Lsn::ZERO
-                || partition.rebuilding.swap(true, Ordering::AcqRel)
-            {
+            if !is_log_replica || partition.rebuilding.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            if partition.store().applied_lsn() != Lsn::ZERO {
+                // Rebuilt already (its promotion was refused, e.g. while another membership
+                // change was in flight): ask again.
+                let node = Arc::clone(self);
+                let spawned = std::thread::Builder::new()
+                    .name("ddb-promote".to_string())
+                    .spawn(move || {
+                        if let Err(e) = node.request_promotion(&partition) {
+                            tracing::debug!(group_id = partition.def().id, error = %e.message, "promotion not granted yet");
+                        }
+                        partition.rebuilding.store(false, Ordering::Release);
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "starting a promotion thread");
+                }
                 continue;
             }
             let node = Arc::clone(self);
@@ -129,11 +147,14 @@ impl Node {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "log replica rebuilt into a full replica; promotion requested"
                         ),
-                        Err(e) => {
-                            tracing::warn!(group_id, error = %e.message, "rebuilding a log replica failed; will retry");
-                            partition.rebuilding.store(false, Ordering::Release);
-                        }
+                        Err(e) => tracing::warn!(
+                            group_id,
+                            error = %e.message,
+                            "rebuilding a log replica (or its promotion) failed; will retry"
+                        ),
                     }
+                    // While it is still a log replica the next round asks again.
+                    partition.rebuilding.store(false, Ordering::Release);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "starting a rebuild thread");
@@ -234,8 +255,88 @@ impl Node {
         }
         let reached = store.applied_lsn();
         partition.set_applied(reached);
-        self.network.request_promotion(leader, group_id, me)?;
+        let _ = leader;
+        self.request_promotion(partition)?;
         Ok(reached)
+    }
+
+    /// Asks the group's current leader to make this rebuilt log replica a full member.
+    fn request_promotion(&self, partition: &Partition) -> Result<(), ApiError> {
+        let leader = partition
+            .with_core(|core| core.leader())
+            .ok_or_else(|| ApiError::not_leader(None))?;
+        self.network
+            .request_promotion(leader, partition.def().id, self.options.node_id)
+    }
+
+    /// The member an operator asked to replace in `group_id`, while it is still a member.
+    fn forced_heal(&self, group_id: u64, membership: &Membership) -> Option<NodeId> {
+        let mut forced = self
+            .forced_heals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match forced.get(&group_id) {
+            Some(id) if membership.contains(*id) => Some(*id),
+            Some(_) => {
+                forced.remove(&group_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// `DdbHealGroup` (`ddbctl partition heal`): on the group's leader (requests elsewhere are
+    /// forwarded there), replace member `Replace` of group `Group` as if it had gone silent.
+    pub(super) fn heal_request(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        let params = crate::protocol::Params::new(body)?;
+        let group_id = params
+            .optional_u64("Group")?
+            .ok_or_else(|| ApiError::validation("Group is required"))?;
+        let replace = params
+            .optional_u64("Replace")?
+            .and_then(|id| NodeId::try_from(id).ok())
+            .ok_or_else(|| ApiError::validation("Replace (a node id) is required"))?;
+        let partition = self.partition(group_id)?;
+        let (leader, membership) = partition.with_core(|core| {
+            (
+                core.is_leader()
+                    .then_some(self.options.node_id)
+                    .or(core.leader()),
+                core.membership().clone(),
+            )
+        });
+        if leader != Some(self.options.node_id) {
+            return Err(ApiError::not_leader(leader));
+        }
+        if !membership.contains(replace) {
+            return Err(ApiError::validation(format!(
+                "node {replace} is not a member of group {group_id}"
+            )));
+        }
+        if replace == self.options.node_id {
+            return Err(ApiError::validation(
+                "the group's leader cannot replace itself; replace another member",
+            ));
+        }
+        if self.options.heal_after.is_none() {
+            return Err(ApiError::validation(
+                "healing is off on this node (heal_after_ms = 0)",
+            ));
+        }
+        self.forced_heals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(group_id, replace);
+        tracing::warn!(group_id, replace, "an operator asked to replace a replica");
+        Ok(serde_json::json!({
+            "Group": group_id,
+            "Replacing": replace,
+            "Leader": self.options.node_id,
+            "Members": membership.ids().collect::<Vec<_>>(),
+        }))
     }
 
     /// A node outside `membership` to replace `dead`: same AZ first, then an AZ the group does

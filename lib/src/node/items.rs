@@ -532,7 +532,8 @@ impl Node {
                 )
             }
         };
-        self.redirect(not_leader, request.0, &request.1).map(|_| ())
+        self.redirect(not_leader, request.0, &request.1, 0)
+            .map(|_| ())
     }
 }
 

@@ -38,6 +38,10 @@ pub const META_GROUP: u64 = 0;
 /// The key of the catalog item in the metadata group's store.
 pub const CATALOG_KEY: &[u8] = b"catalog";
 
+/// A request is forwarded at most this often: the router to a replica, a replica (holding no
+/// lease or not the leader) on to the leader it knows.
+const MAX_FORWARD_HOPS: u8 = 2;
+
 /// How long a request waits for a group without a leader to elect one.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 
@@ -89,6 +93,8 @@ pub struct Node {
     partitions: RwLock<HashMap<u64, Arc<Partition>>>,
     /// The metadata group's applied LSN whose catalog is installed here.
     catalog_lsn: std::sync::Mutex<Lsn>,
+    /// Members operators asked to replace, by group: healed as if they were silent.
+    forced_heals: std::sync::Mutex<HashMap<u64, NodeId>>,
 }
 
 impl Node {
@@ -115,6 +121,7 @@ impl Node {
             network,
             partitions: RwLock::new(HashMap::new()),
             catalog_lsn: std::sync::Mutex::new(Lsn::ZERO),
+            forced_heals: std::sync::Mutex::new(HashMap::new()),
         };
         if node.is_clustered() {
             node.open_partition(PartitionDef {
@@ -233,31 +240,31 @@ impl Node {
     /// Closes this node's replicas of `table`'s partitions and deletes their files (once the
     /// last in-flight request lets go of them).
     fn drop_partitions(&self, table: &TableDef) {
-        let removed: Vec<Arc<Partition>> = {
-            let mut partitions = self
-                .partitions
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            table
-                .partitions
-                .iter()
-                .filter_map(|p| partitions.remove(&p.id))
-                .collect()
-        };
-        drop(removed);
         for def in &table.partitions {
-            for dir in [
-                wal_dir(&self.data_dir, def.id),
-                store_dir(&self.data_dir, def.id),
-            ] {
-                if dir.exists()
-                    && let Err(e) = std::fs::remove_dir_all(&dir)
-                {
-                    tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted table's files");
-                }
-            }
-            let _ = std::fs::remove_file(group::promise_path(&self.data_dir, def.id));
+            self.drop_replica(*def);
+            let _ = std::fs::remove_file(group::membership_path(&self.data_dir, def.id));
         }
+    }
+
+    /// Closes this node's replica of group `def` and deletes its WAL, store and promise.
+    fn drop_replica(&self, def: PartitionDef) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&def.id);
+        drop(removed);
+        for dir in [
+            wal_dir(&self.data_dir, def.id),
+            store_dir(&self.data_dir, def.id),
+        ] {
+            if dir.exists()
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "removing a replica's files");
+            }
+        }
+        let _ = std::fs::remove_file(group::promise_path(&self.data_dir, def.id));
     }
 
     /// Whether this node is one of several (replicas elsewhere, requests may be forwarded).
@@ -384,10 +391,49 @@ impl Node {
             }
             partition = self.partitions_read().get(&group_id).cloned();
         }
-        match partition {
-            Some(partition) => partition.deliver(from, message),
-            None => tracing::debug!(group_id, from, "message for a group unknown here"),
+        let Some(partition) = partition else {
+            tracing::debug!(group_id, from, "message for a group unknown here");
+            return;
+        };
+        if matches!(message, Message::Prepare { .. }) {
+            // A replica removed while it was away campaigns with its old view of the group:
+            // tell it, so it stops and lets requests go to the members.
+            let committed = partition.with_core(|core| core.committed_membership());
+            if committed.contains(self.options.node_id) && !committed.contains(from) {
+                self.network.send_removed(from, group_id, &committed);
+                return;
+            }
         }
+        partition.deliver(from, message);
+    }
+
+    /// A member of group `group_id` says this node's replica was removed from it: record the
+    /// membership and drop the replica (its files go too).
+    pub fn removed_from(&self, group_id: u64, membership: &Membership) {
+        if membership.contains(self.options.node_id) {
+            return;
+        }
+        let Some(partition) = self.partitions_read().get(&group_id).cloned() else {
+            return;
+        };
+        let still_member = partition.with_core(|core| {
+            core.committed_membership().contains(self.options.node_id) && core.is_leader()
+        });
+        if still_member {
+            return;
+        }
+        let path = group::membership_path(&self.data_dir, group_id);
+        if let Err(reason) = group::write_membership(&path, membership) {
+            tracing::error!(group_id, %reason, "recording a removal");
+            return;
+        }
+        tracing::warn!(
+            group_id,
+            "this replica was removed from its group; dropping it"
+        );
+        let def = *partition.def();
+        drop(partition);
+        self.drop_replica(def);
     }
 
     /// The definition of group `group_id`: the metadata group or a table partition.
@@ -629,7 +675,7 @@ impl Node {
                     std::thread::sleep(Duration::from_millis(25));
                 }
                 Err(error) if error.redirect.is_some() => {
-                    match self.redirect(error, operation, body) {
+                    match self.redirect(error, operation, body, 0) {
                         // The leader was unreachable or has just lost its leadership; nothing
                         // happened there. Look again once the group has moved on.
                         Err(error)
@@ -646,13 +692,15 @@ impl Node {
         }
     }
 
-    /// Runs a request another node forwarded here: it is served here or fails, never
-    /// forwarded again (a leader change in between makes the client retry).
+    /// Runs a request another node forwarded here (`hops` forwards so far). It is served here,
+    /// or, if this node holds no replica of the group and knows who leads it, forwarded once
+    /// more; never further (a leader change in between makes the client retry).
     pub fn handle_forwarded(
         &self,
         operation: &str,
         body: &Value,
         catalog_lsn: Lsn,
+        hops: u8,
     ) -> Result<Value, ApiError> {
         // The router saw a catalog this new: serve against at least that one.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
@@ -660,19 +708,30 @@ impl Node {
             self.sync_catalog();
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.handle_here(operation, body).map_err(|error| ApiError {
-            redirect: None,
-            ..error
-        })
+        match self.handle_here(operation, body) {
+            Err(error) if hops < MAX_FORWARD_HOPS => self.redirect(error, operation, body, hops),
+            Err(error) => Err(ApiError {
+                redirect: None,
+                ..error
+            }),
+            Ok(response) => Ok(response),
+        }
     }
 
-    /// Sends a request that failed with a redirect to the node named in it.
-    fn redirect(&self, error: ApiError, operation: &str, body: &Value) -> Result<Value, ApiError> {
+    /// Sends a request that failed with a redirect to the node named in it (`hops` forwards
+    /// so far).
+    fn redirect(
+        &self,
+        error: ApiError,
+        operation: &str,
+        body: &Value,
+        hops: u8,
+    ) -> Result<Value, ApiError> {
         match error.redirect {
             Some(Some(leader)) if leader != self.options.node_id => {
-                let response = self
-                    .network
-                    .forward(leader, operation, body, self.catalog_lsn())?;
+                let response =
+                    self.network
+                        .forward(leader, operation, body, self.catalog_lsn(), hops + 1)?;
                 self.await_catalog_change(operation, body);
                 Ok(response)
             }
@@ -717,6 +776,7 @@ impl Node {
             "Scan" => self.scan(body),
             "BatchGetItem" => self.batch_get_item(body),
             "BatchWriteItem" => self.batch_write_item(body),
+            "DdbHealGroup" => self.heal_request(body),
             _ => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("Unknown operation: {operation}"),
