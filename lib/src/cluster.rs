@@ -12,6 +12,7 @@
 //! | 5 snapshot page | call | group id (u64 LE), max bytes (u32 LE), then the key to start after (absent: from the first); reply: applied LSN (u64 LE), more (u8), item count (u32 LE), then per item key length (u32 LE), key, value length (u32 LE), value |
 //! | 6 promote | call | group id (u64 LE), node (u32 LE); reply: empty |
 //! | 7 removed | one-way | group id (u64 LE), then the group's committed membership (`Membership::encode`) |
+//! | 8 metadata lookup | call | a table name; reply: the catalog's metadata LSN (u64 LE), then 1 if the table exists else 0 |
 //!
 //! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
 //! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
@@ -35,6 +36,7 @@ const KIND_CATALOG: u8 = 4;
 const KIND_SNAPSHOT_PAGE: u8 = 5;
 const KIND_PROMOTE: u8 = 6;
 const KIND_REMOVED: u8 = 7;
+const KIND_METADATA_LOOKUP: u8 = 8;
 
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
@@ -49,12 +51,28 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct ClusterNetwork {
     transport: Transport,
     runtime: tokio::runtime::Handle,
+    /// Nodes holding a metadata replica (lookups go round-robin to those other than this one).
+    metadata_members: std::sync::Mutex<Vec<NodeId>>,
+    lookups: Arc<LookupCounters>,
+}
+
+/// Routers' metadata lookups, counted where they are sent.
+#[derive(Default)]
+struct LookupCounters {
+    sent: std::sync::atomic::AtomicU64,
+    answered: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 impl ClusterNetwork {
     /// A network over `transport`, whose calls are driven on `runtime`.
     pub fn new(transport: Transport, runtime: tokio::runtime::Handle) -> ClusterNetwork {
-        ClusterNetwork { transport, runtime }
+        ClusterNetwork {
+            transport,
+            runtime,
+            metadata_members: std::sync::Mutex::new(Vec::new()),
+            lookups: Arc::new(LookupCounters::default()),
+        }
     }
 
     /// The transport underneath (for its statistics).
@@ -182,6 +200,62 @@ impl GroupNetwork for ClusterNetwork {
         self.call(leader, payload, READ_INDEX_TIMEOUT).map(|_| ())
     }
 
+    fn set_metadata_members(&self, members: Vec<NodeId>) {
+        let me = NodeId::try_from(self.transport.node_id()).unwrap_or(0);
+        *self
+            .metadata_members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            members.into_iter().filter(|id| *id != me).collect();
+    }
+
+    fn query_metadata(&self, table: &str) {
+        use std::sync::atomic::Ordering;
+        let target = {
+            let members = self
+                .metadata_members
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if members.is_empty() {
+                return;
+            }
+            let turn = self.lookups.sent.fetch_add(1, Ordering::Relaxed);
+            members[usize::try_from(turn).unwrap_or(0) % members.len()]
+        };
+        let payload = Bytes::from([&[KIND_METADATA_LOOKUP][..], table.as_bytes()].concat());
+        let call = self
+            .transport
+            .call(u64::from(target), payload, READ_INDEX_TIMEOUT);
+        let lookups = Arc::clone(&self.lookups);
+        self.runtime.spawn(async move {
+            match call.await {
+                Ok(_) => lookups.answered.fetch_add(1, Ordering::Relaxed),
+                Err(_) => lookups.failed.fetch_add(1, Ordering::Relaxed),
+            };
+        });
+    }
+
+    fn routing_counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        use std::sync::atomic::Ordering;
+        vec![
+            (
+                "ddb_router_metadata_lookups_sent_total",
+                "Metadata lookups this router sent (one per routed request, cache hit or miss).",
+                self.lookups.sent.load(Ordering::Relaxed),
+            ),
+            (
+                "ddb_router_metadata_lookups_answered_total",
+                "Metadata lookups the metadata group answered.",
+                self.lookups.answered.load(Ordering::Relaxed),
+            ),
+            (
+                "ddb_router_metadata_lookups_failed_total",
+                "Metadata lookups that failed or timed out.",
+                self.lookups.failed.load(Ordering::Relaxed),
+            ),
+        ]
+    }
+
     fn send_removed(&self, to: NodeId, group_id: u64, membership: &Membership) {
         let mut payload = vec![KIND_REMOVED];
         payload.extend_from_slice(&group_id.to_le_bytes());
@@ -284,6 +358,9 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
             },
             None => Err(ApiError::internal("malformed promote request")),
         },
+        Some((&KIND_METADATA_LOOKUP, table)) => node
+            .lookup_table(table)
+            .map(|(lsn, exists)| [&lsn.0.to_le_bytes()[..], &[u8::from(exists)]].concat()),
         Some((&KIND_CATALOG, _)) => node.local_catalog().map(|(lsn, catalog)| {
             [&lsn.0.to_le_bytes()[..], &catalog.unwrap_or_default()].concat()
         }),

@@ -208,18 +208,7 @@ fn put(client: &Client, index: usize) {
 }
 
 fn status(port: u16) -> Option<Value> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "GET /cluster/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let body = response.split("\r\n\r\n").nth(1)?;
-    serde_json::from_str(body).ok()
+    serde_json::from_str(&ddb_tests::http_get(port, "/cluster/status")?).ok()
 }
 
 /// Every group of the table, seen from node 1: three full members, none of them the lost node,

@@ -41,6 +41,16 @@ pub trait GroupNetwork: Send + Sync {
         after: Option<&[u8]>,
         max_bytes: u32,
     ) -> Result<SnapshotPage, ApiError>;
+    /// Asks the metadata group, without waiting, what it holds for `table`: every routed
+    /// request does, whether the router's catalog had the table or not, so the metadata group
+    /// sees load proportional to traffic and never a burst when caches go cold.
+    fn query_metadata(&self, _table: &str) {}
+    /// Where metadata lookups go: the metadata group's current members.
+    fn set_metadata_members(&self, _members: Vec<NodeId>) {}
+    /// Counters of the network side of routing, as `(metric name, help, value)`.
+    fn routing_counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
     /// Tells node `to`, which acts as a replica of group `group_id` but is not a member of its
     /// committed `membership`, that it was removed (best effort).
     fn send_removed(&self, to: NodeId, group_id: u64, membership: &Membership);

@@ -95,6 +95,16 @@ pub struct Node {
     catalog_lsn: std::sync::Mutex<Lsn>,
     /// Members operators asked to replace, by group: healed as if they were silent.
     forced_heals: std::sync::Mutex<HashMap<u64, NodeId>>,
+    routing: RoutingCounters,
+}
+
+/// How this node routes requests and serves metadata, counted for `/metrics`.
+#[derive(Default)]
+struct RoutingCounters {
+    requests: std::sync::atomic::AtomicU64,
+    cache_hits: std::sync::atomic::AtomicU64,
+    cache_misses: std::sync::atomic::AtomicU64,
+    lookups_served: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -122,6 +132,7 @@ impl Node {
             partitions: RwLock::new(HashMap::new()),
             catalog_lsn: std::sync::Mutex::new(Lsn::ZERO),
             forced_heals: std::sync::Mutex::new(HashMap::new()),
+            routing: RoutingCounters::default(),
         };
         if node.is_clustered() {
             node.open_partition(PartitionDef {
@@ -369,6 +380,11 @@ impl Node {
                 .spawn(move || {
                     while let Some(node) = node.upgrade() {
                         node.sync_catalog();
+                        let members = match node.partitions_read().get(&META_GROUP) {
+                            Some(meta) => meta.with_core(|core| core.membership().ids().collect()),
+                            None => node.membership_of(META_GROUP).ids().collect(),
+                        };
+                        node.network.set_metadata_members(members);
                         drop(node);
                         std::thread::sleep(CATALOG_SYNC_INTERVAL);
                     }
@@ -662,6 +678,7 @@ impl Node {
     /// catalog changes) go to the node that does; while a group has no leader the request
     /// waits for one (bounded).
     pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        self.route_metadata(body);
         let deadline = std::time::Instant::now() + LEADER_WAIT;
         loop {
             match self.handle_here(operation, body) {
@@ -690,6 +707,65 @@ impl Node {
                 other => return other,
             }
         }
+    }
+
+    /// The constant-work half of routing: the request's table is looked up in the local catalog
+    /// (a hit or a miss, counted) and, in a cluster, also asked of the metadata group, always.
+    fn route_metadata(&self, body: &Value) {
+        use std::sync::atomic::Ordering;
+        if !self.is_clustered() {
+            return;
+        }
+        let Some(table) = body.get("TableName").and_then(Value::as_str) else {
+            return;
+        };
+        self.routing.requests.fetch_add(1, Ordering::Relaxed);
+        if self.catalog.table(table).is_some() {
+            self.routing.cache_hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.routing.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+        self.network.query_metadata(table);
+    }
+
+    /// Answers a router's metadata lookup from this node's metadata replica: the catalog's
+    /// metadata LSN and whether `table` (UTF-8 bytes) exists.
+    pub fn lookup_table(&self, table: &[u8]) -> Result<(Lsn, bool), ApiError> {
+        use std::sync::atomic::Ordering;
+        self.routing.lookups_served.fetch_add(1, Ordering::Relaxed);
+        let name = std::str::from_utf8(table)
+            .map_err(|_| ApiError::validation("table names are UTF-8"))?;
+        let lsn = self.local_catalog()?.0;
+        Ok((lsn, self.catalog.table(name).is_some()))
+    }
+
+    /// Routing and metadata counters for `/metrics`, as `(name, help, value)`.
+    pub fn routing_counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        use std::sync::atomic::Ordering;
+        let mut counters = vec![
+            (
+                "ddb_router_requests_total",
+                "Requests naming a table that this node routed.",
+                self.routing.requests.load(Ordering::Relaxed),
+            ),
+            (
+                "ddb_router_cache_hits_total",
+                "Routed requests whose table was in this node's catalog.",
+                self.routing.cache_hits.load(Ordering::Relaxed),
+            ),
+            (
+                "ddb_router_cache_misses_total",
+                "Routed requests whose table was not in this node's catalog.",
+                self.routing.cache_misses.load(Ordering::Relaxed),
+            ),
+            (
+                "ddb_metadata_lookups_served_total",
+                "Routers' metadata lookups this node's metadata replica answered.",
+                self.routing.lookups_served.load(Ordering::Relaxed),
+            ),
+        ];
+        counters.extend(self.network.routing_counters());
+        counters
     }
 
     /// Runs a request another node forwarded here (`hops` forwards so far). It is served here,

@@ -99,11 +99,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    for (name, help, value) in state.node.routing_counters() {
+        use std::fmt::Write as _;
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn dynamodb(
