@@ -28,7 +28,33 @@ impl std::fmt::Debug for AccessKey {
     }
 }
 
+/// Letters and digits: the alphabet of generated secrets.
+pub const SECRET_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `count` characters drawn from `alphabet` (at most 256 letters) with the operating system's
+/// random generator.
+pub fn random_text(count: usize, alphabet: &[u8]) -> std::io::Result<String> {
+    let mut bytes = vec![0u8; count];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(format!("random bytes: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
+        .collect())
+}
+
 impl AccessKey {
+    /// A new random key pair: `DDB` and 17 base32 letters, and a 40-character secret.
+    pub fn generate() -> std::io::Result<AccessKey> {
+        Ok(AccessKey {
+            access_key_id: format!(
+                "DDB{}",
+                random_text(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
+            ),
+            secret_access_key: random_text(40, SECRET_ALPHABET)?,
+        })
+    }
+
     /// The SigV4 credential for this key.
     #[must_use]
     pub fn credential(&self) -> Credential {

@@ -12,7 +12,7 @@ mod local_up;
 mod node_process;
 mod ports;
 
-pub use local_up::{LocalUp, client, http_get, kill_node, parse_export};
+pub use local_up::{LocalUp, client, create_hash_table, http_get, kill_node, parse_export};
 pub use node_process::{NodeProcess, healthz_ok};
 pub use ports::{cluster_ports, free_cluster_base_port, port_is_free};
 

@@ -198,3 +198,19 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
 }
+
+/// Creates on-demand table `name` with a string hash key `k`.
+///
+/// # Panics
+/// When the node refuses.
+pub fn create_hash_table(client: &Client, name: &str) {
+    let request = serde_json::json!({
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    });
+    if let Err(e) = client.call("CreateTable", &request) {
+        panic!("CreateTable {name}: {e}");
+    }
+}

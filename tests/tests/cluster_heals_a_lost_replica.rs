@@ -29,17 +29,7 @@ fn a_lost_replica_is_replaced_and_nothing_is_lost() {
     let mut cluster = LocalUp::start(dir.path(), base, NODES, &["--heal-after-ms", "2000"]);
     let (key_id, secret) = parse_export(&cluster.wait_for_ready());
     let first = client(base, &key_id, &secret);
-    first
-        .call(
-            "CreateTable",
-            &json!({
-                "TableName": "heal",
-                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            }),
-        )
-        .unwrap();
+    ddb_tests::create_hash_table(&first, "heal");
     for index in 0..ITEMS / 2 {
         put(&first, index);
     }
@@ -78,17 +68,7 @@ fn an_operator_replaces_a_member_with_partition_heal() {
     let mut cluster = LocalUp::start(dir.path(), base, NODES, &["--heal-after-ms", "600000"]);
     let (key_id, secret) = parse_export(&cluster.wait_for_ready());
     let first = client(base, &key_id, &secret);
-    first
-        .call(
-            "CreateTable",
-            &json!({
-                "TableName": "heal",
-                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            }),
-        )
-        .unwrap();
+    ddb_tests::create_hash_table(&first, "heal");
     for index in 0..10 {
         put(&first, index);
     }

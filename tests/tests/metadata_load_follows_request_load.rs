@@ -26,17 +26,7 @@ fn every_request_queries_the_metadata_group_hit_or_miss() {
     let mut cluster = LocalUp::start(dir.path(), base, NODES, &[]);
     let (key_id, secret) = parse_export(&cluster.wait_for_ready());
     let router = client(base, &key_id, &secret);
-    router
-        .call(
-            "CreateTable",
-            &json!({
-                "TableName": "known",
-                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            }),
-        )
-        .unwrap();
+    ddb_tests::create_hash_table(&router, "known");
     let served_before: u64 = (base..base + NODES)
         .map(|port| counter(port, "ddb_metadata_lookups_served_total"))
         .sum();

@@ -1,12 +1,14 @@
 //! Where `ddbctl local up` puts a cluster: ports, files and the secrets shared by every node
 //! (documented in docs/local.md).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ddb::config::{AccessKey, ClusterConfig, ClusterNode, NodeConfig};
+use ddb::config::{
+    AccessKey, ClusterConfig, ClusterNode, NodeConfig, SECRET_ALPHABET, random_text,
+};
 use serde::{Deserialize, Serialize};
 
 /// Peer (replication) ports sit this far above API ports.
@@ -165,7 +167,7 @@ impl LocalCluster {
         }
         let credentials = read_or_create_private(&self.credentials_path(), || {
             Ok(toml::to_string(&CredentialsFile {
-                credentials: vec![generate_access_key()?],
+                credentials: vec![AccessKey::generate().context("generating an access key")?],
             })?)
         })?;
         let access_key = toml::from_str::<CredentialsFile>(&credentials)
@@ -175,9 +177,11 @@ impl LocalCluster {
             .next()
             .with_context(|| format!("{} lists no key", self.credentials_path().display()))?;
         let secret_path = self.dir.join(SECRET_FILE);
-        let cluster_secret = read_or_create_private(&secret_path, || random_chars(32, ALPHANUM))?
-            .trim()
-            .to_string();
+        let cluster_secret = read_or_create_private(&secret_path, || {
+            random_text(32, SECRET_ALPHABET).context("generating the cluster secret")
+        })?
+        .trim()
+        .to_string();
         let secrets = SharedSecrets {
             access_key,
             cluster_secret,
@@ -192,31 +196,6 @@ impl LocalCluster {
         }
         Ok(secrets)
     }
-}
-
-const ALPHANUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// A new access key pair, shaped like the ones ddbd generates.
-fn generate_access_key() -> anyhow::Result<AccessKey> {
-    Ok(AccessKey {
-        access_key_id: format!(
-            "DDB{}",
-            random_chars(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
-        ),
-        secret_access_key: random_chars(40, ALPHANUM)?,
-    })
-}
-
-/// `count` characters drawn from `alphabet` (at most 256 letters) by the kernel's generator.
-fn random_chars(count: usize, alphabet: &[u8]) -> anyhow::Result<String> {
-    let mut bytes = vec![0u8; count];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
-    Ok(bytes
-        .iter()
-        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
-        .collect())
 }
 
 /// The contents of `path`, or, if it does not exist, `generate()`'s text written there with

@@ -1,7 +1,6 @@
 //! Access keys: configured ones, or a pair generated on first start and kept in the data
 //! directory so that restarts keep working for the same clients.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -32,16 +31,7 @@ pub fn resolve(config: &NodeConfig) -> anyhow::Result<Vec<AccessKey>> {
             return Ok(stored.credentials);
         }
     }
-    let key = AccessKey {
-        access_key_id: format!(
-            "DDB{}",
-            random_chars(17, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")?
-        ),
-        secret_access_key: random_chars(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        )?,
-    };
+    let key = AccessKey::generate().context("generating an access key")?;
     write_private(
         &path,
         &toml::to_string(&Stored {
@@ -68,17 +58,6 @@ pub fn print_for_clients(keys: &[AccessKey], config: &NodeConfig, address: Socke
         crate::say!("  export AWS_DEFAULT_REGION={}", config.region);
         crate::say!("  aws dynamodb list-tables --endpoint-url http://{address}");
     }
-}
-
-fn random_chars(count: usize, alphabet: &[u8]) -> anyhow::Result<String> {
-    let mut bytes = vec![0u8; count];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
-    Ok(bytes
-        .iter()
-        .map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]))
-        .collect())
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -306,13 +306,7 @@ impl ReplicaCore {
         sent_at_ms: u64,
     ) {
         let last = self.log.last_lsn();
-        let RoleState::Leader(leader) = &mut self.state else {
-            return;
-        };
-        if leader.ballot != ballot {
-            return;
-        }
-        let Some(progress) = leader.peers.get_mut(&from) else {
+        let Some(progress) = self.peer_of_ballot(ballot, from) else {
             return;
         };
         progress.matched = progress.matched.max(match_lsn.min(last));
@@ -441,14 +435,16 @@ impl ReplicaCore {
         );
     }
 
-    pub(super) fn on_mismatch(&mut self, now_ms: u64, from: NodeId, ballot: Ballot, hint: Lsn) {
-        let RoleState::Leader(leader) = &mut self.state else {
-            return;
-        };
-        if leader.ballot != ballot {
-            return;
+    /// On a leader of `ballot`: the progress of peer `peer` (a message answering that ballot).
+    fn peer_of_ballot(&mut self, ballot: Ballot, peer: NodeId) -> Option<&mut PeerProgress> {
+        match &mut self.state {
+            RoleState::Leader(leader) if leader.ballot == ballot => leader.peers.get_mut(&peer),
+            _ => None,
         }
-        let Some(progress) = leader.peers.get_mut(&from) else {
+    }
+
+    pub(super) fn on_mismatch(&mut self, now_ms: u64, from: NodeId, ballot: Ballot, hint: Lsn) {
+        let Some(progress) = self.peer_of_ballot(ballot, from) else {
             return;
         };
         let backed_up = Lsn(progress.next.0.saturating_sub(1)).min(hint.next());
