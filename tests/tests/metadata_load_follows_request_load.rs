@@ -63,3 +63,30 @@ fn every_request_queries_the_metadata_group_hit_or_miss() {
     }
     assert!(cluster.interrupt_and_wait().success());
 }
+
+/// A table created through one node is usable through every other node the moment CreateTable
+/// returns: a node that has not yet seen it checks with the metadata group before answering
+/// "not found".
+#[test]
+fn a_new_table_is_usable_through_every_node_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ddb_tests::free_cluster_base_port(NODES);
+    let mut cluster = LocalUp::start(dir.path(), base, NODES, &[]);
+    let (key_id, secret) = parse_export(&cluster.wait_for_ready());
+    let clients: Vec<_> = (0..NODES)
+        .map(|offset| client(base + offset, &key_id, &secret))
+        .collect();
+    for round in 0..3 {
+        let name = format!("fresh{round}");
+        ddb_tests::create_hash_table(&clients[0], &name);
+        for (node, other) in clients.iter().enumerate().skip(1) {
+            other
+                .call(
+                    "PutItem",
+                    &json!({"TableName": name, "Item": {"k": {"S": format!("from{node}")}}}),
+                )
+                .unwrap_or_else(|e| panic!("PutItem on {name} through node {}: {e}", node + 1));
+        }
+    }
+    assert!(cluster.interrupt_and_wait().success());
+}

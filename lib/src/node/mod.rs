@@ -862,10 +862,36 @@ impl Node {
 
     /// The active table named `name`, or DynamoDB's not-found error.
     fn active_table(&self, name: &str) -> Result<Arc<TableDef>, ApiError> {
-        match self.catalog.table(name) {
+        match self.table(name) {
             Some(table) if table.status == crate::catalog::TableStatus::Active => Ok(table),
             _ => Err(ApiError::resource_not_found()),
         }
+    }
+
+    /// Table `name` from the catalog. In a cluster a miss is checked against the metadata
+    /// group before it is believed: a table created through another node a moment ago may not
+    /// have reached this node's catalog yet, and "not found" must not contradict a CreateTable
+    /// that already returned.
+    fn table(&self, name: &str) -> Option<Arc<TableDef>> {
+        if let Some(table) = self.catalog.table(name) {
+            return Some(table);
+        }
+        if !self.is_clustered() {
+            return None;
+        }
+        let meta = self.partitions_read().get(&META_GROUP).cloned();
+        match meta {
+            // Catch up with everything the metadata group committed before this request.
+            Some(meta) => {
+                if meta.read_barrier(true).is_err() {
+                    return None;
+                }
+            }
+            // Not a metadata replica: sync_catalog fetches the catalog from one.
+            None => {}
+        }
+        self.sync_catalog();
+        self.catalog.table(name)
     }
 
     /// The open partition with id `id`.

@@ -68,7 +68,6 @@ impl Node {
         let params = Params::new(body)?;
         let name = params.required_str("TableName")?;
         let table = self
-            .catalog
             .table(name)
             .ok_or_else(|| ApiError::table_not_found(name))?;
         Ok(json!({"Table": table_description(&table, &self.options.region, table.status.as_str())}))
@@ -104,7 +103,6 @@ impl Node {
         let params = Params::new(body)?;
         let name = params.required_str("TableName")?;
         let current = self
-            .catalog
             .table(name)
             .ok_or_else(|| ApiError::table_not_found(name))?;
         let mode = params.optional_str("BillingMode")?;
