@@ -879,16 +879,13 @@ impl Node {
         if !self.is_clustered() {
             return None;
         }
+        // Catch up with everything the metadata group committed before this request (a node
+        // without a metadata replica fetches the catalog from one in sync_catalog).
         let meta = self.partitions_read().get(&META_GROUP).cloned();
-        match meta {
-            // Catch up with everything the metadata group committed before this request.
-            Some(meta) => {
-                if meta.read_barrier(true).is_err() {
-                    return None;
-                }
-            }
-            // Not a metadata replica: sync_catalog fetches the catalog from one.
-            None => {}
+        if let Some(meta) = meta
+            && meta.read_barrier(true).is_err()
+        {
+            return None;
         }
         self.sync_catalog();
         self.catalog.table(name)
