@@ -200,6 +200,14 @@ impl GroupNetwork for ClusterNetwork {
         self.call(leader, payload, READ_INDEX_TIMEOUT).map(|_| ())
     }
 
+    fn is_reachable(&self, id: NodeId) -> bool {
+        self.transport
+            .stats()
+            .peers
+            .get(&u64::from(id))
+            .is_some_and(|peer| peer.connected)
+    }
+
     fn set_metadata_members(&self, members: Vec<NodeId>) {
         let me = NodeId::try_from(self.transport.node_id()).unwrap_or(0);
         *self

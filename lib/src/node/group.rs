@@ -41,6 +41,10 @@ pub trait GroupNetwork: Send + Sync {
         after: Option<&[u8]>,
         max_bytes: u32,
     ) -> Result<SnapshotPage, ApiError>;
+    /// Whether node `id` is connected now (a candidate spare for healing must be).
+    fn is_reachable(&self, _id: NodeId) -> bool {
+        false
+    }
     /// Asks the metadata group, without waiting, what it holds for `table`: every routed
     /// request does, whether the router's catalog had the table or not, so the metadata group
     /// sees load proportional to traffic and never a burst when caches go cold.

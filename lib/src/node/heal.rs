@@ -326,6 +326,11 @@ impl Node {
                 "healing is off on this node (heal_after_ms = 0)",
             ));
         }
+        if self.choose_spare(&membership, replace).is_none() {
+            return Err(ApiError::validation(format!(
+                "no reachable node outside group {group_id} to take node {replace}'s place"
+            )));
+        }
         self.forced_heals
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -339,8 +344,8 @@ impl Node {
         }))
     }
 
-    /// A node outside `membership` to replace `dead`: same AZ first, then an AZ the group does
-    /// not use, then any.
+    /// A reachable node outside `membership` to replace `dead`: same AZ first, then an AZ the
+    /// group does not use, then any.
     fn choose_spare(&self, membership: &Membership, dead: NodeId) -> Option<NodeId> {
         let az_of = |id: NodeId| {
             self.options
@@ -359,7 +364,7 @@ impl Node {
             .options
             .cluster
             .iter()
-            .filter(|node| !membership.contains(node.id))
+            .filter(|node| !membership.contains(node.id) && self.network.is_reachable(node.id))
             .collect();
         candidates
             .iter()
