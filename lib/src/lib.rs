@@ -4,6 +4,7 @@
 //!   encoding and the order-preserving key encoding.
 //! - [`wal`]: the write-ahead log: log entries, segment files, group commit and recovery.
 //! - [`digest`]: the LtHash16 state digest and its checkpoints.
+//! - [`archive`]: archive URLs, object names, the WAL chunk format, create-only uploads.
 //! - [`replica`]: the replica store that applies committed entries (fjall and in-memory).
 //! - [`replication`]: the sans-IO Multi-Paxos core of a partition's replication group.
 //! - [`cluster`]: replication messages, read indexes and forwarded requests between nodes.
@@ -20,6 +21,7 @@
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
+pub mod archive;
 pub mod catalog;
 pub mod client;
 pub mod cluster;

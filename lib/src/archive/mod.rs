@@ -1,0 +1,73 @@
+//! The archive: every partition's committed log, as immutable objects in an object store.
+//!
+//! This is the archiver's foundation (`DESIGN.md`, "Archive (object store layout)"):
+//!
+//! - [`ArchiveUrl`]: `file:///abs/path` or `s3://bucket/prefix?endpoint=…&region=…`, and
+//!   opening the store one names;
+//! - [`layout`]: object names, `v1/tables/<table>/partitions/<partition>/wal/…` and
+//!   `…/snapshots/…`;
+//! - [`encode_chunk`] / [`decode_chunk`]: the `.ddbwal.zst` format (`docs/formats.md`,
+//!   "Archive WAL chunk");
+//! - [`upload_chunk`]: create-only uploads that turn a conflicting object into
+//!   [`ArchiveError::SplitBrain`]; [`list_chunks`] and [`verify_partition`] read back.
+//!
+//! All traffic goes through `object_store`, so a local directory and S3 behave alike.
+
+mod chunk;
+pub mod layout;
+mod store;
+mod url;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+pub use chunk::{
+    CHUNK_MAGIC, CHUNK_VERSION, Chunk, ChunkEncodeError, ChunkError, FOOTER_LEN, MAX_BODY_BYTES,
+    decode_chunk, encode_chunk,
+};
+pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
+pub use store::{Archive, Uploaded, list_chunks, upload_chunk};
+pub use url::{ArchiveUrl, ArchiveUrlError, DEFAULT_REGION};
+pub use verify::{Problem, VerifyReport, verify_partition};
+
+/// Why an archive operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// An object already exists under the name with different bytes: two writers archived
+    /// different entries for the same LSNs. Nothing was overwritten; this needs an operator.
+    #[error("split brain: {path} already exists with different contents")]
+    SplitBrain {
+        /// The object.
+        path: String,
+    },
+    /// A credential the S3 archive needs is not in the environment.
+    #[error("S3 archive needs {0} in the environment")]
+    MissingCredential(&'static str),
+    /// The file archive's root directory could not be created.
+    #[error("cannot create archive directory {}: {source}", root.display())]
+    CreateRoot {
+        /// The directory.
+        root: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The object store could not be configured.
+    #[error("cannot open archive: {source}")]
+    Open {
+        /// object_store's error.
+        source: object_store::Error,
+    },
+    /// A request to the object store failed.
+    #[error("archive {operation} {path}: {source}")]
+    ObjectStore {
+        /// What was attempted (`get`, `put`, `list`, `name`).
+        operation: &'static str,
+        /// The object or directory.
+        path: String,
+        /// object_store's error.
+        source: object_store::Error,
+    },
+}
