@@ -299,6 +299,11 @@ impl Node {
             .optional_u64("Replace")?
             .and_then(|id| NodeId::try_from(id).ok())
             .ok_or_else(|| ApiError::validation("Replace (a node id) is required"))?;
+        if self.group_def(group_id).is_none() {
+            return Err(ApiError::validation(format!(
+                "there is no group {group_id}"
+            )));
+        }
         let partition = self.partition(group_id)?;
         let (leader, membership) = partition.with_core(|core| {
             (
