@@ -126,9 +126,53 @@ pub enum Command {
     /// Act on one replication group (a table partition, or group 0: the metadata group).
     #[command(subcommand)]
     Partition(PartitionCommand),
+    /// Inspect the WAL archive in an object store (file:// or s3://).
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
     #[command(subcommand)]
     Drill(DrillCommand),
+}
+
+/// Where the archive is.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The archive's URL: `file:///abs/path` or `s3://bucket/prefix?endpoint=URL&region=R`
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    ///
+    /// Example: --archive file:///var/lib/ddb/archive
+    #[arg(long, env = "DDB_ARCHIVE")]
+    pub archive: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// List every archived partition: its chunks and the LSNs they cover.
+    ///
+    /// Example: ddbctl archive ls --archive file:///tmp/ddb-archive
+    Ls {
+        #[command(flatten)]
+        location: ArchiveArgs,
+    },
+    /// Download and check every chunk of every archived partition (or one): checksums,
+    /// footers, the LSNs each holds against its name, and contiguity from LSN 1. Names every
+    /// object with a problem.
+    ///
+    /// Exit status: 0 the archive is sound; 1 a problem was found (each one is printed);
+    /// 2 the archive could not be read.
+    ///
+    /// Example: ddbctl archive verify --archive s3://ddb/prod?endpoint=http://127.0.0.1:9000
+    #[command(verbatim_doc_comment)]
+    Verify {
+        #[command(flatten)]
+        location: ArchiveArgs,
+        /// Only this table id (with --partition).
+        #[arg(long, requires = "partition")]
+        table_id: Option<u64>,
+        /// Only this partition id (with --table-id).
+        #[arg(long, requires = "table_id")]
+        partition: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

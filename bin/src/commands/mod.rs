@@ -1,5 +1,6 @@
 //! What each `ddbctl` command does.
 
+mod archive;
 mod cluster;
 pub(crate) mod cluster_status;
 pub mod connect;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Local(LocalCommand::Up(args)) => local::up(&args),
         Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
         Command::Partition(command) => partition::run(&cli.global.connection, command, format),
+        Command::Archive(command) => archive::run(command, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }

@@ -29,7 +29,7 @@ pub use chunk::{
     decode_chunk, encode_chunk,
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
-pub use store::{Archive, Uploaded, list_chunks, upload_chunk};
+pub use store::{Archive, Uploaded, list_chunks, list_partitions, upload_chunk};
 pub use url::{ArchiveUrl, ArchiveUrlError, DEFAULT_REGION};
 pub use verify::{Problem, VerifyReport, verify_partition};
 

@@ -75,22 +75,38 @@ impl Archive {
     }
 
     /// Lists the keys directly under a layout directory, as full paths.
+    /// The names of the directories directly below `dir` (a key relative to the archive root).
+    async fn list_subdirs(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
+        Ok(self
+            .listing(dir)
+            .await?
+            .common_prefixes
+            .iter()
+            .filter_map(|prefix| prefix.filename().map(str::to_owned))
+            .collect())
+    }
+
     async fn list_dir(&self, dir: &str) -> Result<Vec<Path>, ArchiveError> {
+        Ok(self
+            .listing(dir)
+            .await?
+            .objects
+            .into_iter()
+            .map(|meta| meta.location)
+            .collect())
+    }
+
+    /// One level of `dir` (a key relative to the archive root): its objects and subdirectories.
+    async fn listing(&self, dir: &str) -> Result<object_store::ListResult, ArchiveError> {
         let dir = self.path_of(dir)?;
-        let listing = self
-            .store
+        self.store
             .list_with_delimiter(Some(&dir))
             .await
             .map_err(|source| ArchiveError::ObjectStore {
                 operation: "list",
                 path: dir.to_string(),
                 source,
-            })?;
-        Ok(listing
-            .objects
-            .into_iter()
-            .map(|meta| meta.location)
-            .collect())
+            })
     }
 }
 
@@ -165,4 +181,24 @@ pub async fn list_chunks(
     partition_id: u64,
 ) -> Result<Vec<WalChunkName>, ArchiveError> {
     Ok(list_wal(archive, table_id, partition_id).await?.chunks)
+}
+
+/// Every partition with objects in the archive, as `(table id, partition id)`, in order.
+pub async fn list_partitions(archive: &Archive) -> Result<Vec<(u64, u64)>, ArchiveError> {
+    let mut partitions = Vec::new();
+    for table_dir in archive.list_subdirs("v1/tables").await? {
+        let Ok(table_id) = table_dir.parse::<u64>() else {
+            continue;
+        };
+        for partition_dir in archive
+            .list_subdirs(&format!("v1/tables/{table_id}/partitions"))
+            .await?
+        {
+            if let Ok(partition_id) = partition_dir.parse::<u64>() {
+                partitions.push((table_id, partition_id));
+            }
+        }
+    }
+    partitions.sort_unstable();
+    Ok(partitions)
 }
