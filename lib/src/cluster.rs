@@ -87,13 +87,7 @@ impl ClusterNetwork {
                 "Another node of the cluster cannot be reached; retry",
             )
         };
-        let connected = self
-            .transport
-            .stats()
-            .peers
-            .get(&u64::from(to))
-            .is_some_and(|peer| peer.connected);
-        if !connected {
+        if !self.transport.is_connected(u64::from(to)) {
             // Nothing was sent: failing at once lets the caller find the new leader.
             return Err(unreachable());
         }
@@ -201,11 +195,7 @@ impl GroupNetwork for ClusterNetwork {
     }
 
     fn is_reachable(&self, id: NodeId) -> bool {
-        self.transport
-            .stats()
-            .peers
-            .get(&u64::from(id))
-            .is_some_and(|peer| peer.connected)
+        self.transport.is_connected(u64::from(id))
     }
 
     fn set_metadata_members(&self, members: Vec<NodeId>) {

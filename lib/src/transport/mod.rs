@@ -224,6 +224,11 @@ impl Transport {
         }
     }
 
+    /// Whether the outbound connection to `peer` is up now (cheap: one atomic load).
+    pub fn is_connected(&self, peer: u64) -> bool {
+        self.shared.is_connected(peer)
+    }
+
     /// A snapshot of every counter.
     pub fn stats(&self) -> TransportStats {
         self.shared.stats()
