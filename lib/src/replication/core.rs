@@ -210,6 +210,8 @@ pub struct ReplicaCore {
     pub(super) log: LogWindow,
     pub(super) base_membership: Membership,
     pub(super) membership: Membership,
+    /// LSN of the configuration entry `membership` comes from; `None`: the base membership.
+    pub(super) membership_lsn: Option<Lsn>,
     pub(super) durable_lsn: Lsn,
     pub(super) pending_appends: VecDeque<PendingAppend>,
     pub(super) next_append_id: u64,
@@ -250,6 +252,7 @@ impl ReplicaCore {
             max_seen_round: recovered.promised.round,
             log,
             membership: recovered.base_membership.clone(),
+            membership_lsn: None,
             base_membership: recovered.base_membership,
             durable_lsn,
             pending_appends: VecDeque::new(),
@@ -549,10 +552,19 @@ impl ReplicaCore {
     /// Recomputes the membership from the newest configuration entry in the log.
     pub(super) fn refresh_membership(&mut self) {
         let newest = self.log.entries().rev().find_map(|entry| match &entry.op {
-            Operation::Config(body) => Membership::decode(body).ok(),
+            Operation::Config(body) => Membership::decode(body).ok().map(|m| (entry.lsn, m)),
             _ => None,
         });
-        self.membership = newest.unwrap_or_else(|| self.base_membership.clone());
+        match newest {
+            Some((lsn, membership)) => {
+                self.membership = membership;
+                self.membership_lsn = Some(lsn);
+            }
+            None => {
+                self.membership = self.base_membership.clone();
+                self.membership_lsn = None;
+            }
+        }
     }
 
     /// Hands newly committed entries to the host for applying.

@@ -215,11 +215,7 @@ impl ReplicaCore {
     }
 
     fn membership_change_pending(&self) -> bool {
-        self.log
-            .entries()
-            .rev()
-            .take_while(|entry| entry.lsn > self.commit_lsn)
-            .any(|entry| matches!(entry.op, Operation::Config(_)))
+        self.membership_lsn.is_some_and(|lsn| lsn > self.commit_lsn)
     }
 
     /// Appends entries under this leader's ballot and sends them to every peer in step.
@@ -383,6 +379,11 @@ impl ReplicaCore {
     /// The newest membership whose configuration entry is committed (the base membership when
     /// none in memory is).
     pub fn committed_membership(&self) -> Membership {
+        if !self.membership_change_pending() {
+            // The newest configuration entry is committed (or there is none): the common case,
+            // answered without looking at the log.
+            return self.membership.clone();
+        }
         self.log
             .entries()
             .rev()
