@@ -8,7 +8,7 @@
 //! | 1 group message | one-way | group id (u64 LE), then [`Message::encode`] |
 //! | 2 read index | call | group id (u64 LE); reply: LSN (u64 LE) |
 //! | 3 forward | call | the router's catalog LSN (u64 LE), forwards so far including this one (u8), operation name length (u16 LE), name, JSON request body; reply: JSON response |
-//! | 4 catalog | call | empty; reply: the metadata group's applied LSN (u64 LE), then the catalog (absent when empty) |
+//! | 4 catalog | call | the caller's catalog LSN (u64 LE); reply: the metadata group's applied LSN (u64 LE), then the catalog if that LSN is newer (absent otherwise or when empty) |
 //! | 5 snapshot page | call | group id (u64 LE), max bytes (u32 LE), then the key to start after (absent: from the first); reply: applied LSN (u64 LE), more (u8), item count (u32 LE), then per item key length (u32 LE), key, value length (u32 LE), value |
 //! | 6 promote | call | group id (u64 LE), node (u32 LE); reply: empty |
 //! | 7 removed | one-way | group id (u64 LE), then the group's committed membership (`Membership::encode`) |
@@ -261,8 +261,14 @@ impl GroupNetwork for ClusterNetwork {
         let _ = self.transport.send(u64::from(to), Bytes::from(payload));
     }
 
-    fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
-        let reply = self.call(from, vec![KIND_CATALOG], READ_INDEX_TIMEOUT)?;
+    fn fetch_catalog(
+        &self,
+        from: NodeId,
+        newer_than: Lsn,
+    ) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+        let mut payload = vec![KIND_CATALOG];
+        payload.extend_from_slice(&newer_than.0.to_le_bytes());
+        let reply = self.call(from, payload, READ_INDEX_TIMEOUT)?;
         let (lsn, catalog) = reply
             .split_first_chunk::<8>()
             .ok_or_else(|| ApiError::internal("malformed catalog from another node"))?;
@@ -359,9 +365,13 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
         Some((&KIND_METADATA_LOOKUP, table)) => node
             .lookup_table(table)
             .map(|(lsn, exists)| [&lsn.0.to_le_bytes()[..], &[u8::from(exists)]].concat()),
-        Some((&KIND_CATALOG, _)) => node.local_catalog().map(|(lsn, catalog)| {
-            [&lsn.0.to_le_bytes()[..], &catalog.unwrap_or_default()].concat()
-        }),
+        Some((&KIND_CATALOG, rest)) => node
+            .local_catalog(Lsn(rest
+                .first_chunk::<8>()
+                .map_or(0, |lsn| u64::from_le_bytes(*lsn))))
+            .map(|(lsn, catalog)| {
+                [&lsn.0.to_le_bytes()[..], &catalog.unwrap_or_default()].concat()
+            }),
         _ => Err(ApiError::internal("unknown request kind from a peer")),
     };
     match result {

@@ -29,9 +29,14 @@ pub trait GroupNetwork: Send + Sync {
         catalog_lsn: Lsn,
         hops: u8,
     ) -> Result<Value, ApiError>;
-    /// Fetches the replicated catalog (the metadata group's applied LSN and the catalog item)
-    /// from node `from`, a replica of the metadata group (blocking, bounded).
-    fn fetch_catalog(&self, from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError>;
+    /// Fetches the replicated catalog (the metadata group's applied LSN and, if that is newer
+    /// than `newer_than`, the catalog item) from node `from`, a replica of the metadata group
+    /// (blocking, bounded).
+    fn fetch_catalog(
+        &self,
+        from: NodeId,
+        newer_than: Lsn,
+    ) -> Result<(Lsn, Option<Vec<u8>>), ApiError>;
     /// Fetches a page of group `group_id`'s items from node `from`, a full replica: the items
     /// after `after` (from the start when `None`), up to about `max_bytes` (blocking, bounded).
     fn fetch_snapshot_page(
@@ -99,7 +104,11 @@ impl GroupNetwork for NoNetwork {
         Err(no_peers())
     }
 
-    fn fetch_catalog(&self, _from: NodeId) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+    fn fetch_catalog(
+        &self,
+        _from: NodeId,
+        _newer_than: Lsn,
+    ) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
         Err(no_peers())
     }
 

@@ -179,7 +179,8 @@ impl Node {
 
     /// The replicated catalog as this node's metadata replica holds it: its applied LSN and
     /// the catalog item. Fails on a node outside the metadata group.
-    pub fn local_catalog(&self) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
+    /// The catalog item is read only when that LSN is newer than `newer_than`.
+    pub fn local_catalog(&self, newer_than: Lsn) -> Result<(Lsn, Option<Vec<u8>>), ApiError> {
         let meta = self
             .partitions_read()
             .get(&META_GROUP)
@@ -187,6 +188,9 @@ impl Node {
             .ok_or_else(|| ApiError::not_leader(self.membership_of(META_GROUP).ids().next()))?;
         // Read the LSN first: the item read after it is at least that new.
         let lsn = meta.store().applied_lsn();
+        if lsn <= newer_than {
+            return Ok((lsn, None));
+        }
         Ok((lsn, meta.get(CATALOG_KEY)?))
     }
 
@@ -197,7 +201,8 @@ impl Node {
         if !self.is_clustered() {
             return;
         }
-        let fetched = match self.local_catalog() {
+        let known = self.catalog_lsn();
+        let fetched = match self.local_catalog(known) {
             Ok(local) => Ok(local),
             Err(_) => {
                 let members: Vec<NodeId> = self.membership_of(META_GROUP).ids().collect();
@@ -205,7 +210,7 @@ impl Node {
                 // Ask the metadata replicas in turn, starting from a different one each time.
                 (0..members.len())
                     .map(|offset| members[(start + offset) % members.len()])
-                    .find_map(|member| self.network.fetch_catalog(member).ok())
+                    .find_map(|member| self.network.fetch_catalog(member, known).ok())
                     .ok_or(())
             }
         };
@@ -735,7 +740,7 @@ impl Node {
         self.routing.lookups_served.fetch_add(1, Ordering::Relaxed);
         let name = std::str::from_utf8(table)
             .map_err(|_| ApiError::validation("table names are UTF-8"))?;
-        let lsn = self.local_catalog()?.0;
+        let lsn = self.local_catalog(Lsn(u64::MAX))?.0;
         Ok((lsn, self.catalog.table(name).is_some()))
     }
 
