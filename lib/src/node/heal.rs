@@ -167,15 +167,13 @@ impl Node {
     fn rebuild_replica(&self, partition: &Partition) -> Result<Lsn, ApiError> {
         let group_id = partition.def().id;
         let me = self.options.node_id;
-        let (leader, source) = partition.with_core(|core| {
+        let source = partition.with_core(|core| {
             let full = |id: &NodeId| *id != me && core.membership().role(*id) == Some(Role::Full);
-            let source = core
-                .leader()
+            core.leader()
                 .filter(full)
-                .or_else(|| core.membership().ids().find(full));
-            (core.leader(), source)
+                .or_else(|| core.membership().ids().find(full))
         });
-        let (Some(leader), Some(source)) = (leader, source) else {
+        let Some(source) = source else {
             return Err(ApiError::not_leader(None));
         };
         // Copy everything first: a failed copy leaves the store untouched.
@@ -255,7 +253,6 @@ impl Node {
         }
         let reached = store.applied_lsn();
         partition.set_applied(reached);
-        let _ = leader;
         self.request_promotion(partition)?;
         Ok(reached)
     }

@@ -452,13 +452,7 @@ impl Partition {
                         Err(e) => group.fail(format!("WAL append failed: {e}")),
                     }
                 }
-                Action::Apply { mut entries } => {
-                    // A store rebuilt from a peer's copy may already hold the first of them.
-                    let stored = self.store.applied_lsn();
-                    entries.retain(|entry| entry.lsn > stored);
-                    if entries.is_empty() {
-                        continue;
-                    }
+                Action::Apply { entries } => {
                     if let Err(e) = self.store.apply_batch(&entries) {
                         group.fail(format!("apply failed: {e}"));
                         continue;
