@@ -143,6 +143,29 @@ pub struct NodeConfig {
     /// In a cluster, a group whose replica is silent this long is healed by its leader (a log
     /// replica on a spare node, then the silent replica removed); 0 never heals.
     pub heal_after_ms: u64,
+    /// Archiving of the node's log by the `ddb-archiver` beside it.
+    pub archive: NodeArchiveConfig,
+}
+
+/// The `[archive]` section of a node's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeArchiveConfig {
+    /// An archiver runs beside the node: bound the unarchived log. Off, the node neither
+    /// expects watermarks nor throttles.
+    pub enabled: bool,
+    /// Per partition, log bytes above the archive watermark past which writes get
+    /// `ThrottlingException` (the node never deletes unarchived log to make room).
+    pub max_unarchived_bytes: u64,
+}
+
+impl Default for NodeArchiveConfig {
+    fn default() -> Self {
+        NodeArchiveConfig {
+            enabled: false,
+            max_unarchived_bytes: 1 << 30,
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -158,6 +181,7 @@ impl Default for NodeConfig {
             on_demand_partitions: 4,
             cluster: None,
             heal_after_ms: 5_000,
+            archive: NodeArchiveConfig::default(),
         }
     }
 }
@@ -209,6 +233,9 @@ variable in brackets):
   access_key_id = \"...\"          [DDB_ACCESS_KEY_ID, with DDB_SECRET_ACCESS_KEY: replaces the list]
   secret_access_key = \"...\"
   heal_after_ms = 5000           heal a group whose replica is silent this long; 0: never [DDB_HEAL_AFTER_MS]
+  [archive]                      the ddb-archiver beside this node
+  enabled = false                bound the unarchived log (set where an archiver runs) [DDB_ARCHIVE_ENABLED]
+  max_unarchived_bytes = 1073741824  per partition; past it writes get ThrottlingException [DDB_MAX_UNARCHIVED_BYTES]
   [cluster]                      omit to run a single node
   peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
   secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]
@@ -277,6 +304,12 @@ With no credentials configured, a key pair is generated on first start, stored i
         }
         if let Some(v) = env("DDB_HEAL_AFTER_MS") {
             self.heal_after_ms = parsed("DDB_HEAL_AFTER_MS", v)?;
+        }
+        if let Some(v) = env("DDB_ARCHIVE_ENABLED") {
+            self.archive.enabled = parsed("DDB_ARCHIVE_ENABLED", v)?;
+        }
+        if let Some(v) = env("DDB_MAX_UNARCHIVED_BYTES") {
+            self.archive.max_unarchived_bytes = parsed("DDB_MAX_UNARCHIVED_BYTES", v)?;
         }
         if let Some(cluster) = self.cluster.as_mut() {
             if let Some(v) = env("DDB_PEER_LISTEN") {

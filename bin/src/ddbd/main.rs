@@ -128,6 +128,10 @@ fn open_node(
         node_id: config.node_id,
         region: config.region.clone(),
         on_demand_partitions: config.on_demand_partitions,
+        archive_bound: config
+            .archive
+            .enabled
+            .then_some(config.archive.max_unarchived_bytes),
         ..NodeOptions::default()
     };
     let Some(cluster) = &config.cluster else {

@@ -4,6 +4,7 @@
 //! JSON request body and returns the JSON response or a DynamoDB error. It is synchronous and
 //! blocks on WAL fsyncs: the HTTP layer runs it on blocking threads.
 
+mod archive;
 mod capacity;
 mod describe;
 mod group;
@@ -27,6 +28,7 @@ use crate::replica::ReplicaStore;
 use crate::replication::{Membership, Message, NodeId, ReplicaStatus, Role, Timing};
 use crate::wal::Lsn;
 
+pub use archive::{ArchiveProgress, ArchiveTracking, watermark_path};
 pub use group::{GroupNetwork, NoNetwork, SnapshotPage};
 pub use partition::{Partition, WriteOp, store_dir, wal_dir};
 pub use placement::{PlacementNode, place_group};
@@ -69,6 +71,9 @@ pub struct NodeOptions {
     pub timing: Timing,
     /// A group whose member is silent this long is healed by its leader; `None` never heals.
     pub heal_after: Option<Duration>,
+    /// Unarchived log bytes per partition past which writes are throttled; `None` when the
+    /// node is not archived (no archiver runs beside it).
+    pub archive_bound: Option<u64>,
 }
 
 impl Default for NodeOptions {
@@ -80,8 +85,34 @@ impl Default for NodeOptions {
             cluster: Vec::new(),
             timing: Timing::default(),
             heal_after: None,
+            archive_bound: None,
         }
     }
+}
+
+/// One replica's archiving state, as the node's internal API reports it to the archiver.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchivePartition {
+    /// The table (0 for the metadata group).
+    pub table_id: u64,
+    /// The partition (replication group) id.
+    pub partition_id: u64,
+    /// Its WAL directory.
+    pub wal_dir: PathBuf,
+    /// True if this replica leads its group: only the archiver beside the leader uploads.
+    pub leader: bool,
+    /// True for a full replica (a log replica holds no store to digest).
+    pub full_replica: bool,
+    /// The last LSN applied to the store: every entry through it is committed.
+    pub applied_lsn: u64,
+    /// The archive watermark the node holds.
+    pub watermark: u64,
+    /// Log bytes above the watermark (an upper estimate).
+    pub unarchived_bytes: u64,
+    /// True while writes are throttled for want of archiving.
+    pub over_bound: bool,
+    /// Writes refused for want of archiving since the node started.
+    pub throttled_writes: u64,
 }
 
 /// A node's tables and their open partitions.
@@ -335,6 +366,7 @@ impl Node {
             membership,
             self.options.timing,
             Arc::clone(&self.network),
+            self.options.archive_bound,
         )
         .map_err(ApiError::internal)?;
         self.partitions
@@ -659,6 +691,86 @@ impl Node {
             .collect();
         digests.sort_by_key(|(id, _, _)| *id);
         digests
+    }
+
+    /// Every replica this node holds, with its table (0 for the metadata group), for the
+    /// archiver beside the node and for `/metrics`.
+    #[must_use]
+    pub fn archive_partitions(&self) -> Vec<ArchivePartition> {
+        let tables: HashMap<u64, u64> = self
+            .catalog
+            .tables()
+            .iter()
+            .flat_map(|table| table.partitions.iter().map(|def| (def.id, table.id)))
+            .collect();
+        let mut out: Vec<ArchivePartition> = self
+            .partitions_read()
+            .iter()
+            .filter_map(|(id, partition)| {
+                let table_id = if *id == META_GROUP {
+                    0
+                } else {
+                    *tables.get(id)?
+                };
+                let status = partition.status();
+                let progress = partition.archive().progress();
+                Some(ArchivePartition {
+                    table_id,
+                    partition_id: *id,
+                    wal_dir: wal_dir(&self.data_dir, *id),
+                    leader: status.state == "leader",
+                    full_replica: status.role == Some(Role::Full),
+                    applied_lsn: partition.store().applied_lsn().0,
+                    watermark: progress.watermark.0,
+                    unarchived_bytes: progress.unarchived_bytes,
+                    over_bound: progress.over_bound,
+                    throttled_writes: progress.throttled_writes,
+                })
+            })
+            .collect();
+        out.sort_by_key(|partition| partition.partition_id);
+        out
+    }
+
+    /// The newest known state digest of replica `partition_id` at or below `at_most`: its
+    /// current state, a recent apply, or a persisted checkpoint. `None` if none is known (the
+    /// archiver then cuts its chunk elsewhere).
+    pub fn archive_digest(
+        &self,
+        partition_id: u64,
+        at_most: Lsn,
+    ) -> Result<Option<(Lsn, crate::digest::StateDigest)>, ApiError> {
+        let partition = self.partition(partition_id)?;
+        let current = partition.store().applied_state();
+        if current.applied_lsn <= at_most {
+            return Ok(Some((current.applied_lsn, current.digest)));
+        }
+        let recent = partition.archive().point_at_or_below(at_most);
+        let checkpoint = partition
+            .store()
+            .checkpoints()
+            .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?
+            .into_iter()
+            .rev()
+            .find(|checkpoint| checkpoint.lsn <= at_most)
+            .map(|checkpoint| (checkpoint.lsn, checkpoint.digest));
+        Ok(match (recent, checkpoint) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Records that the archive holds replica `partition_id`'s log through `lsn`.
+    pub fn advance_archive_watermark(&self, partition_id: u64, lsn: Lsn) -> Result<Lsn, ApiError> {
+        self.partition(partition_id)?
+            .archive()
+            .advance_watermark(lsn)
+            .map_err(ApiError::internal)
+    }
+
+    /// The replica `partition_id` on this node (for streaming a snapshot of its store).
+    pub fn local_partition(&self, partition_id: u64) -> Result<Arc<Partition>, ApiError> {
+        self.partition(partition_id)
     }
 
     /// The node's data directory.

@@ -25,6 +25,7 @@ use crate::replication::{
 };
 use crate::wal::{AppendTicket, Entry, Lsn, Operation, Wal, WalOptions};
 
+use super::archive::ArchiveTracking;
 use super::group::{
     Executed, GroupNetwork, GroupState, membership_path, promise_path, read_membership,
     read_promise, write_membership, write_promise,
@@ -69,6 +70,8 @@ pub struct Partition {
     syncer: Mutex<mpsc::Sender<(u64, AppendTicket)>>,
     /// Set while this replica's store is being rebuilt from a peer.
     pub(super) rebuilding: std::sync::atomic::AtomicBool,
+    /// The archive watermark, the unarchived log and recent digests.
+    archive: ArchiveTracking,
 }
 
 /// Where a partition's WAL lives under the node's data directory.
@@ -88,6 +91,9 @@ impl Partition {
     /// its replica of the group `membership`: a torn WAL tail is cut, WAL corruption is an
     /// error. Entries above the store's applied LSN are applied once they are known committed;
     /// a group of one knows that at once, and `open` returns after applying them.
+    ///
+    /// `archive_bound` is the unarchived log (bytes) past which writes are throttled, `None`
+    /// when the node does not archive.
     pub fn open(
         data_dir: &Path,
         def: PartitionDef,
@@ -95,6 +101,7 @@ impl Partition {
         membership: Membership,
         timing: Timing,
         network: Arc<dyn GroupNetwork>,
+        archive_bound: Option<u64>,
     ) -> Result<Arc<Self>, String> {
         let wal_path = wal_dir(data_dir, def.id);
         let store_path = store_dir(data_dir, def.id);
@@ -105,6 +112,8 @@ impl Partition {
             .map_err(|e| format!("partition {}: opening WAL: {e}", def.id))?;
         let store = FjallReplicaStore::open(&store_path, CheckpointPolicy::default())
             .map_err(|e| format!("partition {}: opening replica store: {e}", def.id))?;
+        let archive = ArchiveTracking::open(data_dir, &wal_path, def.id, archive_bound)
+            .map_err(|e| format!("partition {}: {e}", def.id))?;
         let promise_path = promise_path(data_dir, def.id);
         let promised = read_promise(&promise_path)?;
         let recovered = recover(&wal, &store, promised, membership.clone())
@@ -125,7 +134,11 @@ impl Partition {
             changed: Condvar::new(),
             syncer: Mutex::new(sender),
             rebuilding: std::sync::atomic::AtomicBool::new(false),
+            archive,
         });
+        partition
+            .archive
+            .note_applied(partition.store.applied_state());
         spawn_syncer(Arc::downgrade(&partition), receiver)?;
         {
             let mut group = partition.lock();
@@ -162,6 +175,12 @@ impl Partition {
     #[must_use]
     pub fn wal(&self) -> &Wal {
         &self.wal
+    }
+
+    /// The archive watermark, unarchived log and recent digests of this replica.
+    #[must_use]
+    pub fn archive(&self) -> &ArchiveTracking {
+        &self.archive
     }
 
     /// Where this replica stands in its group.
@@ -240,6 +259,7 @@ impl Partition {
             if !group.core.is_leader() {
                 return Err(ApiError::not_leader(group.core.leader()));
             }
+            self.archive.admit_write()?;
             let stored;
             let current = match group.overlay.get(&key) {
                 Some((_, pending)) => pending.as_deref(),
@@ -440,12 +460,14 @@ impl Partition {
                             group.fail(format!("truncating the WAL after {lsn}: {e}"));
                             continue;
                         }
+                        self.archive.note_truncated(lsn);
                         group.rebuild_overlay();
                     } else {
                         for entry in &entries {
                             group.note_logged(entry);
                         }
                     }
+                    self.archive.note_appended(&entries);
                     match self.wal.submit_batch(entries) {
                         Ok(Some(ticket)) => executed.submitted.push((id, ticket)),
                         Ok(None) => {}
@@ -460,6 +482,7 @@ impl Partition {
                     for entry in &entries {
                         group.note_applied(entry);
                     }
+                    self.archive.note_applied(self.store.applied_state());
                     executed.applied = true;
                 }
                 Action::LeaderChanged { leader, ballot } => {

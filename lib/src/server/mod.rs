@@ -5,6 +5,7 @@
 //! with DynamoDB's JSON and error shapes and an `x-amz-crc32` of the body, which the AWS SDKs
 //! check.
 
+mod internal;
 mod metrics;
 mod request_id;
 
@@ -20,6 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
+pub use internal::{
+    ArchivePartitions, DigestPoint, INTERNAL_TOKEN_HEADER, SnapshotStreamHead, WatermarkReport,
+    load_or_create_token, read_internal_token, read_snapshot_stream,
+};
 pub use metrics::{Metrics, Outcome};
 use request_id::RequestIds;
 
@@ -36,6 +41,8 @@ pub struct ServerState {
     verifier: Option<Verifier>,
     metrics: Metrics,
     request_ids: RequestIds,
+    /// The token the internal API demands; `None` refuses every internal request.
+    internal_token: Option<String>,
 }
 
 impl ServerState {
@@ -44,11 +51,19 @@ impl ServerState {
     #[must_use]
     pub fn new(node: Arc<Node>, verifier: Option<Verifier>) -> Arc<Self> {
         let request_ids = RequestIds::new(node.options().node_id);
+        let internal_token = match load_or_create_token(node.data_dir()) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                tracing::error!(error = %e, "no internal token: the internal API refuses every request");
+                None
+            }
+        };
         Arc::new(ServerState {
             node,
             verifier,
             metrics: Metrics::default(),
             request_ids,
+            internal_token,
         })
     }
 
@@ -66,6 +81,14 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/cluster/status", get(cluster_status))
         .route("/metrics", get(metrics_text))
+        .route("/internal/archive/partitions", get(internal::partitions))
+        .route("/internal/archive/digest", get(internal::digest))
+        .route("/internal/archive/watermark", post(internal::watermark))
+        .route("/internal/catalog", get(internal::catalog))
+        .route(
+            "/internal/partitions/{partition}/snapshot",
+            get(internal::snapshot),
+        )
         .with_state(state)
 }
 
@@ -100,12 +123,51 @@ async fn healthz() -> &'static str {
 
 async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
     let mut text = state.metrics.render();
+    use std::fmt::Write as _;
     for (name, help, value) in state.node.routing_counters() {
-        use std::fmt::Write as _;
         let _ = write!(
             text,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         );
+    }
+    let archive = state.node.archive_partitions();
+    let families: [(&str, &str, &str, fn(&crate::node::ArchivePartition) -> u64); 4] = [
+        (
+            "ddb_archive_watermark_lsn",
+            "gauge",
+            "Highest LSN the archive holds contiguously, as reported by the archiver.",
+            |p| p.watermark,
+        ),
+        (
+            "ddb_archive_unarchived_bytes",
+            "gauge",
+            "Log bytes above the archive watermark (an upper estimate).",
+            |p| p.unarchived_bytes,
+        ),
+        (
+            "ddb_archive_over_bound",
+            "gauge",
+            "1 while writes are throttled because the unarchived log passed its bound (an alarm).",
+            |p| u64::from(p.over_bound),
+        ),
+        (
+            "ddb_archive_throttled_writes_total",
+            "counter",
+            "Writes refused with ThrottlingException because the log was not archived.",
+            |p| p.throttled_writes,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for partition in &archive {
+            let _ = writeln!(
+                text,
+                "{name}{{table_id=\"{}\",partition=\"{}\"}} {}",
+                partition.table_id,
+                partition.partition_id,
+                value(partition)
+            );
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -27,5 +27,5 @@ pub use error::WalError;
 pub use inspect::{SegmentInspection, SegmentVerdict, WalInspection, inspect};
 pub use log::Wal;
 pub use options::{AppendTicket, WalOptions, WalStats};
-pub use reader::{WalEntries, read_entries};
+pub use reader::{ResumePoint, WalEntries, read_entries, resume_entries};
 pub use recovery::{RecoveryReport, TornTailCut};

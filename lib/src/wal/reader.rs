@@ -23,8 +23,46 @@ pub struct WalEntries {
     next_lsn: Lsn,
     /// `Some(durable LSN)` when every entry up to it is known to be durable.
     limit: Option<Lsn>,
+    /// Entries above this are not read at all (see [`WalEntries::stop_after`]).
+    stop_after: Option<Lsn>,
     current: Option<OpenSegment>,
+    /// Where the next record would be read, kept when the iteration ends.
+    resume: Option<ResumePoint>,
     done: bool,
+}
+
+/// Where a tail reader stopped: the segment, the offset of the next record and its LSN.
+/// [`resume_entries`] continues from it without re-reading the segment from its start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    segment: PathBuf,
+    offset: u64,
+    next_lsn: Lsn,
+}
+
+impl ResumePoint {
+    /// The LSN the next record read from here must carry.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        self.next_lsn
+    }
+}
+
+/// Continues a tail read ([`read_entries`]) where an earlier one stopped. If the segment is
+/// gone (deleted below a watermark), the caller starts over with [`read_entries`].
+pub fn resume_entries(dir: &Path, point: &ResumePoint) -> Result<WalEntries, WalError> {
+    let mut entries = WalEntries {
+        dir: dir.to_path_buf(),
+        from: point.next_lsn,
+        next_lsn: point.next_lsn,
+        limit: None,
+        stop_after: None,
+        current: None,
+        resume: None,
+        done: false,
+    };
+    entries.current = Some(entries.open_segment(&point.segment, point.offset)?);
+    Ok(entries)
 }
 
 #[derive(Debug)]
@@ -76,7 +114,9 @@ impl WalEntries {
             from,
             next_lsn: from,
             limit: None,
+            stop_after: None,
             current: None,
+            resume: None,
             done: true,
         }
     }
@@ -93,12 +133,30 @@ impl WalEntries {
             from,
             next_lsn: segment_first,
             limit,
+            stop_after: None,
             current: None,
+            resume: None,
             done: false,
         };
         let path = dir.join(segment_file_name(segment_first));
         entries.current = Some(entries.open_segment(&path, 0)?);
         Ok(entries)
+    }
+
+    /// Ends the iteration after the entry at `lsn` without reading further records (a tail
+    /// reader bounded by a commit LSN: the record after it may still change).
+    #[must_use]
+    pub fn stop_after(mut self, lsn: Lsn) -> Self {
+        self.stop_after = Some(lsn);
+        self
+    }
+
+    /// Where the iteration stopped, once it has ended: reading on from there with
+    /// [`resume_entries`] yields the entries after the last one yielded. `None` while it runs,
+    /// for an empty log, and after an error.
+    #[must_use]
+    pub fn resume_point(&self) -> Option<&ResumePoint> {
+        self.resume.as_ref()
     }
 
     /// Opens a segment and positions it at `offset` (0: check the header first).
@@ -138,7 +196,9 @@ impl WalEntries {
 
     fn next_inner(&mut self) -> Result<Option<Entry>, WalError> {
         loop {
-            if self.limit.is_some_and(|limit| self.next_lsn > limit) {
+            if self.limit.is_some_and(|limit| self.next_lsn > limit)
+                || self.stop_after.is_some_and(|last| self.next_lsn > last)
+            {
                 return Ok(None);
             }
             let Some(current) = self.current.as_mut() else {
@@ -221,7 +281,13 @@ impl Iterator for WalEntries {
         let item = self.next_inner().transpose();
         if !matches!(item, Some(Ok(_))) {
             self.done = true;
-            self.current = None;
+            if let (None, Some(current)) = (&item, self.current.take()) {
+                self.resume = Some(ResumePoint {
+                    segment: current.path,
+                    offset: current.offset,
+                    next_lsn: self.next_lsn,
+                });
+            }
         }
         item
     }
