@@ -34,6 +34,7 @@ pub mod protocol;
 pub mod replica;
 pub mod replication;
 pub mod server;
+pub mod service;
 pub mod sigv4;
 pub mod transport;
 pub mod wal;

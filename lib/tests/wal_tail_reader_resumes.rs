@@ -36,16 +36,21 @@ fn a_bounded_tail_read_resumes_after_its_last_entry_across_rotations() {
             Some(point) => resume_entries(dir.path(), point).unwrap(),
         }
         .stop_after(bound);
-        for entry in entries.by_ref() {
+        let budget = (round % 4) as usize + 1;
+        for (index, entry) in entries.by_ref().enumerate() {
             let entry = entry.unwrap();
             assert!(entry.lsn <= bound, "read past the bound: {}", entry.lsn);
             seen.push(entry);
+            if round % 5 == 0 && index + 1 == budget {
+                // A reader that stops early resumes right after its last entry too.
+                break;
+            }
         }
-        let point = entries.resume_point().expect("an ended read has a resume point").clone();
+        let point = entries.resume_point().expect("an ended read has a resume point");
         assert_eq!(point.next_lsn(), Lsn(seen.len() as u64 + 1));
         resume = Some(point);
     }
     let expected: Vec<_> = (1..=seen.len() as u64).map(wal_common::entry).collect();
     assert_eq!(seen, expected);
-    assert!(seen.len() as u64 + 2 >= appended, "{} of {appended}", seen.len());
+    assert!(seen.len() as u64 + 20 >= appended, "{} of {appended}", seen.len());
 }

@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
             config.az
         );
         credentials::print_for_clients(&keys, &config, address);
-        notify_systemd_ready();
+        ddb::service::notify_systemd("READY=1");
         serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<(), anyhow::Error>(())
@@ -194,41 +194,6 @@ fn open_node(
 }
 
 async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    ddb::service::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
-}
-
-/// Tells systemd (`Type=notify`) the node is serving, if it runs under systemd.
-fn notify_systemd_ready() {
-    #[cfg(unix)]
-    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
-        let socket = match std::os::unix::net::UnixDatagram::unbound() {
-            Ok(socket) => socket,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot notify systemd");
-                return;
-            }
-        };
-        if let Err(e) = socket.send_to(b"READY=1", &path) {
-            tracing::warn!(error = %e, "cannot notify systemd");
-        }
-    }
 }

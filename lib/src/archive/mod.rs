@@ -13,6 +13,7 @@
 //!
 //! All traffic goes through `object_store`, so a local directory and S3 behave alike.
 
+pub mod catalog;
 mod chunk;
 pub mod layout;
 mod store;

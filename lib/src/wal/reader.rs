@@ -151,12 +151,19 @@ impl WalEntries {
         self
     }
 
-    /// Where the iteration stopped, once it has ended: reading on from there with
-    /// [`resume_entries`] yields the entries after the last one yielded. `None` while it runs,
-    /// for an empty log, and after an error.
+    /// Where reading on with [`resume_entries`] continues right after the last entry yielded:
+    /// at any time while the iteration runs (a caller may stop early), or where it ended.
+    /// `None` for an empty log and after an error.
     #[must_use]
-    pub fn resume_point(&self) -> Option<&ResumePoint> {
-        self.resume.as_ref()
+    pub fn resume_point(&self) -> Option<ResumePoint> {
+        if self.done {
+            return self.resume.clone();
+        }
+        self.current.as_ref().map(|current| ResumePoint {
+            segment: current.path.clone(),
+            offset: current.offset,
+            next_lsn: self.next_lsn,
+        })
     }
 
     /// Opens a segment and positions it at `offset` (0: check the header first).
