@@ -128,9 +128,18 @@ the region from the URL, AWS_REGION or AWS_DEFAULT_REGION.";
 
     /// Checks values that would make the archiver misbehave.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.poll_interval_ms > 0, "poll_interval_ms must be positive");
-        anyhow::ensure!(self.chunk_target_bytes > 0, "chunk_target_bytes must be positive");
-        anyhow::ensure!(self.parallel_uploads > 0, "parallel_uploads must be positive");
+        anyhow::ensure!(
+            self.poll_interval_ms > 0,
+            "poll_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.chunk_target_bytes > 0,
+            "chunk_target_bytes must be positive"
+        );
+        anyhow::ensure!(
+            self.parallel_uploads > 0,
+            "parallel_uploads must be positive"
+        );
         anyhow::ensure!(
             self.retry_initial_ms > 0 && self.retry_initial_ms <= self.retry_max_ms,
             "retry_initial_ms must be positive and at most retry_max_ms"
@@ -151,7 +160,11 @@ mod tests {
     fn environment_overrides_the_file_and_the_default_archive_is_under_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("archiver.toml");
-        std::fs::write(&path, "node_url = \"http://127.0.0.1:1\"\nchunk_max_age_ms = 250\n").unwrap();
+        std::fs::write(
+            &path,
+            "node_url = \"http://127.0.0.1:1\"\nchunk_max_age_ms = 250\n",
+        )
+        .unwrap();
         let config = ArchiverConfig::load(Some(&path), |name| {
             (name == "DDB_ARCHIVER_NODE_DATA_DIR").then(|| "/srv/ddb".to_string())
         })

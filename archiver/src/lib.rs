@@ -79,8 +79,13 @@ pub async fn run(
         uploads: Semaphore::new(config.parallel_uploads),
         config,
     });
-    let mut workers: HashMap<u64, (watch::Sender<Option<ArchivePartition>>, tokio::task::JoinHandle<()>)> =
-        HashMap::new();
+    let mut workers: HashMap<
+        u64,
+        (
+            watch::Sender<Option<ArchivePartition>>,
+            tokio::task::JoinHandle<()>,
+        ),
+    > = HashMap::new();
     let mut catalog_check = Instant::now() - CATALOG_INTERVAL;
     let mut archived_catalog: Option<blake3::Hash> = None;
     let watchdog = ddb::service::watchdog_period();
@@ -187,12 +192,17 @@ async fn archive_catalog(shared: &Shared, archived: &mut Option<blake3::Hash>) {
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         metrics.render(),
     )
 }

@@ -42,7 +42,12 @@ pub struct Metrics {
 
 impl Metrics {
     /// Changes partition `(table, partition)`'s numbers.
-    pub fn update(&self, table_id: u64, partition_id: u64, change: impl FnOnce(&mut PartitionMetrics)) {
+    pub fn update(
+        &self,
+        table_id: u64,
+        partition_id: u64,
+        change: impl FnOnce(&mut PartitionMetrics),
+    ) {
         let mut partitions = self
             .partitions
             .lock()
@@ -81,18 +86,78 @@ impl Metrics {
     pub fn render(&self) -> String {
         type Field = fn(&PartitionMetrics) -> f64;
         let families: [(&str, &str, &str, Field); 12] = [
-            ("ddb_archiver_leader", "gauge", "1 while this archiver uploads the partition (its node leads it).", |m| f64::from(u8::from(m.leader))),
-            ("ddb_archiver_archived_lsn", "gauge", "Highest LSN the archive holds contiguously.", |m| m.archived_lsn as f64),
-            ("ddb_archiver_committed_lsn", "gauge", "The node's committed LSN at the last poll.", |m| m.committed_lsn as f64),
-            ("ddb_archiver_lag_seconds", "gauge", "Age of the oldest committed entry not yet archived (0 when caught up).", |m| m.lag_seconds),
-            ("ddb_archiver_lag_bytes", "gauge", "Log bytes the node holds above the archive watermark.", |m| m.lag_bytes as f64),
-            ("ddb_archiver_uploads_total", "counter", "WAL chunks uploaded.", |m| m.uploads as f64),
-            ("ddb_archiver_upload_bytes_total", "counter", "Compressed chunk bytes uploaded.", |m| m.upload_bytes as f64),
-            ("ddb_archiver_retries_total", "counter", "Failed archive requests retried.", |m| m.retries as f64),
-            ("ddb_archiver_already_there_total", "counter", "Uploads that found an equal object already stored.", |m| m.already_there as f64),
-            ("ddb_archiver_split_brain", "gauge", "1 if an upload found a different object under its name: archiving of the partition stopped (an alarm).", |m| f64::from(u8::from(m.split_brain > 0))),
-            ("ddb_archiver_snapshots_total", "counter", "Snapshots uploaded.", |m| m.snapshots as f64),
-            ("ddb_archiver_deleted_objects_total", "counter", "Chunks and snapshots deleted by retention.", |m| m.deleted as f64),
+            (
+                "ddb_archiver_leader",
+                "gauge",
+                "1 while this archiver uploads the partition (its node leads it).",
+                |m| f64::from(u8::from(m.leader)),
+            ),
+            (
+                "ddb_archiver_archived_lsn",
+                "gauge",
+                "Highest LSN the archive holds contiguously.",
+                |m| m.archived_lsn as f64,
+            ),
+            (
+                "ddb_archiver_committed_lsn",
+                "gauge",
+                "The node's committed LSN at the last poll.",
+                |m| m.committed_lsn as f64,
+            ),
+            (
+                "ddb_archiver_lag_seconds",
+                "gauge",
+                "Age of the oldest committed entry not yet archived (0 when caught up).",
+                |m| m.lag_seconds,
+            ),
+            (
+                "ddb_archiver_lag_bytes",
+                "gauge",
+                "Log bytes the node holds above the archive watermark.",
+                |m| m.lag_bytes as f64,
+            ),
+            (
+                "ddb_archiver_uploads_total",
+                "counter",
+                "WAL chunks uploaded.",
+                |m| m.uploads as f64,
+            ),
+            (
+                "ddb_archiver_upload_bytes_total",
+                "counter",
+                "Compressed chunk bytes uploaded.",
+                |m| m.upload_bytes as f64,
+            ),
+            (
+                "ddb_archiver_retries_total",
+                "counter",
+                "Failed archive requests retried.",
+                |m| m.retries as f64,
+            ),
+            (
+                "ddb_archiver_already_there_total",
+                "counter",
+                "Uploads that found an equal object already stored.",
+                |m| m.already_there as f64,
+            ),
+            (
+                "ddb_archiver_split_brain",
+                "gauge",
+                "1 if an upload found a different object under its name: archiving of the partition stopped (an alarm).",
+                |m| f64::from(u8::from(m.split_brain > 0)),
+            ),
+            (
+                "ddb_archiver_snapshots_total",
+                "counter",
+                "Snapshots uploaded.",
+                |m| m.snapshots as f64,
+            ),
+            (
+                "ddb_archiver_deleted_objects_total",
+                "counter",
+                "Chunks and snapshots deleted by retention.",
+                |m| m.deleted as f64,
+            ),
         ];
         let partitions = self.snapshot();
         let mut text = String::new();

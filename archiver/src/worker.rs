@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ddb::archive::{Archive, ArchiveError, Uploaded, WalChunkName, encode_chunk, layout, upload_chunk};
+use ddb::archive::{
+    Archive, ArchiveError, Uploaded, WalChunkName, encode_chunk, layout, upload_chunk,
+};
 use ddb::node::ArchivePartition;
 use ddb::wal::{Entry, Lsn, ResumePoint, read_entries, resume_entries};
 use tokio::sync::{Semaphore, watch};
@@ -230,7 +232,9 @@ impl Worker {
         let mut tail = self.tail.or_else(|| {
             // Contiguity starts where the oldest chunk does (retention deletes older ones
             // once a snapshot covers them).
-            chunks.first().map(|chunk| Lsn(chunk.first.0.saturating_sub(1)))
+            chunks
+                .first()
+                .map(|chunk| Lsn(chunk.first.0.saturating_sub(1)))
         });
         for chunk in &chunks {
             let Some(current) = tail else { break };
@@ -251,7 +255,8 @@ impl Worker {
         };
         let node = self.shared.node.clone();
         let partition = self.partition_id;
-        let reported = tokio::task::spawn_blocking(move || node.report_watermark(partition, tail)).await;
+        let reported =
+            tokio::task::spawn_blocking(move || node.report_watermark(partition, tail)).await;
         match reported {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => self.log_error(format!("reporting the watermark: {e}")),
@@ -290,7 +295,8 @@ impl Worker {
             let mut read = Vec::new();
             let mut bytes = 0u64;
             for entry in entries.by_ref() {
-                let entry = entry.map_err(|e| format!("reading the WAL in {}: {e}", dir.display()))?;
+                let entry =
+                    entry.map_err(|e| format!("reading the WAL in {}: {e}", dir.display()))?;
                 bytes += entry.encoded_len() as u64;
                 read.push(entry);
                 if bytes >= budget {
@@ -362,7 +368,10 @@ impl Worker {
             last: end,
         };
         let bytes = Bytes::from(encoded);
-        if !self.upload_with_retries(&name, bytes.clone(), updates, stop).await {
+        if !self
+            .upload_with_retries(&name, bytes.clone(), updates, stop)
+            .await
+        {
             return Ok(false);
         }
         let chunk_bytes: u64 = self
@@ -396,15 +405,17 @@ impl Worker {
             match outcome {
                 Ok(uploaded) => {
                     let size = bytes.len() as u64;
-                    self.shared
-                        .metrics
-                        .update(self.table_id, self.partition_id, |m| match uploaded {
+                    self.shared.metrics.update(
+                        self.table_id,
+                        self.partition_id,
+                        |m| match uploaded {
                             Uploaded::Created => {
                                 m.uploads += 1;
                                 m.upload_bytes += size;
                             }
                             Uploaded::AlreadyThere => m.already_there += 1,
-                        });
+                        },
+                    );
                     tracing::debug!(chunk = %name.key(), ?uploaded, size, "chunk archived");
                     return true;
                 }
@@ -437,10 +448,7 @@ impl Worker {
             if *stop.borrow() {
                 return false;
             }
-            let still_leads = updates
-                .borrow()
-                .as_ref()
-                .is_some_and(Self::uploads_here);
+            let still_leads = updates.borrow().as_ref().is_some_and(Self::uploads_here);
             if !still_leads {
                 self.forget_pending();
                 return false;
@@ -489,5 +497,7 @@ async fn list_chunks_after(
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -46,11 +46,17 @@ fn a_bounded_tail_read_resumes_after_its_last_entry_across_rotations() {
                 break;
             }
         }
-        let point = entries.resume_point().expect("an ended read has a resume point");
+        let point = entries
+            .resume_point()
+            .expect("an ended read has a resume point");
         assert_eq!(point.next_lsn(), Lsn(seen.len() as u64 + 1));
         resume = Some(point);
     }
     let expected: Vec<_> = (1..=seen.len() as u64).map(wal_common::entry).collect();
     assert_eq!(seen, expected);
-    assert!(seen.len() as u64 + 20 >= appended, "{} of {appended}", seen.len());
+    assert!(
+        seen.len() as u64 + 20 >= appended,
+        "{} of {appended}",
+        seen.len()
+    );
 }

@@ -7,11 +7,16 @@
 //! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
 //! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
+//! - [`ArchiverProcess`]: a real `ddb-archiver` beside a node, killed when dropped.
 
+mod archive_check;
+mod archiver_process;
 mod local_up;
 mod node_process;
 mod ports;
 
+pub use archive_check::{Replayed, replay_archive};
+pub use archiver_process::ArchiverProcess;
 pub use local_up::{LocalUp, client, create_hash_table, http_get, kill_node, parse_export};
 pub use node_process::{NodeProcess, healthz_ok};
 pub use ports::{cluster_ports, free_cluster_base_port, port_is_free};
@@ -37,7 +42,7 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let profile_is_release = dir.ends_with("release");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.args(["build", "-p", "ddbctl", "--bins"]);
+        build.args(["build", "-p", "ddbctl", "-p", "ddb-archiver", "--bins"]);
         if profile_is_release {
             build.arg("--release");
         }

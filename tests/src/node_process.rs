@@ -20,6 +20,7 @@ pub struct NodeProcess {
     ddbd: PathBuf,
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl NodeProcess {
@@ -34,15 +35,26 @@ impl NodeProcess {
     /// or [`crate::binary`]) and waits until `/healthz` answers. On failure the error includes
     /// the node's log.
     pub fn start(ddbd: &Path) -> std::io::Result<Self> {
+        NodeProcess::start_with_env(ddbd, &[])
+    }
+
+    /// [`NodeProcess::start`] with extra environment variables (configuration overrides such
+    /// as `DDB_ARCHIVE_ENABLED`), kept across restarts.
+    pub fn start_with_env(ddbd: &Path, env: &[(&str, &str)]) -> std::io::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let log_path = data_dir.path().join("ddbd.log");
-        let (child, endpoint) = spawn(ddbd, &data_dir.path().join("data"), &log_path)?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
+            .collect();
+        let (child, endpoint) = spawn(ddbd, &data_dir.path().join("data"), &log_path, &env)?;
         let mut node = NodeProcess {
             child,
             endpoint: endpoint.unwrap_or_default(),
             ddbd: ddbd.to_path_buf(),
             data_dir,
             log_path,
+            env,
         };
         node.wait_started()?;
         Ok(node)
@@ -53,7 +65,7 @@ impl NodeProcess {
     pub fn kill_and_restart(&mut self) -> std::io::Result<()> {
         self.child.kill()?;
         self.child.wait()?;
-        let (child, endpoint) = spawn(&self.ddbd, &self.data_dir(), &self.log_path)?;
+        let (child, endpoint) = spawn(&self.ddbd, &self.data_dir(), &self.log_path, &self.env)?;
         self.child = child;
         self.endpoint = endpoint.unwrap_or_default();
         self.wait_started()
@@ -74,6 +86,32 @@ impl NodeProcess {
     /// The node's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.path().join("data")
+    }
+
+    /// `GET path` on the node's internal API (authenticated with the token in its data
+    /// directory): the status code and body.
+    pub fn internal_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        let token = ddb::server::read_internal_token(&self.data_dir())?;
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\n{}: {token}\r\nConnection: close\r\n\r\n",
+            ddb::server::INTERNAL_TOKEN_HEADER
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
     }
 
     /// What the node has logged so far (its standard error).
@@ -117,6 +155,7 @@ fn spawn(
     ddbd: &Path,
     data_dir: &Path,
     log_path: &Path,
+    env: &[(String, String)],
 ) -> std::io::Result<(Child, Option<String>)> {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -129,6 +168,7 @@ fn spawn(
         .env("DDB_ACCESS_KEY_ID", NodeProcess::ACCESS_KEY_ID)
         .env("DDB_SECRET_ACCESS_KEY", NodeProcess::SECRET_ACCESS_KEY)
         .env("DDB_LOG", "warn")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -140,12 +180,21 @@ fn spawn(
 /// Reads ddbd's standard output until the `serving DynamoDB on http://…` line and returns
 /// the endpoint; a thread keeps draining the pipe afterwards so the node never blocks on it.
 fn wait_for_endpoint(stdout: impl Read + Send + 'static) -> Option<String> {
+    wait_for_line(stdout, " serving DynamoDB on ")
+}
+
+/// Reads a process's standard output until a line containing `marker` and returns what
+/// follows the marker; a thread keeps draining the pipe afterwards.
+pub(crate) fn wait_for_line(
+    stdout: impl Read + Send + 'static,
+    marker: &'static str,
+) -> Option<String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if !sent && let Some((_, endpoint)) = line.split_once(" serving DynamoDB on ") {
+            if !sent && let Some((_, endpoint)) = line.split_once(marker) {
                 let _ = sender.send(endpoint.trim().to_owned());
                 sent = true;
             }

@@ -33,7 +33,9 @@ const POINT_SPACING: Duration = Duration::from_millis(100);
 /// Where a partition's archive watermark is persisted under the node's data directory.
 #[must_use]
 pub fn watermark_path(data_dir: &Path, partition_id: u64) -> PathBuf {
-    data_dir.join("archive-state").join(partition_id.to_string())
+    data_dir
+        .join("archive-state")
+        .join(partition_id.to_string())
 }
 
 /// One partition replica's archive bookkeeping.

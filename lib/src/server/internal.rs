@@ -129,7 +129,7 @@ fn digest_query(uri: &Uri) -> Option<(u64, u64)> {
     partition.zip(at_most)
 }
 
-fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let presented = headers
         .get(INTERNAL_TOKEN_HEADER)
         .and_then(|value| value.to_str().ok());
@@ -143,10 +143,10 @@ fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> 
     if good {
         Ok(())
     } else {
-        Err(text(
+        Err(Box::new(text(
             StatusCode::FORBIDDEN,
             "the internal API needs the token in the node's data directory\n".to_string(),
-        ))
+        )))
     }
 }
 
@@ -180,9 +180,12 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.ok()
 }
 
-pub(super) async fn partitions(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
+pub(super) async fn partitions(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let node = Arc::clone(&state.node);
     match blocking(move || ArchivePartitions {
@@ -202,7 +205,7 @@ pub(super) async fn digest(
     uri: Uri,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let Some((partition, at_most)) = digest_query(&uri) else {
         return text(
@@ -220,7 +223,10 @@ pub(super) async fn digest(
             }),
         }),
         Some(Err(error)) => api_error(&error),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "digest lookup failed\n".into()),
+        None => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "digest lookup failed\n".into(),
+        ),
     }
 }
 
@@ -230,27 +236,29 @@ pub(super) async fn watermark(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let report: WatermarkReport = match serde_json::from_slice(&body) {
         Ok(report) => report,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("watermark report: {e}\n")),
     };
     let node = Arc::clone(&state.node);
-    let advanced = blocking(move || {
-        node.advance_archive_watermark(report.partition_id, Lsn(report.lsn))
-    })
-    .await;
+    let advanced =
+        blocking(move || node.advance_archive_watermark(report.partition_id, Lsn(report.lsn)))
+            .await;
     match advanced {
         Some(Ok(lsn)) => json(&serde_json::json!({ "watermark": lsn.0 })),
         Some(Err(error)) => api_error(&error),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "watermark failed\n".into()),
+        None => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "watermark failed\n".into(),
+        ),
     }
 }
 
 pub(super) async fn catalog(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     (
         StatusCode::OK,
@@ -266,7 +274,7 @@ pub(super) async fn snapshot(
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
-        return refused;
+        return *refused;
     }
     let partition = match state.node.local_partition(partition_id) {
         Ok(partition) => partition,
@@ -309,7 +317,9 @@ fn stream_snapshot(
     piece.extend_from_slice(&state.applied_lsn.0.to_le_bytes());
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
     piece.extend_from_slice(&now_ms.to_le_bytes());
     piece.extend_from_slice(&state.digest.to_bytes());
     let mut count: u64 = 0;

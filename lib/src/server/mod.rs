@@ -131,7 +131,8 @@ async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
         );
     }
     let archive = state.node.archive_partitions();
-    let families: [(&str, &str, &str, fn(&crate::node::ArchivePartition) -> u64); 4] = [
+    type Value = fn(&crate::node::ArchivePartition) -> u64;
+    let families: [(&str, &str, &str, Value); 4] = [
         (
             "ddb_archive_watermark_lsn",
             "gauge",
