@@ -4,15 +4,19 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 
 /// How far a local cluster's peer ports sit above its API ports (as in ddbctl's layout).
 pub const PEER_PORT_OFFSET: u16 = 100;
+/// How far its archivers' metrics ports sit above its API ports.
+pub const ARCHIVER_PORT_OFFSET: u16 = 200;
 
 /// True if nothing listens on `127.0.0.1:port`.
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok()
 }
 
-/// Every API and peer port of a local cluster of `nodes` nodes from `base`.
+/// Every API, peer and archiver port of a local cluster of `nodes` nodes from `base`.
 pub fn cluster_ports(base: u16, nodes: u16) -> impl Iterator<Item = u16> {
-    (base..base + nodes).chain(base + PEER_PORT_OFFSET..base + PEER_PORT_OFFSET + nodes)
+    (base..base + nodes)
+        .chain(base + PEER_PORT_OFFSET..base + PEER_PORT_OFFSET + nodes)
+        .chain(base + ARCHIVER_PORT_OFFSET..base + ARCHIVER_PORT_OFFSET + nodes)
 }
 
 /// A base port whose API and peer ports for `nodes` nodes are all free right now (starting
@@ -29,7 +33,7 @@ pub fn free_cluster_base_port(nodes: u16) -> u16 {
         else {
             continue;
         };
-        if base.checked_add(PEER_PORT_OFFSET + nodes).is_some()
+        if base.checked_add(ARCHIVER_PORT_OFFSET + nodes).is_some()
             && cluster_ports(base, nodes).all(port_is_free)
         {
             return base;

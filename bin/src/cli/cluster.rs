@@ -60,6 +60,22 @@ pub struct LocalUpArgs {
     /// Example: --heal-after-ms 3000
     #[arg(long, default_value_t = 5_000)]
     pub heal_after_ms: u64,
+    /// Where the archivers (one beside each node) archive the log: `file:///abs/path` or
+    /// `s3://bucket/prefix` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    /// Default: file://<dir>/archive.
+    ///
+    /// Example: --archive s3://ddb-archive/local --s3-endpoint http://127.0.0.1:9000
+    #[arg(long, conflicts_with = "no_archive")]
+    pub archive: Option<String>,
+    /// The S3-compatible server of an s3:// --archive (MinIO, for instance), added to the URL
+    /// as its `endpoint`.
+    ///
+    /// Example: --s3-endpoint http://127.0.0.1:9000
+    #[arg(long, requires = "archive")]
+    pub s3_endpoint: Option<String>,
+    /// Run no archivers: nothing is archived and nodes do not bound their unarchived log.
+    #[arg(long)]
+    pub no_archive: bool,
 }
 
 #[derive(Debug, Subcommand)]

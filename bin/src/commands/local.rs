@@ -28,6 +28,7 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("creating {}", cluster.dir.display()))?;
     cluster.dir = std::fs::canonicalize(&cluster.dir)
         .with_context(|| format!("resolving {}", cluster.dir.display()))?;
+    cluster.archive = archive_url(args, &cluster.dir)?;
     let secrets = cluster.prepare()?;
     // Listen before starting anything, so a Ctrl-C during start-up stops what has started.
     let signals = shutdown_signals()?;
@@ -57,6 +58,17 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
             cluster.log_path(node).display()
         );
     }
+    if let Some(archive) = &cluster.archive {
+        out!("archive: {archive}");
+        for node in &cluster.nodes {
+            out!(
+                "archiver beside node {}: http://{}/metrics  log {}",
+                node.id,
+                node.archiver,
+                cluster.archiver_log_path(node).display()
+            );
+        }
+    }
     out!(
         "credentials (every node accepts them; kept in {}):",
         cluster.credentials_path().display()
@@ -80,6 +92,27 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     fleet.stop();
     out!("stopped");
     Ok(Outcome::Clean)
+}
+
+/// The archive the cluster's archivers write to: --archive (with --s3-endpoint added), else
+/// a directory in the cluster's; `None` with --no-archive.
+fn archive_url(args: &LocalUpArgs, dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    if args.no_archive {
+        return Ok(None);
+    }
+    let Some(archive) = &args.archive else {
+        return Ok(Some(format!("file://{}", dir.join("archive").display())));
+    };
+    let url = match &args.s3_endpoint {
+        Some(endpoint) if archive.starts_with("s3://") => {
+            let separator = if archive.contains('?') { '&' } else { '?' };
+            format!("{archive}{separator}endpoint={endpoint}")
+        }
+        Some(_) => anyhow::bail!("--s3-endpoint goes with an s3:// --archive"),
+        None => archive.clone(),
+    };
+    ddb::archive::ArchiveUrl::parse(&url).with_context(|| format!("--archive {url}"))?;
+    Ok(Some(url))
 }
 
 /// Until a signal arrives: reports nodes that exit and, if `show_status`, keeps the status

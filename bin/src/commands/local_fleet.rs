@@ -33,6 +33,8 @@ pub struct Fleet {
     cluster: LocalCluster,
     /// One per node of `cluster`, in the same order.
     pub nodes: Vec<RunningNode>,
+    /// The archiver beside each node, when the cluster archives.
+    archivers: Vec<Child>,
 }
 
 /// One node's process.
@@ -57,12 +59,14 @@ pub struct StartFailure {
 
 impl Fleet {
     /// Starts every node of `cluster` (whose configurations [`LocalCluster::prepare`] wrote)
-    /// with the `ddbd` at `ddbd`. Does not wait for them.
+    /// with the `ddbd` at `ddbd`, and an archiver beside each when the cluster archives. Does
+    /// not wait for them.
     pub fn launch(ddbd: &Path, cluster: &LocalCluster) -> anyhow::Result<Fleet> {
         let mut fleet = Fleet {
             ddbd: ddbd.to_path_buf(),
             cluster: cluster.clone(),
             nodes: Vec::new(),
+            archivers: Vec::new(),
         };
         for node in &cluster.nodes {
             let child = spawn(ddbd, cluster, node)?;
@@ -71,6 +75,14 @@ impl Fleet {
                 child,
                 exit: None,
             });
+        }
+        if cluster.archive.is_some() {
+            let archiver = find_binary("ddb-archiver")?;
+            for node in &cluster.nodes {
+                fleet
+                    .archivers
+                    .push(spawn_archiver(&archiver, cluster, node)?);
+            }
         }
         Ok(fleet)
     }
@@ -209,6 +221,19 @@ impl Fleet {
     /// SIGTERM to every node still running, then SIGKILL to any still running after
     /// [`STOP_TIMEOUT`]. Idempotent.
     pub fn stop(&mut self) {
+        // Archivers first, so they stop polling nodes that are going away; they finish their
+        // in-flight uploads within their own grace period.
+        for archiver in &self.archivers {
+            let _ = kill_process(Pid::from_child(archiver), Signal::TERM);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        for mut archiver in self.archivers.drain(..) {
+            while matches!(archiver.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = archiver.kill();
+            let _ = archiver.wait();
+        }
         for running in self.nodes.iter_mut().filter(|r| r.exit.is_none()) {
             // An error means it is already gone; the wait below reaps it.
             let _ = kill_process(Pid::from_child(&running.child), Signal::TERM);
@@ -252,26 +277,67 @@ impl Drop for Fleet {
 /// The `ddbd` next to this `ddbctl` (as cargo and release archives lay them out), else the
 /// first on PATH.
 pub fn find_ddbd() -> anyhow::Result<PathBuf> {
+    find_binary("ddbd")
+}
+
+/// The program `name` (`ddbd`, `ddb-archiver`) next to this `ddbctl`, else the first on PATH.
+pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("ddbd")));
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
     if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
         return Ok(path.clone());
     }
     let on_path = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
-                .map(|dir| dir.join("ddbd"))
+                .map(|dir| dir.join(name))
                 .find(|p| p.is_file())
         })
         .unwrap_or_default();
     on_path.with_context(|| {
         format!(
-            "cannot find ddbd: not beside ddbctl ({}) nor on PATH; build it with \
-             `cargo build -p ddbctl --bins`",
+            "cannot find {name}: not beside ddbctl ({}) nor on PATH; build it with \
+             `cargo build -p ddbctl -p ddb-archiver --bins`",
             beside.map_or_else(|| "?".into(), |p| p.display().to_string())
         )
     })
+}
+
+/// Starts `ddb-archiver --config <node's archiver.toml>`, its output appended to its log, with
+/// the same environment rule as nodes (S3 credentials pass through).
+fn spawn_archiver(
+    archiver: &Path,
+    cluster: &LocalCluster,
+    node: &LocalNode,
+) -> anyhow::Result<Child> {
+    let log_path = cluster.archiver_log_path(node);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut command = Command::new(archiver);
+    command
+        .arg("--config")
+        .arg(cluster.archiver_config_path(node))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    strip_ddb_environment(&mut command);
+    command
+        .spawn()
+        .with_context(|| format!("starting {} beside node {}", archiver.display(), node.id))
+}
+
+/// Removes DDB_* variables (which override configuration files) except DDB_LOG.
+fn strip_ddb_environment(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("DDB_") && text != "DDB_LOG" {
+            command.env_remove(&name);
+        }
+    }
 }
 
 /// Starts `ddbd --config <node's ddbd.toml>`, its output appended to its log. DDB_*
@@ -291,12 +357,7 @@ fn spawn(ddbd: &Path, cluster: &LocalCluster, node: &LocalNode) -> anyhow::Resul
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("DDB_") && text != "DDB_LOG" {
-            command.env_remove(&name);
-        }
-    }
+    strip_ddb_environment(&mut command);
     command
         .spawn()
         .with_context(|| format!("starting {} for node {}", ddbd.display(), node.id))

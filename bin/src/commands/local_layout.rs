@@ -7,18 +7,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ddb::config::{
-    AccessKey, ClusterConfig, ClusterNode, NodeConfig, SECRET_ALPHABET, random_text,
+    AccessKey, ClusterConfig, ClusterNode, NodeArchiveConfig, NodeConfig, SECRET_ALPHABET,
+    random_text,
 };
 use serde::{Deserialize, Serialize};
 
 /// Peer (replication) ports sit this far above API ports.
 pub const PEER_PORT_OFFSET: u16 = 100;
+/// Archiver `/metrics` ports sit this far above API ports.
+pub const ARCHIVER_PORT_OFFSET: u16 = 200;
 /// The region every local node serves and clients sign for.
 pub const REGION: &str = "us-east-1";
 const CREDENTIALS_FILE: &str = "credentials.toml";
 const SECRET_FILE: &str = "cluster.secret";
 const CONFIG_FILE: &str = "ddbd.toml";
 const LOG_FILE: &str = "ddbd.log";
+const ARCHIVER_CONFIG_FILE: &str = "archiver.toml";
+const ARCHIVER_LOG_FILE: &str = "archiver.log";
 
 /// One node of a local cluster: its id, AZ and loopback addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +32,8 @@ pub struct LocalNode {
     pub az: String,
     pub api: SocketAddr,
     pub peer: SocketAddr,
+    /// Where the archiver beside the node serves `/metrics` and `/healthz`.
+    pub archiver: SocketAddr,
 }
 
 /// A local cluster's layout: `nodes` under `dir`, node i in AZ a, b, c…, API on
@@ -37,6 +44,17 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
     /// Every node's `heal_after_ms`.
     pub heal_after_ms: u64,
+    /// The archive every node's archiver writes to; `None` runs no archivers.
+    pub archive: Option<String>,
+}
+
+/// An archiver's configuration file, as `ddb-archiver` reads it (the keys `local up` sets).
+#[derive(Serialize)]
+struct ArchiverFile {
+    node_url: String,
+    node_data_dir: PathBuf,
+    archive: String,
+    listen: SocketAddr,
 }
 
 /// What every node of a local cluster shares.
@@ -69,7 +87,7 @@ impl LocalCluster {
                     .with_context(|| {
                         format!(
                             "--base-port {base_port} is too high for {count} nodes: ports run to \
-                             BASE+{PEER_PORT_OFFSET}+{}",
+                             BASE+{ARCHIVER_PORT_OFFSET}+{}",
                             count - 1
                         )
                     })
@@ -82,12 +100,14 @@ impl LocalCluster {
                 az: az.to_string(),
                 api: SocketAddr::from((Ipv4Addr::LOCALHOST, port(0)?)),
                 peer: SocketAddr::from((Ipv4Addr::LOCALHOST, port(PEER_PORT_OFFSET)?)),
+                archiver: SocketAddr::from((Ipv4Addr::LOCALHOST, port(ARCHIVER_PORT_OFFSET)?)),
             });
         }
         Ok(LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
             heal_after_ms: NodeConfig::default().heal_after_ms,
+            archive: None,
         })
     }
 
@@ -95,7 +115,11 @@ impl LocalCluster {
     /// holds.
     pub fn check_ports_free(&self) -> anyhow::Result<()> {
         for node in &self.nodes {
-            for (what, address) in [("API", node.api), ("peer", node.peer)] {
+            let mut ports = vec![("API", node.api), ("peer", node.peer)];
+            if self.archive.is_some() {
+                ports.push(("archiver", node.archiver));
+            }
+            for (what, address) in ports {
                 if let Err(e) = TcpListener::bind(address) {
                     bail!(
                         "port {} (node {} {what}) is not free: {e}; stop what uses it or pick \
@@ -124,6 +148,16 @@ impl LocalCluster {
         self.node_dir(node).join(LOG_FILE)
     }
 
+    /// `<dir>/node<i>/archiver.toml`.
+    pub fn archiver_config_path(&self, node: &LocalNode) -> PathBuf {
+        self.node_dir(node).join(ARCHIVER_CONFIG_FILE)
+    }
+
+    /// `<dir>/node<i>/archiver.log`.
+    pub fn archiver_log_path(&self, node: &LocalNode) -> PathBuf {
+        self.node_dir(node).join(ARCHIVER_LOG_FILE)
+    }
+
     /// `<dir>/credentials.toml`.
     pub fn credentials_path(&self) -> PathBuf {
         self.dir.join(CREDENTIALS_FILE)
@@ -140,6 +174,10 @@ impl LocalCluster {
             region: REGION.to_string(),
             credentials: vec![secrets.access_key.clone()],
             heal_after_ms: self.heal_after_ms,
+            archive: NodeArchiveConfig {
+                enabled: self.archive.is_some(),
+                ..NodeArchiveConfig::default()
+            },
             cluster: Some(ClusterConfig {
                 peer_listen: node.peer,
                 secret: secrets.cluster_secret.clone(),
@@ -159,7 +197,8 @@ impl LocalCluster {
     }
 
     /// Creates the directories, loads the shared key and secret (generating them on first
-    /// run) and writes every node's `ddbd.toml`. Secrets are written with mode 0600.
+    /// run) and writes every node's `ddbd.toml` (and `archiver.toml` when archiving). Secrets
+    /// are written with mode 0600.
     pub fn prepare(&self) -> anyhow::Result<SharedSecrets> {
         for node in &self.nodes {
             let dir = self.node_dir(node);
@@ -193,6 +232,19 @@ impl LocalCluster {
                 toml::to_string(&config).context("serialising a node configuration")?
             );
             write_private(&self.config_path(node), &text)?;
+            if let Some(archive) = &self.archive {
+                let archiver = ArchiverFile {
+                    node_url: format!("http://{}", node.api),
+                    node_data_dir: config.data_dir.clone(),
+                    archive: archive.clone(),
+                    listen: node.archiver,
+                };
+                let text = format!(
+                    "# Written by `ddbctl local up` on every start: edit the flags, not this file.\n{}",
+                    toml::to_string(&archiver).context("serialising an archiver configuration")?
+                );
+                write_private(&self.archiver_config_path(node), &text)?;
+            }
         }
         Ok(secrets)
     }
@@ -242,17 +294,25 @@ mod tests {
     #[test]
     fn nodes_get_azs_and_ports_from_the_base() {
         let cluster = LocalCluster::plan(Path::new("/tmp/x"), 3, 8000).unwrap();
-        let summary: Vec<(u32, &str, u16, u16)> = cluster
+        let summary: Vec<(u32, &str, u16, u16, u16)> = cluster
             .nodes
             .iter()
-            .map(|n| (n.id, n.az.as_str(), n.api.port(), n.peer.port()))
+            .map(|n| {
+                (
+                    n.id,
+                    n.az.as_str(),
+                    n.api.port(),
+                    n.peer.port(),
+                    n.archiver.port(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
             [
-                (1, "a", 8000, 8100),
-                (2, "b", 8001, 8101),
-                (3, "c", 8002, 8102)
+                (1, "a", 8000, 8100, 8200),
+                (2, "b", 8001, 8101, 8201),
+                (3, "c", 8002, 8102, 8202)
             ]
         );
         assert!(cluster.nodes.iter().all(|n| n.api.ip().is_loopback()));
@@ -260,10 +320,10 @@ mod tests {
         let azs: Vec<&str> = five.nodes.iter().map(|n| n.az.as_str()).collect();
         assert_eq!(azs, ["a", "b", "c", "a", "b"]);
         assert!(
-            LocalCluster::plan(Path::new("x"), 3, 65_434).is_err(),
-            "peer port 65536"
+            LocalCluster::plan(Path::new("x"), 3, 65_334).is_err(),
+            "archiver port 65536"
         );
-        assert!(LocalCluster::plan(Path::new("x"), 3, 65_433).is_ok());
+        assert!(LocalCluster::plan(Path::new("x"), 3, 65_333).is_ok());
         assert!(LocalCluster::plan(Path::new("x"), 27, 8000).is_err());
     }
 
