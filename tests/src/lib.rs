@@ -7,10 +7,12 @@
 //! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
 //! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
+//! - [`s3`]: real S3-compatible servers ([`s3::S3sFs`], [`s3::Moto`]) for archive tests.
 
 mod local_up;
 mod node_process;
 mod ports;
+pub mod s3;
 
 pub use local_up::{LocalUp, client, create_hash_table, http_get, kill_node, parse_export};
 pub use node_process::{NodeProcess, healthz_ok};
