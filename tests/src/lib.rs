@@ -8,12 +8,14 @@
 //! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
 //! - [`ArchiverProcess`]: a real `ddb-archiver` beside a node, killed when dropped.
+//! - [`s3`]: real S3-compatible servers ([`s3::S3sFs`], [`s3::Moto`]) for archive tests.
 
 mod archive_check;
 mod archiver_process;
 mod local_up;
 mod node_process;
 mod ports;
+pub mod s3;
 
 pub use archive_check::{Replayed, replay_archive};
 pub use archiver_process::ArchiverProcess;

@@ -173,6 +173,11 @@ pub enum ArchiveCommand {
         #[arg(long, requires = "table_id")]
         partition: Option<u64>,
     },
+    /// Prepare the bucket an archive lives in: `bucket init` creates it and turns on
+    /// versioning (and object lock if asked).
+    #[cfg(feature = "bucket-admin")]
+    #[command(subcommand)]
+    Bucket(crate::commands::archive_bucket::BucketCommand),
 }
 
 #[derive(Debug, Subcommand)]

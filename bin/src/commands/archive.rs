@@ -20,6 +20,10 @@ pub fn run(command: ArchiveCommand, format: OutputFormat) -> anyhow::Result<Outc
             table_id,
             partition,
         } => runtime.block_on(verify(&location, table_id.zip(partition), format)),
+        #[cfg(feature = "bucket-admin")]
+        ArchiveCommand::Bucket(command) => {
+            runtime.block_on(super::archive_bucket::run(command, format))
+        }
     }
 }
 

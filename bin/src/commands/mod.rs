@@ -1,6 +1,8 @@
 //! What each `ddbctl` command does.
 
 mod archive;
+#[cfg(feature = "bucket-admin")]
+pub(crate) mod archive_bucket;
 mod cluster;
 pub(crate) mod cluster_status;
 pub mod connect;
