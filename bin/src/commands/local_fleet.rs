@@ -92,7 +92,7 @@ impl Fleet {
     pub fn wait_until_healthy(
         &mut self,
         signals: Option<&Receiver<&'static str>>,
-    ) -> Result<Started, StartFailure> {
+    ) -> Result<Started, Box<StartFailure>> {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut healthy_nodes = vec![false; self.nodes.len()];
         loop {
@@ -102,10 +102,10 @@ impl Fleet {
                 }
                 if let Ok(Some(status)) = running.child.try_wait() {
                     running.exit = Some(status);
-                    return Err(StartFailure {
+                    return Err(Box::new(StartFailure {
                         node: running.node.clone(),
                         reason: format!("exited while starting ({status})"),
-                    });
+                    }));
                 }
                 *is_healthy = healthy(&running.node.api.to_string(), HEALTH_TIMEOUT);
             }
@@ -114,13 +114,13 @@ impl Fleet {
             }
             if Instant::now() >= deadline {
                 let index = healthy_nodes.iter().position(|h| !h).unwrap_or_default();
-                return Err(StartFailure {
+                return Err(Box::new(StartFailure {
                     node: self.nodes[index].node.clone(),
                     reason: format!(
                         "did not answer /healthz within {} s",
                         START_TIMEOUT.as_secs()
                     ),
-                });
+                }));
             }
             let pause = Duration::from_millis(100);
             match signals.map(|s| s.recv_timeout(pause)) {
