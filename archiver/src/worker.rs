@@ -88,6 +88,8 @@ struct Worker {
     /// No digest point lay inside the pending entries: read past the usual budget until one
     /// does.
     grow: bool,
+    /// After a failed listing: when to try again, and the wait after that.
+    list_retry: Option<(Instant, std::time::Duration)>,
 }
 
 impl Worker {
@@ -106,6 +108,7 @@ impl Worker {
             stopped: false,
             last_error: None,
             grow: false,
+            list_retry: None,
         }
     }
 
@@ -215,6 +218,9 @@ impl Worker {
     /// Lists the archive's chunks of this partition (only those after the newest seen, when
     /// one was) and advances the known contiguous tail. False if the listing failed.
     async fn refresh_tail(&mut self) -> bool {
+        if self.list_retry.is_some_and(|(at, _)| Instant::now() < at) {
+            return false;
+        }
         let listed = list_chunks_after(
             &self.shared.archive,
             self.table_id,
@@ -226,9 +232,21 @@ impl Worker {
             Ok(chunks) => chunks,
             Err(e) => {
                 self.log_error(format!("listing the archive: {e}"));
+                let config = &self.shared.config;
+                let wait = self
+                    .list_retry
+                    .map_or(ArchiverConfig::ms(config.retry_initial_ms), |(_, wait)| {
+                        (wait * 2).min(ArchiverConfig::ms(config.retry_max_ms))
+                    });
+                self.list_retry =
+                    Some((Instant::now() + wait.mul_f64(0.5 + fastrand::f64()), wait));
+                self.shared
+                    .metrics
+                    .update(self.table_id, self.partition_id, |m| m.retries += 1);
                 return false;
             }
         };
+        self.list_retry = None;
         let mut tail = self.tail.or_else(|| {
             // Contiguity starts where the oldest chunk does (retention deletes older ones
             // once a snapshot covers them).

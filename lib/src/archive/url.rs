@@ -5,13 +5,36 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
 use super::ArchiveError;
 use super::store::Archive;
+
+/// Retries inside one S3 request: few and short. Callers that must ride out an outage (the
+/// archiver) retry whole operations with their own backoff, and a caller that reports (`ddbctl`)
+/// should say the server is down in seconds, not minutes.
+fn s3_retries() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
+/// Bounds on one S3 request, so a hung connection fails and is retried instead of holding an
+/// upload (and the log behind it) forever.
+fn s3_client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_timeout(std::time::Duration::from_secs(120))
+}
 
 /// Region used when neither the URL nor the environment names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -172,15 +195,17 @@ impl ArchiveUrl {
                     .with_region(region)
                     .with_access_key_id(access_key)
                     .with_secret_access_key(secret_key)
-                    .with_virtual_hosted_style_request(false);
+                    .with_virtual_hosted_style_request(false)
+                    .with_retry(s3_retries());
                 if let Some(token) = env("AWS_SESSION_TOKEN") {
                     builder = builder.with_token(token);
                 }
+                let mut options = s3_client_options();
                 if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_allow_http(endpoint.starts_with("http://"))
-                        .with_endpoint(endpoint);
+                    options = options.with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder.with_endpoint(endpoint);
                 }
+                builder = builder.with_client_options(options);
                 let store = builder
                     .build()
                     .map_err(|source| ArchiveError::Open { source })?;
