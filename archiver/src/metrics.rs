@@ -33,11 +33,27 @@ pub struct PartitionMetrics {
     pub deleted: u64,
 }
 
+/// Upper bounds (seconds) of the archive-latency histogram's buckets: fine up to 2 s, where
+/// the lag target (1 s at p99) lies.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 5.0, 10.0,
+];
+
+/// How long committed entries took to reach the archive: from the leader's timestamp on the
+/// entry to the end of the upload of its chunk.
+#[derive(Default)]
+struct LatencyHistogram {
+    /// Per bucket of [`LATENCY_BUCKETS`], then one for larger values.
+    counts: [u64; LATENCY_BUCKETS.len() + 1],
+    sum: f64,
+}
+
 /// Every partition's numbers plus the archiver's own.
 #[derive(Default)]
 pub struct Metrics {
     partitions: Mutex<BTreeMap<(u64, u64), PartitionMetrics>>,
     node_up: std::sync::atomic::AtomicBool,
+    latency: Mutex<LatencyHistogram>,
 }
 
 impl Metrics {
@@ -53,6 +69,22 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         change(partitions.entry((table_id, partition_id)).or_default());
+    }
+
+    /// Records that entries reached the archive `ages` seconds after they were committed.
+    pub fn observe_archived(&self, ages: impl Iterator<Item = f64>) {
+        let mut histogram = self
+            .latency
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for age in ages {
+            let bucket = LATENCY_BUCKETS
+                .iter()
+                .position(|bound| age <= *bound)
+                .unwrap_or(LATENCY_BUCKETS.len());
+            histogram.counts[bucket] += 1;
+            histogram.sum += age;
+        }
     }
 
     /// Records whether the last poll reached the node.
@@ -166,6 +198,26 @@ impl Metrics {
             "# HELP ddb_archiver_node_up 1 if the last poll reached the node.\n# TYPE ddb_archiver_node_up gauge\nddb_archiver_node_up {}\n",
             u8::from(self.node_up())
         );
+        {
+            let histogram = self
+                .latency
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let name = "ddb_archiver_entry_archive_seconds";
+            let _ = write!(
+                text,
+                "# HELP {name} Time from an entry's commit (the leader's timestamp) to the end of its chunk's upload.\n# TYPE {name} histogram\n"
+            );
+            let mut cumulative = 0;
+            for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.counts) {
+                cumulative += count;
+                let _ = writeln!(text, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+            }
+            cumulative += histogram.counts[LATENCY_BUCKETS.len()];
+            let _ = writeln!(text, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+            let _ = writeln!(text, "{name}_sum {}", histogram.sum);
+            let _ = writeln!(text, "{name}_count {cumulative}");
+        }
         for (name, kind, help, field) in families {
             let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
             for ((table, partition), metrics) in &partitions {

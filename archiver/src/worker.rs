@@ -392,6 +392,13 @@ impl Worker {
         {
             return Ok(false);
         }
+        let now = now_ms();
+        self.shared.metrics.observe_archived(
+            self.pending
+                .iter()
+                .take(count)
+                .map(|entry| now.saturating_sub(entry.timestamp_ms) as f64 / 1000.0),
+        );
         let chunk_bytes: u64 = self
             .pending
             .drain(..count)

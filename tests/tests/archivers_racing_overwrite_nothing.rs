@@ -32,10 +32,14 @@ async fn racing_archivers_never_overwrite_an_object() {
         .stdout(Stdio::null())
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
 
-    let node = NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")])
-        .unwrap();
+    let node =
+        NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")]).unwrap();
     let archivers: Vec<ArchiverProcess> = (0..2)
         .map(|index| {
             ArchiverProcess::start(
@@ -49,7 +53,11 @@ async fn racing_archivers_never_overwrite_an_object() {
         })
         .collect();
     let port: u16 = node.endpoint().rsplit(':').next().unwrap().parse().unwrap();
-    let client = client(port, NodeProcess::ACCESS_KEY_ID, NodeProcess::SECRET_ACCESS_KEY);
+    let client = client(
+        port,
+        NodeProcess::ACCESS_KEY_ID,
+        NodeProcess::SECRET_ACCESS_KEY,
+    );
     create_hash_table(&client, "raced");
     for index in 0..150 {
         client
@@ -67,7 +75,11 @@ async fn racing_archivers_never_overwrite_an_object() {
     let listing: ArchivePartitions = loop {
         let (_, body) = node.internal_get("/internal/archive/partitions").unwrap();
         let listing: ArchivePartitions = serde_json::from_str(&body).unwrap();
-        if listing.partitions.iter().all(|p| p.watermark == p.applied_lsn) {
+        if listing
+            .partitions
+            .iter()
+            .all(|p| p.watermark == p.applied_lsn)
+        {
             break listing;
         }
         assert!(Instant::now() < deadline, "never caught up: {listing:?}");
@@ -87,7 +99,10 @@ async fn racing_archivers_never_overwrite_an_object() {
     }
     assert!(!per_key.is_empty(), "no versions listed: {versions}");
     let overwritten: Vec<_> = per_key.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(overwritten.is_empty(), "objects with several versions: {overwritten:?}");
+    assert!(
+        overwritten.is_empty(),
+        "objects with several versions: {overwritten:?}"
+    );
     // Both archivers worked on the chunks (the race happened), and neither saw split brain.
     let mut created = 0.0;
     let mut already_there = 0.0;

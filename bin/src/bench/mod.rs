@@ -80,7 +80,10 @@ pub fn run(
                     seeds.next(),
                 );
                 let (ops, errors) = (&ops, &errors);
-                scope.spawn(move || worker(&client, builder, deadline, ops, errors))
+                let pace = args
+                    .rate
+                    .map(|rate| Duration::from_secs_f64(f64::from(args.concurrency) / rate as f64));
+                scope.spawn(move || worker(&client, builder, deadline, pace, ops, errors))
             })
             .collect();
         show_progress(started, deadline, &ops, &errors);
@@ -126,17 +129,28 @@ pub fn run(
     })
 }
 
-/// The request loop of one thread: build, send, time, count, until the deadline.
+/// The request loop of one thread: build, send, time, count, until the deadline; with `pace`,
+/// one request per `pace` at most.
 fn worker(
     client: &Client,
     mut builder: RequestBuilder,
     deadline: Instant,
+    pace: Option<Duration>,
     ops: &AtomicU64,
     errors: &AtomicU64,
 ) -> WorkerResult {
     let mut latencies = LatencyHistogram::new();
     let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
+    let mut next_at = Instant::now();
     loop {
+        if let Some(pace) = pace {
+            let now = Instant::now();
+            if next_at > now {
+                std::thread::sleep(next_at - now);
+            }
+            // Behind schedule: start from now rather than burst to catch up.
+            next_at = next_at.max(now) + pace;
+        }
         let start = Instant::now();
         if start >= deadline {
             break;

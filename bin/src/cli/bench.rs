@@ -49,6 +49,14 @@ pub struct BenchArgs {
     /// Example: --spread http://127.0.0.1:8000,http://127.0.0.1:8001,http://127.0.0.1:8002
     #[arg(long, value_delimiter = ',')]
     pub spread: Vec<String>,
+    /// Hold the total request rate to this many per second (spread evenly over the threads)
+    /// instead of sending as fast as answers come back: for measuring at a fixed fraction of
+    /// the maximum rate. A thread that falls behind its schedule sends at once, without
+    /// bursting to catch up.
+    ///
+    /// Example: --rate 2000
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: Option<u64>,
 }
 
 /// `--workload`.
