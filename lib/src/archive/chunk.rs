@@ -3,7 +3,8 @@
 
 use std::io::Read;
 
-use crate::digest::{DIGEST_BYTES, StateDigest};
+use super::sealed::{self, SealError, SealFormat, array, u64_at};
+use crate::digest::StateDigest;
 use crate::wal::{Entry, EntryDecodeError, Lsn};
 
 /// First bytes of the footer.
@@ -12,7 +13,7 @@ pub const CHUNK_MAGIC: [u8; 8] = *b"DDBWALCK";
 pub const CHUNK_VERSION: u32 = 1;
 /// Size of the footer: magic, version, entry count, first and last LSN, body length, body hash,
 /// state digest, footer CRC.
-pub const FOOTER_LEN: usize = 8 + 4 + 4 + 8 + 8 + 8 + 32 + DIGEST_BYTES + 4;
+pub const FOOTER_LEN: usize = SEAL.footer_len();
 /// Largest decompressed body a reader accepts, so a corrupt or hostile object cannot make it
 /// allocate without bound. The archiver cuts chunks far below this.
 pub const MAX_BODY_BYTES: u64 = 1 << 30;
@@ -166,6 +167,14 @@ pub enum ChunkError {
     },
 }
 
+/// How chunks are sealed: the chunk's own footer fields are the entry count (u32), the first
+/// and the last LSN (u64 each).
+const SEAL: SealFormat = SealFormat {
+    magic: CHUNK_MAGIC,
+    version: CHUNK_VERSION,
+    fields_len: 4 + 8 + 8,
+};
+
 /// Writes `entries` (consecutive, non-empty, committed) and the state digest after the last one
 /// as a chunk. The result decodes with [`decode_chunk`] to the same entries and digest.
 pub fn encode_chunk(entries: &[Entry], digest: &StateDigest) -> Result<Vec<u8>, ChunkEncodeError> {
@@ -194,108 +203,64 @@ pub fn encode_chunk(entries: &[Entry], digest: &StateDigest) -> Result<Vec<u8>, 
         raw.extend_from_slice(&len.to_le_bytes());
         entry.encode_into(&mut raw);
     }
-    let mut out = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+    let body = zstd::bulk::compress(&raw, ZSTD_LEVEL)
         .map_err(|error| ChunkEncodeError::Compress(error.to_string()))?;
-    let body_len = out.len() as u64;
-    let body_hash = blake3::hash(&out);
-    let footer_start = out.len();
-    out.extend_from_slice(&CHUNK_MAGIC);
-    out.extend_from_slice(&CHUNK_VERSION.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&first.0.to_le_bytes());
-    out.extend_from_slice(&last.0.to_le_bytes());
-    out.extend_from_slice(&body_len.to_le_bytes());
-    out.extend_from_slice(body_hash.as_bytes());
-    out.extend_from_slice(&digest.to_bytes());
-    let crc = crc32c::crc32c(&out[footer_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    debug_assert_eq!(out.len() - footer_start, FOOTER_LEN);
-    Ok(out)
+    let mut fields = Vec::with_capacity(SEAL.fields_len);
+    fields.extend_from_slice(&count.to_le_bytes());
+    fields.extend_from_slice(&first.0.to_le_bytes());
+    fields.extend_from_slice(&last.0.to_le_bytes());
+    Ok(sealed::seal(body, &SEAL, &fields, digest))
 }
 
-/// The footer's fields, read from its fixed positions.
-struct Footer<'a> {
-    version: u32,
+/// The chunk's own footer fields.
+struct Footer {
     count: u32,
     first: Lsn,
     last: Lsn,
-    body_len: u64,
-    body_hash: &'a [u8],
-    digest: &'a [u8],
 }
 
 /// Reads and checks a chunk: footer magic, CRC and version, body length and blake3, the zstd
 /// body, every entry, their contiguity, and the footer's count and LSN range against them.
 pub fn decode_chunk(bytes: &[u8]) -> Result<Chunk, ChunkError> {
-    let footer_start = bytes
-        .len()
-        .checked_sub(FOOTER_LEN)
-        .ok_or(ChunkError::TooShort { len: bytes.len() })?;
-    let (body, footer_bytes) = bytes.split_at(footer_start);
-    let footer = read_footer(footer_bytes)?;
-    if footer.version != CHUNK_VERSION {
-        return Err(ChunkError::UnsupportedVersion(footer.version));
-    }
-    if footer.body_len != body.len() as u64 {
-        return Err(ChunkError::BodyLengthMismatch {
-            footer: footer.body_len,
-            actual: body.len() as u64,
-        });
-    }
-    if blake3::hash(body).as_bytes() != footer.body_hash {
-        return Err(ChunkError::BodyHashMismatch);
-    }
+    let opened = sealed::open(bytes, &SEAL)?;
+    let footer = Footer {
+        count: u32::from_le_bytes(array(&opened.fields[..4])),
+        first: Lsn(u64_at(opened.fields, 4)),
+        last: Lsn(u64_at(opened.fields, 12)),
+    };
     if footer.count == 0 {
         return Err(ChunkError::EmptyChunk);
     }
-    let raw = decompress(body)?;
+    let raw = decompress(opened.body)?;
     let entries = read_entries(&raw)?;
     check_against_footer(&entries, &footer)?;
-    let digest =
-        StateDigest::from_slice(footer.digest).ok_or(ChunkError::TooShort { len: bytes.len() })?;
-    Ok(Chunk { entries, digest })
+    Ok(Chunk {
+        entries,
+        digest: opened.digest,
+    })
 }
 
-fn read_footer(footer: &[u8]) -> Result<Footer<'_>, ChunkError> {
-    let (magic, rest) = footer.split_at(8);
-    if magic != CHUNK_MAGIC {
-        return Err(ChunkError::BadMagic);
+impl From<SealError> for ChunkError {
+    fn from(error: SealError) -> Self {
+        match error {
+            SealError::TooShort { len } => ChunkError::TooShort { len },
+            SealError::BadMagic => ChunkError::BadMagic,
+            SealError::FooterCrcMismatch { stored, computed } => {
+                ChunkError::FooterCrcMismatch { stored, computed }
+            }
+            SealError::UnsupportedVersion(version) => ChunkError::UnsupportedVersion(version),
+            SealError::BodyLengthMismatch { footer, actual } => {
+                ChunkError::BodyLengthMismatch { footer, actual }
+            }
+            SealError::BodyHashMismatch => ChunkError::BodyHashMismatch,
+        }
     }
-    let (covered, crc) = footer.split_at(FOOTER_LEN - 4);
-    let stored = u32::from_le_bytes(array(crc));
-    let computed = crc32c::crc32c(covered);
-    if stored != computed {
-        return Err(ChunkError::FooterCrcMismatch { stored, computed });
-    }
-    let (version, rest) = rest.split_at(4);
-    let (count, rest) = rest.split_at(4);
-    let (first, rest) = rest.split_at(8);
-    let (last, rest) = rest.split_at(8);
-    let (body_len, rest) = rest.split_at(8);
-    let (body_hash, rest) = rest.split_at(32);
-    let (digest, _crc) = rest.split_at(DIGEST_BYTES);
-    Ok(Footer {
-        version: u32::from_le_bytes(array(version)),
-        count: u32::from_le_bytes(array(count)),
-        first: Lsn(u64::from_le_bytes(array(first))),
-        last: Lsn(u64::from_le_bytes(array(last))),
-        body_len: u64::from_le_bytes(array(body_len)),
-        body_hash,
-        digest,
-    })
 }
 
 /// The LSN after `lsn`, or `None` past the last one (`Lsn::next` would overflow: bytes read
 /// from an object must never make the reader panic).
 pub(crate) fn successor(lsn: Lsn) -> Option<Lsn> {
     lsn.0.checked_add(1).map(Lsn)
-}
-
-/// Copies a slice whose length the caller has fixed into an array.
-fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(bytes);
-    out
 }
 
 fn decompress(body: &[u8]) -> Result<Vec<u8>, ChunkError> {
@@ -342,7 +307,7 @@ fn read_entries(raw: &[u8]) -> Result<Vec<Entry>, ChunkError> {
     Ok(entries)
 }
 
-fn check_against_footer(entries: &[Entry], footer: &Footer<'_>) -> Result<(), ChunkError> {
+fn check_against_footer(entries: &[Entry], footer: &Footer) -> Result<(), ChunkError> {
     if entries.len() != footer.count as usize {
         return Err(ChunkError::EntryCountMismatch {
             footer: footer.count,

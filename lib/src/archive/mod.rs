@@ -8,6 +8,8 @@
 //!   `…/snapshots/…`;
 //! - [`encode_chunk`] / [`decode_chunk`]: the `.ddbwal.zst` format (`docs/formats.md`,
 //!   "Archive WAL chunk");
+//! - [`SnapshotWriter`] / [`decode_snapshot`]: the `.ddbsnap.zst` format (`docs/formats.md`,
+//!   "Archive snapshot"): a partition's items at one LSN;
 //! - [`upload_chunk`]: create-only uploads that turn a conflicting object into
 //!   [`ArchiveError::SplitBrain`]; [`list_chunks`] and [`verify_partition`] read back.
 //!
@@ -15,6 +17,8 @@
 
 mod chunk;
 pub mod layout;
+mod sealed;
+mod snapshot;
 mod store;
 mod url;
 mod verify;
@@ -29,6 +33,11 @@ pub use chunk::{
     decode_chunk, encode_chunk,
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
+pub use snapshot::{
+    MAX_SNAPSHOT_BODY_BYTES, MAX_SNAPSHOT_FIELD_BYTES, SNAPSHOT_FOOTER_LEN, SNAPSHOT_MAGIC,
+    SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotWriter,
+    decode_snapshot,
+};
 pub use store::{Archive, Uploaded, list_chunks, list_partitions, upload_chunk};
 pub use url::{ArchiveUrl, ArchiveUrlError, DEFAULT_REGION};
 pub use verify::{Problem, VerifyReport, verify_partition};
