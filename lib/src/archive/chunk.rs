@@ -75,37 +75,10 @@ pub enum ChunkEncodeError {
 /// Why bytes are not a valid WAL chunk. Each variant names the check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
-    /// Shorter than a footer.
-    #[error("chunk is {len} bytes, shorter than its {FOOTER_LEN}-byte footer")]
-    TooShort {
-        /// Length of the object.
-        len: usize,
-    },
-    /// The footer does not start with [`CHUNK_MAGIC`] (truncated, or not a chunk).
-    #[error("footer magic is not DDBWALCK: truncated or not a WAL chunk")]
-    BadMagic,
-    /// The footer's CRC does not match its bytes.
-    #[error("footer crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    FooterCrcMismatch {
-        /// CRC stored in the footer.
-        stored: u32,
-        /// CRC of the footer bytes read.
-        computed: u32,
-    },
-    /// A footer version this code does not read.
-    #[error("unsupported chunk version {0}")]
-    UnsupportedVersion(u32),
-    /// The footer's body length differs from the bytes before the footer.
-    #[error("footer says the body is {footer} bytes, the object holds {actual}")]
-    BodyLengthMismatch {
-        /// Body length in the footer.
-        footer: u64,
-        /// Bytes before the footer.
-        actual: u64,
-    },
-    /// The blake3 of the compressed body differs from the footer's.
-    #[error("blake3 of the compressed body does not match the footer")]
-    BodyHashMismatch,
+    /// The footer does not seal the object: length, magic, CRC, version, body length or
+    /// body hash.
+    #[error(transparent)]
+    Seal(#[from] SealError),
     /// The body is not a valid zstd frame.
     #[error("body does not decompress: {0}")]
     Decompress(String),
@@ -238,23 +211,6 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Chunk, ChunkError> {
         entries,
         digest: opened.digest,
     })
-}
-
-impl From<SealError> for ChunkError {
-    fn from(error: SealError) -> Self {
-        match error {
-            SealError::TooShort { len } => ChunkError::TooShort { len },
-            SealError::BadMagic => ChunkError::BadMagic,
-            SealError::FooterCrcMismatch { stored, computed } => {
-                ChunkError::FooterCrcMismatch { stored, computed }
-            }
-            SealError::UnsupportedVersion(version) => ChunkError::UnsupportedVersion(version),
-            SealError::BodyLengthMismatch { footer, actual } => {
-                ChunkError::BodyLengthMismatch { footer, actual }
-            }
-            SealError::BodyHashMismatch => ChunkError::BodyHashMismatch,
-        }
-    }
 }
 
 /// The LSN after `lsn`, or `None` past the last one (`Lsn::next` would overflow: bytes read
@@ -496,39 +452,45 @@ pub(crate) mod tests {
         let footer = bytes.len() - FOOTER_LEN;
         assert_eq!(
             decode_chunk(&bytes[..10]),
-            Err(ChunkError::TooShort { len: 10 })
+            Err(ChunkError::Seal(SealError::TooShort { len: 10 }))
         );
 
         let mut magic = bytes.clone();
         magic[footer] = b'X';
-        assert_eq!(decode_chunk(&magic), Err(ChunkError::BadMagic));
+        assert_eq!(
+            decode_chunk(&magic),
+            Err(ChunkError::Seal(SealError::BadMagic))
+        );
 
         let mut crc = bytes.clone();
         crc[footer + 60] ^= 1;
         assert!(matches!(
             decode_chunk(&crc),
-            Err(ChunkError::FooterCrcMismatch { .. })
+            Err(ChunkError::Seal(SealError::FooterCrcMismatch { .. }))
         ));
 
         let mut version = bytes.clone();
         reseal(&mut version, 8, &2u32.to_le_bytes());
         assert_eq!(
             decode_chunk(&version),
-            Err(ChunkError::UnsupportedVersion(2))
+            Err(ChunkError::Seal(SealError::UnsupportedVersion(2)))
         );
 
         let mut body = bytes.clone();
         body[0] ^= 1;
-        assert_eq!(decode_chunk(&body), Err(ChunkError::BodyHashMismatch));
+        assert_eq!(
+            decode_chunk(&body),
+            Err(ChunkError::Seal(SealError::BodyHashMismatch))
+        );
 
         let mut body_len = bytes.clone();
         reseal(&mut body_len, BODY_LEN_AT, &1u64.to_le_bytes());
         assert_eq!(
             decode_chunk(&body_len),
-            Err(ChunkError::BodyLengthMismatch {
+            Err(ChunkError::Seal(SealError::BodyLengthMismatch {
                 footer: 1,
                 actual: footer as u64
-            })
+            }))
         );
 
         let mut count = bytes.clone();

@@ -25,6 +25,7 @@ pub mod layout;
 mod replay;
 mod restore;
 mod sealed;
+
 mod snapshot;
 mod store;
 mod url;
@@ -45,6 +46,7 @@ pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
 pub use restore::{
     RestoreError, RestoreProgress, RestoreReport, RestoreTarget, restore_catalog, restore_partition,
 };
+pub use sealed::SealError;
 pub use snapshot::{
     MAX_SNAPSHOT_BODY_BYTES, MAX_SNAPSHOT_FIELD_BYTES, SNAPSHOT_FOOTER_LEN, SNAPSHOT_MAGIC,
     SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotWriter,

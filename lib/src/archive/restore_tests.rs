@@ -70,19 +70,23 @@ impl History {
     }
 
     fn snapshot(&self, lsn: u64) -> Bytes {
-        let store = self.state_at(lsn);
-        let view = store.snapshot().unwrap();
-        let mut writer = SnapshotWriter::new();
-        for pair in view.scan(&KeyRange::all(), Direction::Forward) {
-            let (key, item) = pair.unwrap();
-            writer.push(&key, &item).unwrap();
-        }
-        let (bytes, digest) = writer
-            .finish(Lsn(lsn), self.entries[(lsn - 1) as usize].timestamp_ms)
-            .unwrap();
+        let timestamp_ms = self.entries[(lsn - 1) as usize].timestamp_ms;
+        let (bytes, digest) = snapshot_of(&self.state_at(lsn), Lsn(lsn), timestamp_ms);
         assert_eq!(digest, self.digest_at(lsn));
-        Bytes::from(bytes)
+        bytes
     }
+}
+
+/// A snapshot of everything `store` holds, sealed as the state at `lsn`.
+fn snapshot_of(store: &MemoryReplicaStore, lsn: Lsn, timestamp_ms: u64) -> (Bytes, StateDigest) {
+    let view = store.snapshot().unwrap();
+    let mut writer = SnapshotWriter::new();
+    for pair in view.scan(&KeyRange::all(), Direction::Forward) {
+        let (key, item) = pair.unwrap();
+        writer.push(&key, &item).unwrap();
+    }
+    let (bytes, digest) = writer.finish(lsn, timestamp_ms).unwrap();
+    (Bytes::from(bytes), digest)
 }
 
 fn chunk_name(first: u64, last: u64) -> WalChunkName {
@@ -138,19 +142,47 @@ impl TestArchive {
         }
     }
 
-    fn file(&self, key: &str) -> PathBuf {
-        self.dir.path().join(key)
+    /// Flips bits of one byte of an object's file, behind the object store's back.
+    fn damage(&self, key: &str, at: usize, flip: u8) {
+        let file: PathBuf = self.dir.path().join(key);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[at] ^= flip;
+        std::fs::write(&file, bytes).unwrap();
     }
 
+    async fn verify(&self) -> VerifyReport {
+        verify_partition(&self.archive, TABLE, PARTITION)
+            .await
+            .unwrap()
+    }
+
+    async fn deep_verify(&self) -> VerifyReport {
+        deep_verify_partition(&self.archive, TABLE, PARTITION)
+            .await
+            .unwrap()
+    }
+
+    /// Restores into a fresh store and checks the report against the store.
     async fn restore(&self, target: RestoreTarget) -> Result<RestoreReport, RestoreError> {
-        let store = MemoryReplicaStore::new(CheckpointPolicy::default());
+        self.restore_into(
+            &MemoryReplicaStore::new(CheckpointPolicy::default()),
+            target,
+        )
+        .await
+    }
+
+    async fn restore_into(
+        &self,
+        store: &MemoryReplicaStore,
+        target: RestoreTarget,
+    ) -> Result<RestoreReport, RestoreError> {
         let mut seen = Vec::new();
         let report = restore_partition(
             &self.archive,
             TABLE,
             PARTITION,
             target,
-            &store,
+            store,
             &mut |progress| seen.push(progress),
         )
         .await?;
@@ -257,9 +289,7 @@ async fn overlapping_chunks_that_agree_restore_and_verify() {
     assert_eq!(report.digest, test.history.digest_at(LAST));
     assert_eq!(report.objects_read, 6);
 
-    let verify = deep_verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.deep_verify().await;
     assert!(verify.is_sound(), "{:?}", verify.problems);
     assert_eq!(verify.last_verified_lsn, Lsn(LAST));
     assert_eq!(verify.replayed_through, Some(Lsn(LAST)));
@@ -279,9 +309,7 @@ async fn overlapping_chunks_that_disagree_are_split_brain() {
         .await
         .unwrap();
 
-    let verify = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.verify().await;
     assert_eq!(
         verify.problems,
         vec![Problem::SplitBrain {
@@ -303,9 +331,7 @@ async fn overlapping_chunks_that_disagree_are_split_brain() {
 async fn a_missing_chunk_is_a_gap_naming_its_neighbours() {
     let test = TestArchive::new();
     test.chunks(&[(1, 10), (21, 30), (31, 40)]).await;
-    let verify = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.verify().await;
     assert_eq!(
         verify.problems,
         vec![Problem::Gap {
@@ -336,9 +362,7 @@ async fn a_missing_chunk_is_a_gap_naming_its_neighbours() {
 
     // A snapshot after the gap makes the LSNs before it unnecessary.
     test.snapshots(&[20]).await;
-    let verify = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.verify().await;
     assert!(verify.is_sound(), "{:?}", verify.problems);
     let report = test.restore(RestoreTarget::Latest).await.unwrap();
     assert_eq!(report.digest, test.history.digest_at(LAST));
@@ -348,19 +372,14 @@ async fn a_missing_chunk_is_a_gap_naming_its_neighbours() {
 async fn a_corrupted_chunk_is_named() {
     let test = TestArchive::new();
     test.chunks(&CHUNKS).await;
-    let damaged = test.file(&chunk_name(21, 30).key());
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    bytes[3] ^= 0x10;
-    std::fs::write(&damaged, bytes).unwrap();
+    test.damage(&chunk_name(21, 30).key(), 3, 0x10);
 
-    let verify = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.verify().await;
     assert_eq!(
         verify.problems,
         vec![Problem::Corrupt {
             object: chunk_name(21, 30).key(),
-            error: ChunkError::BodyHashMismatch,
+            error: ChunkError::Seal(SealError::BodyHashMismatch),
         }]
     );
     assert_eq!(verify.last_verified_lsn, Lsn(20));
@@ -382,14 +401,10 @@ async fn deep_verify_and_restore_catch_a_footer_digest_that_is_not_the_state() {
         .await
         .unwrap();
 
-    let shallow = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let shallow = test.verify().await;
     assert!(shallow.is_sound(), "{:?}", shallow.problems);
 
-    let deep = deep_verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let deep = test.deep_verify().await;
     assert_eq!(deep.problems.len(), 1, "{:?}", deep.problems);
     let Problem::DigestMismatch {
         object,
@@ -418,21 +433,12 @@ async fn deep_verify_checks_snapshots_against_the_replayed_state() {
     test.chunks(&CHUNKS).await;
     test.snapshots(&[10]).await;
     // A snapshot of LSN 24's state named (and sealed) as LSN 25: it decodes fine on its own.
-    let store = test.history.state_at(24);
-    let view = store.snapshot().unwrap();
-    let mut writer = SnapshotWriter::new();
-    for pair in view.scan(&KeyRange::all(), Direction::Forward) {
-        let (key, item) = pair.unwrap();
-        writer.push(&key, &item).unwrap();
-    }
-    let (bytes, _) = writer.finish(Lsn(25), START_MS + 250).unwrap();
-    upload_snapshot(&test.archive, &snapshot_name(25), Bytes::from(bytes))
+    let (bytes, _) = snapshot_of(&test.history.state_at(24), Lsn(25), START_MS + 250);
+    upload_snapshot(&test.archive, &snapshot_name(25), bytes)
         .await
         .unwrap();
 
-    let deep = deep_verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let deep = test.deep_verify().await;
     assert_eq!(deep.snapshots, 2);
     assert!(
         matches!(&deep.problems[..], [Problem::DigestMismatch { object, lsn: Lsn(25), .. }] if *object == snapshot_name(25).key()),
@@ -446,19 +452,14 @@ async fn a_corrupt_snapshot_is_named_by_verify_and_restore() {
     let test = TestArchive::new();
     test.chunks(&CHUNKS).await;
     test.snapshots(&[25]).await;
-    let damaged = test.file(&snapshot_name(25).key());
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    bytes[0] ^= 1;
-    std::fs::write(&damaged, bytes).unwrap();
+    test.damage(&snapshot_name(25).key(), 0, 1);
 
-    let verify = verify_partition(&test.archive, TABLE, PARTITION)
-        .await
-        .unwrap();
+    let verify = test.verify().await;
     assert_eq!(
         verify.problems,
         vec![Problem::CorruptSnapshot {
             object: snapshot_name(25).key(),
-            error: SnapshotError::BodyHashMismatch,
+            error: SnapshotError::Seal(SealError::BodyHashMismatch),
         }]
     );
     let error = test.restore(RestoreTarget::Latest).await.unwrap_err();
@@ -471,17 +472,7 @@ async fn a_corrupt_snapshot_is_named_by_verify_and_restore() {
 #[tokio::test]
 async fn restore_needs_an_empty_store_and_a_starting_point() {
     let test = TestArchive::new();
-    let store = MemoryReplicaStore::new(CheckpointPolicy::default());
-    let nothing = restore_partition(
-        &test.archive,
-        TABLE,
-        PARTITION,
-        RestoreTarget::Latest,
-        &store,
-        &mut |_| {},
-    )
-    .await
-    .unwrap_err();
+    let nothing = test.restore(RestoreTarget::Latest).await.unwrap_err();
     assert!(
         matches!(nothing, RestoreError::NothingArchived { .. }),
         "{nothing}"
@@ -494,17 +485,12 @@ async fn restore_needs_an_empty_store_and_a_starting_point() {
         "{error}"
     );
 
+    let store = MemoryReplicaStore::new(CheckpointPolicy::default());
     store.apply_batch(test.history.entries(1, 1)).unwrap();
-    let used = restore_partition(
-        &test.archive,
-        TABLE,
-        PARTITION,
-        RestoreTarget::Latest,
-        &store,
-        &mut |_| {},
-    )
-    .await
-    .unwrap_err();
+    let used = test
+        .restore_into(&store, RestoreTarget::Latest)
+        .await
+        .unwrap_err();
     assert!(
         matches!(used, RestoreError::StoreNotEmpty { applied: Lsn(1) }),
         "{used}"

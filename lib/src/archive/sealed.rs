@@ -27,20 +27,39 @@ impl SealFormat {
     }
 }
 
-/// Why the seal of an object does not hold. Each format turns these into its own error type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SealError {
-    /// Shorter than a footer.
-    TooShort { len: usize },
-    /// The footer does not start with the format's magic.
+/// Why the footer that seals an archive object (a WAL chunk or a snapshot) does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// Shorter than its footer.
+    #[error("object is {len} bytes, shorter than its footer")]
+    TooShort {
+        /// Length of the object.
+        len: usize,
+    },
+    /// The footer does not start with the format's magic (truncated, or another format).
+    #[error("footer magic is wrong: truncated or not this kind of object")]
     BadMagic,
     /// The footer's CRC does not match its bytes.
-    FooterCrcMismatch { stored: u32, computed: u32 },
+    #[error("footer crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    FooterCrcMismatch {
+        /// CRC stored in the footer.
+        stored: u32,
+        /// CRC of the footer bytes read.
+        computed: u32,
+    },
     /// A version this code does not read.
+    #[error("unsupported format version {0}")]
     UnsupportedVersion(u32),
     /// The footer's body length differs from the bytes before the footer.
-    BodyLengthMismatch { footer: u64, actual: u64 },
-    /// The BLAKE3 of the body differs from the footer's.
+    #[error("footer says the body is {footer} bytes, the object holds {actual}")]
+    BodyLengthMismatch {
+        /// Body length in the footer.
+        footer: u64,
+        /// Bytes before the footer.
+        actual: u64,
+    },
+    /// The BLAKE3 of the compressed body differs from the footer's.
+    #[error("blake3 of the compressed body does not match the footer")]
     BodyHashMismatch,
 }
 

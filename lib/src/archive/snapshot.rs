@@ -79,37 +79,10 @@ pub enum SnapshotEncodeError {
 /// Why bytes are not a valid snapshot. Each variant names the check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
-    /// Shorter than a footer.
-    #[error("snapshot is {len} bytes, shorter than its {SNAPSHOT_FOOTER_LEN}-byte footer")]
-    TooShort {
-        /// Length of the object.
-        len: usize,
-    },
-    /// The footer does not start with [`SNAPSHOT_MAGIC`] (truncated, or not a snapshot).
-    #[error("footer magic is not DDBSNAPF: truncated or not a snapshot")]
-    BadMagic,
-    /// The footer's CRC does not match its bytes.
-    #[error("footer crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    FooterCrcMismatch {
-        /// CRC stored in the footer.
-        stored: u32,
-        /// CRC of the footer bytes read.
-        computed: u32,
-    },
-    /// A footer version this code does not read.
-    #[error("unsupported snapshot version {0}")]
-    UnsupportedVersion(u32),
-    /// The footer's body length differs from the bytes before the footer.
-    #[error("footer says the body is {footer} bytes, the object holds {actual}")]
-    BodyLengthMismatch {
-        /// Body length in the footer.
-        footer: u64,
-        /// Bytes before the footer.
-        actual: u64,
-    },
-    /// The blake3 of the compressed body differs from the footer's.
-    #[error("blake3 of the compressed body does not match the footer")]
-    BodyHashMismatch,
+    /// The footer does not seal the object: length, magic, CRC, version, body length or
+    /// body hash.
+    #[error(transparent)]
+    Seal(#[from] SealError),
     /// The footer's LSN is 0.
     #[error("footer claims a snapshot at LSN 0")]
     LsnZero,
@@ -154,23 +127,6 @@ pub enum SnapshotError {
     /// footer describes.
     #[error("the state digest of the items does not match the footer's")]
     DigestMismatch,
-}
-
-impl From<SealError> for SnapshotError {
-    fn from(error: SealError) -> Self {
-        match error {
-            SealError::TooShort { len } => SnapshotError::TooShort { len },
-            SealError::BadMagic => SnapshotError::BadMagic,
-            SealError::FooterCrcMismatch { stored, computed } => {
-                SnapshotError::FooterCrcMismatch { stored, computed }
-            }
-            SealError::UnsupportedVersion(version) => SnapshotError::UnsupportedVersion(version),
-            SealError::BodyLengthMismatch { footer, actual } => {
-                SnapshotError::BodyLengthMismatch { footer, actual }
-            }
-            SealError::BodyHashMismatch => SnapshotError::BodyHashMismatch,
-        }
-    }
 }
 
 /// Writes a snapshot item by item: the body is compressed as items arrive, so memory holds the

@@ -155,34 +155,40 @@ fn each_damage_to_the_footer_is_named() {
     let footer = bytes.len() - SNAPSHOT_FOOTER_LEN;
     assert_eq!(
         decode_snapshot(&bytes[..10]),
-        Err(SnapshotError::TooShort { len: 10 })
+        Err(SnapshotError::Seal(SealError::TooShort { len: 10 }))
     );
     let mut magic = bytes.clone();
     magic[footer] = b'X';
-    assert_eq!(decode_snapshot(&magic), Err(SnapshotError::BadMagic));
+    assert_eq!(
+        decode_snapshot(&magic),
+        Err(SnapshotError::Seal(SealError::BadMagic))
+    );
     let mut crc = bytes.clone();
     crc[footer + 30] ^= 1;
     assert!(matches!(
         decode_snapshot(&crc),
-        Err(SnapshotError::FooterCrcMismatch { .. })
+        Err(SnapshotError::Seal(SealError::FooterCrcMismatch { .. }))
     ));
     let mut version = bytes.clone();
     reseal(&mut version, 8, &2u32.to_le_bytes());
     assert_eq!(
         decode_snapshot(&version),
-        Err(SnapshotError::UnsupportedVersion(2))
+        Err(SnapshotError::Seal(SealError::UnsupportedVersion(2)))
     );
     let mut body = bytes.clone();
     body[0] ^= 1;
-    assert_eq!(decode_snapshot(&body), Err(SnapshotError::BodyHashMismatch));
+    assert_eq!(
+        decode_snapshot(&body),
+        Err(SnapshotError::Seal(SealError::BodyHashMismatch))
+    );
     let mut body_len = bytes.clone();
     reseal(&mut body_len, BODY_LEN_AT, &1u64.to_le_bytes());
     assert_eq!(
         decode_snapshot(&body_len),
-        Err(SnapshotError::BodyLengthMismatch {
+        Err(SnapshotError::Seal(SealError::BodyLengthMismatch {
             footer: 1,
             actual: footer as u64
-        })
+        }))
     );
     let mut lsn = bytes.clone();
     reseal(&mut lsn, LSN_AT, &0u64.to_le_bytes());
@@ -267,9 +273,9 @@ fn the_footer_alone_reads_without_the_body() {
     );
     assert_eq!(
         read_snapshot_footer(footer, bytes.len() as u64 + 1),
-        Err(SnapshotError::BodyLengthMismatch {
+        Err(SnapshotError::Seal(SealError::BodyLengthMismatch {
             footer: (bytes.len() - SNAPSHOT_FOOTER_LEN) as u64,
             actual: (bytes.len() + 1 - SNAPSHOT_FOOTER_LEN) as u64
-        })
+        }))
     );
 }

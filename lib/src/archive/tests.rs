@@ -235,7 +235,7 @@ async fn verify_names_a_chunk_corrupted_on_disk() {
         report.problems,
         vec![Problem::Corrupt {
             object: name(10, 19).key(),
-            error: ChunkError::BodyHashMismatch,
+            error: ChunkError::Seal(SealError::BodyHashMismatch),
         }]
     );
     assert_eq!(report.last_verified_lsn, Lsn(9));
