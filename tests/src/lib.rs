@@ -7,7 +7,10 @@
 //! - [`healthz_ok`]: whether a node at an address answers `/healthz`.
 //! - [`free_cluster_base_port`]: free loopback ports for a local cluster.
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
+//! - [`archive_fixture::TableArchive`]: a `file://` archive of a table's history, with its
+//!   catalog, for restore tests.
 
+pub mod archive_fixture;
 mod local_up;
 mod node_process;
 mod ports;
