@@ -157,9 +157,9 @@ pub enum RestoreError {
     },
     /// LSNs the restore needs are in no chunk.
     #[error(
-        "gap: LSNs {from}..={to} are in no chunk (after {}, before {})",
-        before.as_deref().unwrap_or("the start of the log"),
-        after.as_deref().unwrap_or("the end of the archive")
+        "gap: LSNs {from}..={to} are in no chunk{}{}",
+        before.as_deref().map(|object| format!(", after {object}")).unwrap_or_default(),
+        after.as_deref().map(|object| format!(", before {object}")).unwrap_or_default()
     )]
     Gap {
         /// First missing LSN.
@@ -286,6 +286,7 @@ pub async fn restore_partition(
     let mut replay = Replay::new(store, marks, limit, until_ms);
     let mut walk = ChunkWalk::new(base);
     let mut verified_lsn = base;
+    let chunk_names = chunks.clone();
     let mut fetcher = ChunkFetcher::new(archive, chunks);
     // Every chunk that reaches into the range is read, even once the target is applied: it is
     // compared with the chunks it overlaps, and its end is one more digest check. After a stop
@@ -330,24 +331,32 @@ pub async fn restore_partition(
     drop(fetcher);
 
     let finish = store.applied_state();
-    match replay.stop() {
-        Some(Stop::Gap(missing)) => {
-            return Err(RestoreError::Gap {
+    let short = match replay.stop() {
+        Some(Stop::Gap(missing)) => Some(missing),
+        Some(Stop::Time) => None,
+        _ if until_ms.is_none() && finish.applied_lsn < limit => Some(finish.applied_lsn.next()),
+        _ => None,
+    };
+    if let Some(missing) = short {
+        // Name the hole from the listing when there is one (the usual case); otherwise the
+        // LSNs the chunks did not deliver.
+        let hole = holes(&chunk_names, base.next(), snapshot.map(|name| name.key()))
+            .into_iter()
+            .find(|hole| (hole.from..=hole.to).contains(&missing));
+        return Err(match hole {
+            Some(hole) => RestoreError::Gap {
+                from: hole.from,
+                to: hole.to,
+                before: hole.before,
+                after: Some(hole.after),
+            },
+            None => RestoreError::Gap {
                 from: missing,
-                to: missing,
+                to: limit.max(missing),
                 before: None,
                 after: None,
-            });
-        }
-        None | Some(Stop::Limit) if until_ms.is_none() && finish.applied_lsn < limit => {
-            return Err(RestoreError::Gap {
-                from: finish.applied_lsn.next(),
-                to: limit,
-                before: None,
-                after: None,
-            });
-        }
-        _ => {}
+            },
+        });
     }
     Ok(RestoreReport {
         snapshot,

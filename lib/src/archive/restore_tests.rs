@@ -356,6 +356,14 @@ async fn a_missing_chunk_is_a_gap_naming_its_neighbours() {
         "{text}"
     );
     assert!(text.contains(&chunk_name(21, 30).key()), "{text}");
+    let by_time = test
+        .restore(RestoreTarget::Time(u64::MAX))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&by_time, RestoreError::Gap { from: Lsn(11), to: Lsn(20), after: Some(after), .. } if *after == chunk_name(21, 30).key()),
+        "{by_time}"
+    );
     // Short of the gap the archive still restores.
     let early = test.restore(RestoreTarget::Lsn(Lsn(9))).await.unwrap();
     assert_eq!(early.digest, test.history.digest_at(9));
