@@ -1,6 +1,7 @@
 //! Printing results as tables for people or JSON for scripts.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -68,31 +69,60 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Reports progress of long work on standard error, only when it is a terminal.
+/// Reports progress of long work on standard error, drawn only when it is a terminal (so
+/// redirected output and scripts see none of it), at most a few times a second however often
+/// it is updated.
 pub struct Progress {
-    enabled: bool,
+    bar: ProgressBar,
 }
 
 impl Progress {
-    /// Progress for the current process's standard error.
+    /// A progress line: a message that each update replaces.
     pub fn stderr() -> Self {
+        let bar = Self::hidden_unless_terminal(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Progress { bar }
+    }
+
+    /// A bar counting `what` up to `total`, with the time left.
+    pub fn bar(total: u64, what: &str) -> Self {
+        let bar = Self::hidden_unless_terminal(ProgressBar::new(total));
+        let template =
+            format!("{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {what} ({{eta}} left)");
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Progress { bar }
+    }
+
+    fn hidden_unless_terminal(bar: ProgressBar) -> ProgressBar {
         use std::io::IsTerminal;
-        Progress {
-            enabled: std::io::stderr().is_terminal(),
+        if std::io::stderr().is_terminal() {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar
+        } else {
+            ProgressBar::hidden()
         }
     }
 
-    /// Overwrites the progress line.
+    /// Replaces the message (the whole line of [`Progress::stderr`]).
     pub fn update(&self, line: &str) {
-        if self.enabled {
-            eprint!("\r\x1b[2K{line}");
-        }
+        self.bar.set_message(line.to_owned());
+    }
+
+    /// Moves a bar to `position` of `total`.
+    pub fn set(&self, position: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(position);
     }
 
     /// Clears the progress line.
     pub fn finish(&self) {
-        if self.enabled {
-            eprint!("\r\x1b[2K");
-        }
+        self.bar.finish_and_clear();
     }
 }

@@ -11,7 +11,7 @@ use super::workload::{payload, put_request_entry};
 use crate::output::Progress;
 
 /// BatchWriteItem's limit on requests per call.
-const BATCH: u64 = 25;
+pub(crate) const BATCH: u64 = 25;
 
 /// Makes sure `table` exists with HASH `pk` (S) and RANGE `sk` (N), creating it
 /// PAY_PER_REQUEST if missing and waiting until it is ACTIVE.
@@ -122,7 +122,13 @@ pub fn preload(
     .with_context(|| format!("preloading {items} items into {table}"))
 }
 
-fn write_batch(client: &Client, table: &str, mut entries: Vec<Value>) -> anyhow::Result<()> {
+/// Writes `entries` (at most [`BATCH`] `PutRequest`s) to `table` with BatchWriteItem, resending
+/// what the node leaves unprocessed with exponential backoff, up to 10 attempts.
+pub(crate) fn write_batch(
+    client: &Client,
+    table: &str,
+    mut entries: Vec<Value>,
+) -> anyhow::Result<()> {
     for attempt in 0..10u32 {
         let answer = client.call("BatchWriteItem", &json!({"RequestItems": {table: entries}}))?;
         match answer

@@ -147,21 +147,37 @@ pub struct ArchiveArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ArchiveCommand {
-    /// List every archived partition: its chunks and the LSNs they cover.
+    /// List every archived partition: its chunks and snapshots, their total size, the LSNs the
+    /// chunks cover, the newest snapshot, and the lag: how long ago the newest archived entry
+    /// was written (only the newest chunk of each partition is downloaded).
+    ///
+    /// Table 0 is the metadata group (the catalog); table partitions have cluster-wide ids.
     ///
     /// Example: ddbctl archive ls --archive file:///tmp/ddb-archive
+    ///
+    /// Example: ddbctl archive ls --archive s3://ddb/prod?endpoint=http://127.0.0.1:9000 -o json
+    #[command(verbatim_doc_comment)]
     Ls {
         #[command(flatten)]
         location: ArchiveArgs,
     },
-    /// Download and check every chunk of every archived partition (or one): checksums,
-    /// footers, the LSNs each holds against its name, and contiguity from LSN 1. Names every
+    /// Download and check every snapshot and chunk of every archived partition (or one):
+    /// checksums, footers, the LSNs each holds against its name, that the chunks cover the log
+    /// from LSN 1 (or from the oldest snapshot) without a gap, and that chunks which overlap
+    /// (two archivers cutting different boundaries) hold identical entries. Names every
     /// object with a problem.
+    ///
+    /// --deep also replays each partition into memory (from the oldest snapshot, or LSN 1) and
+    /// compares the replayed state's digest with the one every chunk and snapshot recorded: it
+    /// catches an archive whose objects are each intact but do not add up to the partition's
+    /// state. It costs a restore's CPU and memory per partition.
     ///
     /// Exit status: 0 the archive is sound; 1 a problem was found (each one is printed);
     /// 2 the archive could not be read.
     ///
     /// Example: ddbctl archive verify --archive s3://ddb/prod?endpoint=http://127.0.0.1:9000
+    ///
+    /// Example: ddbctl archive verify --archive file:///tmp/a --table-id 3 --partition 7 --deep
     #[command(verbatim_doc_comment)]
     Verify {
         #[command(flatten)]
@@ -172,12 +188,100 @@ pub enum ArchiveCommand {
         /// Only this partition id (with --table-id).
         #[arg(long, requires = "table_id")]
         partition: Option<u64>,
+        /// Also replay the archive and check the state digest at every chunk end and snapshot.
+        #[arg(long)]
+        deep: bool,
     },
     /// Prepare the bucket an archive lives in: `bucket init` creates it and turns on
     /// versioning (and object lock if asked).
     #[cfg(feature = "bucket-admin")]
     #[command(subcommand)]
     Bucket(crate::commands::archive_bucket::BucketCommand),
+    /// Rebuild a table from the archive as it was at an LSN, at a time, or at the newest
+    /// archived entry (the default).
+    ///
+    /// First the catalog is read from the archive as of the same time (the latest with
+    /// --to-lsn; archivers record every catalog change), to find the table by the name it had
+    /// then, its key schema and its partitions.
+    /// Then each partition is rebuilt from the newest snapshot at or before the target plus
+    /// the WAL chunks after it. At every chunk end it passes, the rebuilt state's digest must
+    /// equal the one the chunk recorded, so a restore proves it matches what the partition
+    /// held; the report gives, per partition, the snapshot used, the final LSN, the digest
+    /// fingerprint and the last LSN so verified.
+    ///
+    /// Targets:
+    ///   (none)        everything archived, in every partition;
+    ///   --to-time T   every partition as of T (RFC 3339): the entries stamped at or before T;
+    ///   --to-lsn N    one partition right after LSN N (--partition P, unless the table has
+    ///                 only one); LSNs are per partition, so they do not name a table-wide point.
+    ///
+    /// Destinations (one of):
+    ///   --into DIR      one replica store per partition in DIR/replicas/<partition-id> (the
+    ///                   layout of a node's data directory; `ddbctl replica verify` reads it)
+    ///                   and DIR/restore.json with the table definition and the report. DIR
+    ///                   must be empty or missing.
+    ///   --as-table NEW  create table NEW (same key schema and billing) on the node at
+    ///                   --endpoint, signed like `table` and `item` commands, and write the
+    ///                   items with BatchWriteItem. NEW must not exist. The partitions are
+    ///                   rebuilt in a temporary directory first, so a failed restore creates
+    ///                   no table.
+    ///
+    /// Exit status: 0 restored and verified; 2 the restore could not be done (the archive is
+    /// unreadable, has a gap, a corrupt object or a digest mismatch before the target, the
+    /// table did not exist at that time, DIR is not empty, NEW exists). Each names the object.
+    ///
+    /// Example: ddbctl archive restore --archive file:///var/lib/ddb/archive --table orders --into /tmp/orders
+    ///
+    /// Example: ddbctl archive restore --archive s3://ddb/prod?endpoint=http://127.0.0.1:9000 \
+    ///            --table orders --to-time 2026-03-01T09:30:00Z --as-table orders_0930 \
+    ///            --endpoint http://127.0.0.1:8000
+    ///
+    /// Example: ddbctl archive restore --archive file:///tmp/a --table orders --to-lsn 1200 \
+    ///            --partition 7 --into /tmp/orders-p7 --output json
+    #[command(verbatim_doc_comment)]
+    Restore(RestoreArgs),
+}
+
+/// `ddbctl archive restore`'s flags.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub location: ArchiveArgs,
+    /// The table to restore, by the name it had at the target time.
+    ///
+    /// Example: --table orders
+    #[arg(long)]
+    pub table: String,
+    /// Restore one partition to the state right after this LSN.
+    ///
+    /// Example: --to-lsn 1200 --partition 7
+    #[arg(long, value_name = "N", conflicts_with = "to_time")]
+    pub to_lsn: Option<u64>,
+    /// With --to-lsn: the partition's id (`ddbctl archive ls` and `cluster status` show them).
+    #[arg(long, value_name = "P", requires = "to_lsn")]
+    pub partition: Option<u64>,
+    /// Restore every partition as of this time, RFC 3339 (a `Z` or an offset is required).
+    ///
+    /// Example: --to-time 2026-03-01T09:30:00Z
+    ///
+    /// Example: --to-time 2026-03-01T10:30:00.250+01:00
+    #[arg(long, value_name = "RFC3339")]
+    pub to_time: Option<String>,
+    /// Write one replica store per partition under this directory (empty or missing).
+    ///
+    /// Example: --into /tmp/orders-restored
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "as_table",
+        conflicts_with = "as_table"
+    )]
+    pub into: Option<PathBuf>,
+    /// Create this table on the node at --endpoint and write the restored items into it.
+    ///
+    /// Example: --as-table orders_restored --endpoint http://127.0.0.1:8000
+    #[arg(long, value_name = "NEW")]
+    pub as_table: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

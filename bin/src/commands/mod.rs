@@ -3,6 +3,7 @@
 mod archive;
 #[cfg(feature = "bucket-admin")]
 pub(crate) mod archive_bucket;
+mod archive_restore;
 mod cluster;
 pub(crate) mod cluster_status;
 pub mod connect;
@@ -54,7 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Local(LocalCommand::Up(args)) => local::up(&args),
         Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
         Command::Partition(command) => partition::run(&cli.global.connection, command, format),
-        Command::Archive(command) => archive::run(command, format),
+        Command::Archive(command) => archive::run(command, &cli.global.connection, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }

@@ -68,7 +68,7 @@ fn list(client: &Client) -> anyhow::Result<Vec<String>> {
 }
 
 /// The CreateTable request for the flags.
-fn create_request(
+pub(super) fn create_request(
     name: &str,
     hash_key: &str,
     range_key: Option<&str>,

@@ -3,7 +3,8 @@
 
 use std::io::Read;
 
-use crate::digest::{DIGEST_BYTES, StateDigest};
+use super::sealed::{self, SealError, SealFormat, array, u64_at};
+use crate::digest::StateDigest;
 use crate::wal::{Entry, EntryDecodeError, Lsn};
 
 /// First bytes of the footer.
@@ -12,7 +13,7 @@ pub const CHUNK_MAGIC: [u8; 8] = *b"DDBWALCK";
 pub const CHUNK_VERSION: u32 = 1;
 /// Size of the footer: magic, version, entry count, first and last LSN, body length, body hash,
 /// state digest, footer CRC.
-pub const FOOTER_LEN: usize = 8 + 4 + 4 + 8 + 8 + 8 + 32 + DIGEST_BYTES + 4;
+pub const FOOTER_LEN: usize = SEAL.footer_len();
 /// Largest decompressed body a reader accepts, so a corrupt or hostile object cannot make it
 /// allocate without bound. The archiver cuts chunks far below this.
 pub const MAX_BODY_BYTES: u64 = 1 << 30;
@@ -74,37 +75,10 @@ pub enum ChunkEncodeError {
 /// Why bytes are not a valid WAL chunk. Each variant names the check that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
-    /// Shorter than a footer.
-    #[error("chunk is {len} bytes, shorter than its {FOOTER_LEN}-byte footer")]
-    TooShort {
-        /// Length of the object.
-        len: usize,
-    },
-    /// The footer does not start with [`CHUNK_MAGIC`] (truncated, or not a chunk).
-    #[error("footer magic is not DDBWALCK: truncated or not a WAL chunk")]
-    BadMagic,
-    /// The footer's CRC does not match its bytes.
-    #[error("footer crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    FooterCrcMismatch {
-        /// CRC stored in the footer.
-        stored: u32,
-        /// CRC of the footer bytes read.
-        computed: u32,
-    },
-    /// A footer version this code does not read.
-    #[error("unsupported chunk version {0}")]
-    UnsupportedVersion(u32),
-    /// The footer's body length differs from the bytes before the footer.
-    #[error("footer says the body is {footer} bytes, the object holds {actual}")]
-    BodyLengthMismatch {
-        /// Body length in the footer.
-        footer: u64,
-        /// Bytes before the footer.
-        actual: u64,
-    },
-    /// The blake3 of the compressed body differs from the footer's.
-    #[error("blake3 of the compressed body does not match the footer")]
-    BodyHashMismatch,
+    /// The footer does not seal the object: length, magic, CRC, version, body length or
+    /// body hash.
+    #[error(transparent)]
+    Seal(#[from] SealError),
     /// The body is not a valid zstd frame.
     #[error("body does not decompress: {0}")]
     Decompress(String),
@@ -166,6 +140,14 @@ pub enum ChunkError {
     },
 }
 
+/// How chunks are sealed: the chunk's own footer fields are the entry count (u32), the first
+/// and the last LSN (u64 each).
+const SEAL: SealFormat = SealFormat {
+    magic: CHUNK_MAGIC,
+    version: CHUNK_VERSION,
+    fields_len: 4 + 8 + 8,
+};
+
 /// Writes `entries` (consecutive, non-empty, committed) and the state digest after the last one
 /// as a chunk. The result decodes with [`decode_chunk`] to the same entries and digest.
 pub fn encode_chunk(entries: &[Entry], digest: &StateDigest) -> Result<Vec<u8>, ChunkEncodeError> {
@@ -194,94 +176,40 @@ pub fn encode_chunk(entries: &[Entry], digest: &StateDigest) -> Result<Vec<u8>, 
         raw.extend_from_slice(&len.to_le_bytes());
         entry.encode_into(&mut raw);
     }
-    let mut out = zstd::bulk::compress(&raw, ZSTD_LEVEL)
+    let body = zstd::bulk::compress(&raw, ZSTD_LEVEL)
         .map_err(|error| ChunkEncodeError::Compress(error.to_string()))?;
-    let body_len = out.len() as u64;
-    let body_hash = blake3::hash(&out);
-    let footer_start = out.len();
-    out.extend_from_slice(&CHUNK_MAGIC);
-    out.extend_from_slice(&CHUNK_VERSION.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&first.0.to_le_bytes());
-    out.extend_from_slice(&last.0.to_le_bytes());
-    out.extend_from_slice(&body_len.to_le_bytes());
-    out.extend_from_slice(body_hash.as_bytes());
-    out.extend_from_slice(&digest.to_bytes());
-    let crc = crc32c::crc32c(&out[footer_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    debug_assert_eq!(out.len() - footer_start, FOOTER_LEN);
-    Ok(out)
+    let mut fields = Vec::with_capacity(SEAL.fields_len);
+    fields.extend_from_slice(&count.to_le_bytes());
+    fields.extend_from_slice(&first.0.to_le_bytes());
+    fields.extend_from_slice(&last.0.to_le_bytes());
+    Ok(sealed::seal(body, &SEAL, &fields, digest))
 }
 
-/// The footer's fields, read from its fixed positions.
-struct Footer<'a> {
-    version: u32,
+/// The chunk's own footer fields.
+struct Footer {
     count: u32,
     first: Lsn,
     last: Lsn,
-    body_len: u64,
-    body_hash: &'a [u8],
-    digest: &'a [u8],
 }
 
 /// Reads and checks a chunk: footer magic, CRC and version, body length and blake3, the zstd
 /// body, every entry, their contiguity, and the footer's count and LSN range against them.
 pub fn decode_chunk(bytes: &[u8]) -> Result<Chunk, ChunkError> {
-    let footer_start = bytes
-        .len()
-        .checked_sub(FOOTER_LEN)
-        .ok_or(ChunkError::TooShort { len: bytes.len() })?;
-    let (body, footer_bytes) = bytes.split_at(footer_start);
-    let footer = read_footer(footer_bytes)?;
-    if footer.version != CHUNK_VERSION {
-        return Err(ChunkError::UnsupportedVersion(footer.version));
-    }
-    if footer.body_len != body.len() as u64 {
-        return Err(ChunkError::BodyLengthMismatch {
-            footer: footer.body_len,
-            actual: body.len() as u64,
-        });
-    }
-    if blake3::hash(body).as_bytes() != footer.body_hash {
-        return Err(ChunkError::BodyHashMismatch);
-    }
+    let opened = sealed::open(bytes, &SEAL)?;
+    let footer = Footer {
+        count: u32::from_le_bytes(array(&opened.fields[..4])),
+        first: Lsn(u64_at(opened.fields, 4)),
+        last: Lsn(u64_at(opened.fields, 12)),
+    };
     if footer.count == 0 {
         return Err(ChunkError::EmptyChunk);
     }
-    let raw = decompress(body)?;
+    let raw = decompress(opened.body)?;
     let entries = read_entries(&raw)?;
     check_against_footer(&entries, &footer)?;
-    let digest =
-        StateDigest::from_slice(footer.digest).ok_or(ChunkError::TooShort { len: bytes.len() })?;
-    Ok(Chunk { entries, digest })
-}
-
-fn read_footer(footer: &[u8]) -> Result<Footer<'_>, ChunkError> {
-    let (magic, rest) = footer.split_at(8);
-    if magic != CHUNK_MAGIC {
-        return Err(ChunkError::BadMagic);
-    }
-    let (covered, crc) = footer.split_at(FOOTER_LEN - 4);
-    let stored = u32::from_le_bytes(array(crc));
-    let computed = crc32c::crc32c(covered);
-    if stored != computed {
-        return Err(ChunkError::FooterCrcMismatch { stored, computed });
-    }
-    let (version, rest) = rest.split_at(4);
-    let (count, rest) = rest.split_at(4);
-    let (first, rest) = rest.split_at(8);
-    let (last, rest) = rest.split_at(8);
-    let (body_len, rest) = rest.split_at(8);
-    let (body_hash, rest) = rest.split_at(32);
-    let (digest, _crc) = rest.split_at(DIGEST_BYTES);
-    Ok(Footer {
-        version: u32::from_le_bytes(array(version)),
-        count: u32::from_le_bytes(array(count)),
-        first: Lsn(u64::from_le_bytes(array(first))),
-        last: Lsn(u64::from_le_bytes(array(last))),
-        body_len: u64::from_le_bytes(array(body_len)),
-        body_hash,
-        digest,
+    Ok(Chunk {
+        entries,
+        digest: opened.digest,
     })
 }
 
@@ -289,13 +217,6 @@ fn read_footer(footer: &[u8]) -> Result<Footer<'_>, ChunkError> {
 /// from an object must never make the reader panic).
 pub(crate) fn successor(lsn: Lsn) -> Option<Lsn> {
     lsn.0.checked_add(1).map(Lsn)
-}
-
-/// Copies a slice whose length the caller has fixed into an array.
-fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(bytes);
-    out
 }
 
 fn decompress(body: &[u8]) -> Result<Vec<u8>, ChunkError> {
@@ -342,7 +263,7 @@ fn read_entries(raw: &[u8]) -> Result<Vec<Entry>, ChunkError> {
     Ok(entries)
 }
 
-fn check_against_footer(entries: &[Entry], footer: &Footer<'_>) -> Result<(), ChunkError> {
+fn check_against_footer(entries: &[Entry], footer: &Footer) -> Result<(), ChunkError> {
     if entries.len() != footer.count as usize {
         return Err(ChunkError::EntryCountMismatch {
             footer: footer.count,
@@ -531,39 +452,45 @@ pub(crate) mod tests {
         let footer = bytes.len() - FOOTER_LEN;
         assert_eq!(
             decode_chunk(&bytes[..10]),
-            Err(ChunkError::TooShort { len: 10 })
+            Err(ChunkError::Seal(SealError::TooShort { len: 10 }))
         );
 
         let mut magic = bytes.clone();
         magic[footer] = b'X';
-        assert_eq!(decode_chunk(&magic), Err(ChunkError::BadMagic));
+        assert_eq!(
+            decode_chunk(&magic),
+            Err(ChunkError::Seal(SealError::BadMagic))
+        );
 
         let mut crc = bytes.clone();
         crc[footer + 60] ^= 1;
         assert!(matches!(
             decode_chunk(&crc),
-            Err(ChunkError::FooterCrcMismatch { .. })
+            Err(ChunkError::Seal(SealError::FooterCrcMismatch { .. }))
         ));
 
         let mut version = bytes.clone();
         reseal(&mut version, 8, &2u32.to_le_bytes());
         assert_eq!(
             decode_chunk(&version),
-            Err(ChunkError::UnsupportedVersion(2))
+            Err(ChunkError::Seal(SealError::UnsupportedVersion(2)))
         );
 
         let mut body = bytes.clone();
         body[0] ^= 1;
-        assert_eq!(decode_chunk(&body), Err(ChunkError::BodyHashMismatch));
+        assert_eq!(
+            decode_chunk(&body),
+            Err(ChunkError::Seal(SealError::BodyHashMismatch))
+        );
 
         let mut body_len = bytes.clone();
         reseal(&mut body_len, BODY_LEN_AT, &1u64.to_le_bytes());
         assert_eq!(
             decode_chunk(&body_len),
-            Err(ChunkError::BodyLengthMismatch {
+            Err(ChunkError::Seal(SealError::BodyLengthMismatch {
                 footer: 1,
                 actual: footer as u64
-            })
+            }))
         );
 
         let mut count = bytes.clone();

@@ -8,18 +8,32 @@
 //!   `…/snapshots/…`;
 //! - [`encode_chunk`] / [`decode_chunk`]: the `.ddbwal.zst` format (`docs/formats.md`,
 //!   "Archive WAL chunk");
-//! - [`upload_chunk`]: create-only uploads that turn a conflicting object into
-//!   [`ArchiveError::SplitBrain`]; [`list_chunks`] and [`verify_partition`] read back.
+//! - [`SnapshotWriter`] / [`decode_snapshot`]: the `.ddbsnap.zst` format (`docs/formats.md`,
+//!   "Archive snapshot"): a partition's items at one LSN;
+//! - [`upload_chunk`] / [`upload_snapshot`]: create-only uploads that turn a conflicting object
+//!   into [`ArchiveError::SplitBrain`]; [`list_chunks`], [`list_snapshots`],
+//!   [`list_partition_objects`] read back;
+//! - [`verify_partition`] / [`deep_verify_partition`]: every object checked, coverage without
+//!   gaps, overlapping chunks identical, and (deep) the replayed state against every footer;
+//! - [`restore_partition`] / [`restore_catalog`]: a partition or the catalog rebuilt at an LSN
+//!   or a time from the newest snapshot below it and the chunks after it.
 //!
 //! All traffic goes through `object_store`, so a local directory and S3 behave alike.
 
 pub mod catalog;
 mod chunk;
 pub mod layout;
+mod replay;
+mod restore;
+mod sealed;
+
+mod snapshot;
 mod store;
 mod url;
 mod verify;
 
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod tests;
 
@@ -30,9 +44,21 @@ pub use chunk::{
     decode_chunk, encode_chunk,
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
-pub use store::{Archive, Uploaded, list_chunks, list_partitions, upload_chunk};
+pub use restore::{
+    RestoreError, RestoreProgress, RestoreReport, RestoreTarget, restore_catalog, restore_partition,
+};
+pub use sealed::SealError;
+pub use snapshot::{
+    MAX_SNAPSHOT_BODY_BYTES, MAX_SNAPSHOT_FIELD_BYTES, SNAPSHOT_FOOTER_LEN, SNAPSHOT_MAGIC,
+    SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotWriter,
+    decode_snapshot,
+};
+pub use store::{
+    Archive, Listed, PartitionObjects, Uploaded, list_chunks, list_partition_objects,
+    list_partitions, list_snapshots, upload_chunk, upload_snapshot,
+};
 pub use url::{ArchiveUrl, ArchiveUrlError, DEFAULT_REGION};
-pub use verify::{Problem, VerifyReport, verify_partition};
+pub use verify::{Problem, VerifyReport, deep_verify_partition, verify_partition};
 
 /// Why an archive operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
 
 use super::ArchiveError;
-use super::layout::{WalChunkName, wal_dir};
+use super::layout::{SnapshotName, WalChunkName, snapshot_dir, wal_dir};
 
 /// An opened archive: the object store and the key prefix every object name goes under.
 #[derive(Clone, Debug)]
@@ -74,7 +76,23 @@ impl Archive {
         result.bytes().await.map_err(object_error)
     }
 
-    /// Lists the keys directly under a layout directory, as full paths.
+    /// Reads the last `len` bytes of an object (all of it if shorter) and the object's size.
+    pub async fn get_tail(&self, path: &Path, len: u64) -> Result<(Bytes, u64), ArchiveError> {
+        let object_error = |source| ArchiveError::ObjectStore {
+            operation: "get",
+            path: path.to_string(),
+            source,
+        };
+        let options = GetOptions::new().with_range(Some(GetRange::Suffix(len)));
+        let result = self
+            .store
+            .get_opts(path, options)
+            .await
+            .map_err(object_error)?;
+        let size = result.meta.size;
+        Ok((result.bytes().await.map_err(object_error)?, size))
+    }
+
     /// The names of the directories directly below `dir` (a key relative to the archive root).
     async fn list_subdirs(&self, dir: &str) -> Result<Vec<String>, ArchiveError> {
         Ok(self
@@ -83,16 +101,6 @@ impl Archive {
             .common_prefixes
             .iter()
             .filter_map(|prefix| prefix.filename().map(str::to_owned))
-            .collect())
-    }
-
-    async fn list_dir(&self, dir: &str) -> Result<Vec<Path>, ArchiveError> {
-        Ok(self
-            .listing(dir)
-            .await?
-            .objects
-            .into_iter()
-            .map(|meta| meta.location)
             .collect())
     }
 
@@ -118,7 +126,28 @@ pub async fn upload_chunk(
     name: &WalChunkName,
     bytes: Bytes,
 ) -> Result<Uploaded, ArchiveError> {
-    let path = archive.path_of(&name.key())?;
+    put_create_only(archive, &name.key(), bytes).await
+}
+
+/// Uploads a snapshot create-only, exactly as [`upload_chunk`] does a chunk: an existing object
+/// with the same bytes is [`Uploaded::AlreadyThere`], with other bytes
+/// [`ArchiveError::SplitBrain`] (two snapshots of one LSN must hold the same state, and a
+/// snapshot written by this code is a function of that state).
+pub async fn upload_snapshot(
+    archive: &Archive,
+    name: &SnapshotName,
+    bytes: Bytes,
+) -> Result<Uploaded, ArchiveError> {
+    put_create_only(archive, &name.key(), bytes).await
+}
+
+/// Writes `bytes` under layout key `key` unless an object is there; if one is, compares it.
+async fn put_create_only(
+    archive: &Archive,
+    key: &str,
+    bytes: Bytes,
+) -> Result<Uploaded, ArchiveError> {
+    let path = archive.path_of(key)?;
     let options = PutOptions::from(PutMode::Create);
     match archive
         .store
@@ -144,33 +173,54 @@ pub async fn upload_chunk(
     }
 }
 
-/// What a partition's `wal/` directory holds.
+/// An object of a partition as listed: its name and its size in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed<N> {
+    /// The object's name.
+    pub name: N,
+    /// Its size in bytes, from the listing.
+    pub size: u64,
+}
+
+/// What one partition's directories hold, from two listings (no object is read).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct WalListing {
-    /// Chunk names in LSN order (by first, then last LSN).
-    pub chunks: Vec<WalChunkName>,
-    /// Keys in the directory that are not chunk names of this partition.
+pub struct PartitionObjects {
+    /// WAL chunks in LSN order (by first, then last LSN).
+    pub chunks: Vec<Listed<WalChunkName>>,
+    /// Snapshots in LSN order.
+    pub snapshots: Vec<Listed<SnapshotName>>,
+    /// Keys in the partition's `wal/` and `snapshots/` directories that are not object names
+    /// of this partition (full object-store paths).
     pub foreign: Vec<String>,
 }
 
-pub(crate) async fn list_wal(
+impl PartitionObjects {
+    /// Total bytes of the chunks and snapshots.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        let chunks = self.chunks.iter().map(|chunk| chunk.size);
+        let snapshots = self.snapshots.iter().map(|snapshot| snapshot.size);
+        chunks.chain(snapshots).sum()
+    }
+}
+
+/// Lists one partition's chunks and snapshots with their sizes.
+pub async fn list_partition_objects(
     archive: &Archive,
     table_id: u64,
     partition_id: u64,
-) -> Result<WalListing, ArchiveError> {
-    let mut listing = WalListing::default();
-    for path in archive.list_dir(&wal_dir(table_id, partition_id)).await? {
-        let parsed = archive
-            .key_of(&path)
-            .and_then(|key| WalChunkName::parse(key).ok())
-            .filter(|name| name.table_id == table_id && name.partition_id == partition_id);
-        match parsed {
-            Some(name) => listing.chunks.push(name),
-            None => listing.foreign.push(path.to_string()),
-        }
-    }
-    listing.chunks.sort_by_key(|name| (name.first, name.last));
-    Ok(listing)
+) -> Result<PartitionObjects, ArchiveError> {
+    let wal = wal_dir(table_id, partition_id);
+    let (chunks, mut foreign) = list_named(archive, &wal, chunk_of(table_id, partition_id)).await?;
+    let snapshot_dir = snapshot_dir(table_id, partition_id);
+    let (snapshots, foreign_snapshots) =
+        list_named(archive, &snapshot_dir, snapshot_of(table_id, partition_id)).await?;
+    foreign.extend(foreign_snapshots);
+    Ok(PartitionObjects {
+        chunks,
+        snapshots,
+        foreign,
+    })
 }
 
 /// The WAL chunks of one partition, in LSN order. Objects in the partition's `wal/` directory
@@ -180,7 +230,64 @@ pub async fn list_chunks(
     table_id: u64,
     partition_id: u64,
 ) -> Result<Vec<WalChunkName>, ArchiveError> {
-    Ok(list_wal(archive, table_id, partition_id).await?.chunks)
+    let wal = wal_dir(table_id, partition_id);
+    let (chunks, _) = list_named(archive, &wal, chunk_of(table_id, partition_id)).await?;
+    Ok(chunks.into_iter().map(|chunk| chunk.name).collect())
+}
+
+/// The snapshots of one partition, in LSN order. Other objects in the partition's `snapshots/`
+/// directory are left out ([`super::verify_partition`] reports them).
+pub async fn list_snapshots(
+    archive: &Archive,
+    table_id: u64,
+    partition_id: u64,
+) -> Result<Vec<SnapshotName>, ArchiveError> {
+    let dir = snapshot_dir(table_id, partition_id);
+    let (snapshots, _) = list_named(archive, &dir, snapshot_of(table_id, partition_id)).await?;
+    Ok(snapshots
+        .into_iter()
+        .map(|snapshot| snapshot.name)
+        .collect())
+}
+
+/// Reads a key as the name of a chunk of this partition.
+fn chunk_of(table_id: u64, partition_id: u64) -> impl Fn(&str) -> Option<WalChunkName> {
+    move |key| {
+        WalChunkName::parse(key)
+            .ok()
+            .filter(|name| (name.table_id, name.partition_id) == (table_id, partition_id))
+    }
+}
+
+/// Reads a key as the name of a snapshot of this partition.
+fn snapshot_of(table_id: u64, partition_id: u64) -> impl Fn(&str) -> Option<SnapshotName> {
+    move |key| {
+        SnapshotName::parse(key)
+            .ok()
+            .filter(|name| (name.table_id, name.partition_id) == (table_id, partition_id))
+    }
+}
+
+/// The objects directly under layout directory `dir` whose keys `parse` accepts, sorted by
+/// name, and the full paths of those it does not.
+async fn list_named<N: Ord>(
+    archive: &Archive,
+    dir: &str,
+    parse: impl Fn(&str) -> Option<N>,
+) -> Result<(Vec<Listed<N>>, Vec<String>), ArchiveError> {
+    let mut named = Vec::new();
+    let mut foreign = Vec::new();
+    for meta in archive.listing(dir).await?.objects {
+        match archive.key_of(&meta.location).and_then(&parse) {
+            Some(name) => named.push(Listed {
+                name,
+                size: meta.size,
+            }),
+            None => foreign.push(meta.location.to_string()),
+        }
+    }
+    named.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((named, foreign))
 }
 
 /// Every partition with objects in the archive, as `(table id, partition id)`, in order.

@@ -150,19 +150,44 @@ async fn verify_names_both_chunks_around_a_gap() {
 }
 
 #[tokio::test]
-async fn verify_names_both_chunks_of_an_overlap() {
+async fn chunks_that_overlap_with_the_same_entries_verify() {
     on_both_stores(|archive, _| async move {
+        // After a leadership change two archivers cut different boundaries over the same
+        // committed entries: 1..=9 and 5..=20, 5..=12 inside the second, 21..=30 after both.
         upload(&archive, 1, 9).await;
         upload(&archive, 5, 20).await;
+        upload(&archive, 5, 12).await;
+        upload(&archive, 21, 30).await;
+        let report = verify_partition(&archive, TABLE, PARTITION).await.unwrap();
+        assert!(report.is_sound(), "{:?}", report.problems);
+        assert_eq!(report.last_verified_lsn, Lsn(30));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn verify_names_both_chunks_of_an_overlap_that_disagrees() {
+    on_both_stores(|archive, _| async move {
+        upload(&archive, 1, 9).await;
+        // Another writer's history from LSN 7 on: same LSNs, other ballots.
+        let mut other = entries(5, 20);
+        for entry in other.iter_mut().filter(|entry| entry.lsn >= Lsn(7)) {
+            entry.ballot.round += 1;
+        }
+        let bytes = Bytes::from(encode_chunk(&other, &digest("other")).unwrap());
+        upload_chunk(&archive, &name(5, 20), bytes).await.unwrap();
         let report = verify_partition(&archive, TABLE, PARTITION).await.unwrap();
         assert_eq!(
             report.problems,
-            vec![Problem::Overlap {
-                before: name(1, 9).key(),
-                after: name(5, 20).key(),
+            vec![Problem::SplitBrain {
+                object: name(5, 20).key(),
+                other: name(1, 9).key(),
+                lsn: Lsn(7),
             }]
         );
-        assert_eq!(report.last_verified_lsn, Lsn(9));
+        assert_eq!(report.last_verified_lsn, Lsn(6));
+        let text = report.problems[0].to_string();
+        assert!(text.contains("split brain") && text.contains(&name(1, 9).key()));
     })
     .await;
 }
@@ -210,7 +235,7 @@ async fn verify_names_a_chunk_corrupted_on_disk() {
         report.problems,
         vec![Problem::Corrupt {
             object: name(10, 19).key(),
-            error: ChunkError::BodyHashMismatch,
+            error: ChunkError::Seal(SealError::BodyHashMismatch),
         }]
     );
     assert_eq!(report.last_verified_lsn, Lsn(9));
