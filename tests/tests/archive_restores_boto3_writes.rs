@@ -62,11 +62,22 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
             .output()
             .unwrap()
     };
-    let init = ddbctl(&["archive", "bucket", "init", "--no-versioning", "--archive", &url]);
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let init = ddbctl(&[
+        "archive",
+        "bucket",
+        "init",
+        "--no-versioning",
+        "--archive",
+        &url,
+    ]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
 
-    let node = NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")])
-        .unwrap();
+    let node =
+        NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")]).unwrap();
     let archiver = ArchiverProcess::start(
         node.endpoint(),
         &node.data_dir(),
@@ -80,13 +91,21 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
         .args([NodeProcess::ACCESS_KEY_ID, NodeProcess::SECRET_ACCESS_KEY])
         .output()
         .unwrap();
-    assert!(wrote.status.success(), "boto3: {}", String::from_utf8_lossy(&wrote.stderr));
+    assert!(
+        wrote.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let listing = loop {
         let (_, body) = node.internal_get("/internal/archive/partitions").unwrap();
         let listing: ArchivePartitions = serde_json::from_str(&body).unwrap();
-        if listing.partitions.iter().all(|p| p.watermark == p.applied_lsn) {
+        if listing
+            .partitions
+            .iter()
+            .all(|p| p.watermark == p.applied_lsn)
+        {
             break listing;
         }
         assert!(
@@ -99,7 +118,15 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
 
     let into = work.path().join("restored");
     let restored = ddbctl(&[
-        "-o", "json", "archive", "restore", "--archive", &url, "--table", "orders", "--into",
+        "-o",
+        "json",
+        "archive",
+        "restore",
+        "--archive",
+        &url,
+        "--table",
+        "orders",
+        "--into",
         into.to_str().unwrap(),
     ]);
     assert!(
@@ -126,9 +153,14 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
             .find(|p| p["partition_id"] == partition.partition_id)
             .unwrap();
         assert_eq!(summary["final_lsn"], lsn.0);
-        assert_eq!(summary["verified_lsn"], lsn.0, "the last chunk's digest was checked");
+        assert_eq!(
+            summary["verified_lsn"], lsn.0,
+            "the last chunk's digest was checked"
+        );
         let store = ddb::replica::FjallReplicaStore::open_existing(
-            &into.join("replicas").join(partition.partition_id.to_string()),
+            &into
+                .join("replicas")
+                .join(partition.partition_id.to_string()),
         )
         .unwrap();
         let state = store.applied_state();

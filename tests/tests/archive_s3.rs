@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ddb::archive::{
-    Archive, ArchiveError, ChunkError, Problem, Uploaded, WalChunkName, encode_chunk, list_chunks,
-    upload_chunk, verify_partition,
+    Archive, ArchiveError, ChunkError, Problem, SealError, Uploaded, WalChunkName, encode_chunk,
+    list_chunks, upload_chunk, verify_partition,
 };
 use ddb::digest::StateDigest;
 use ddb::wal::{Ballot, Entry, Lsn, Operation};
@@ -266,7 +266,7 @@ async fn verify_names_a_chunk_corrupted_on_the_server_and_one_deleted_from_the_b
         vec![
             Problem::Corrupt {
                 object: name(10, 19).key(),
-                error: ChunkError::BodyHashMismatch,
+                error: ChunkError::Seal(SealError::BodyHashMismatch),
             },
             Problem::Gap {
                 before: name(10, 19).key(),
