@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 /// Everything the archiver is told.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArchiverConfig {
     /// The `ddbd` beside this archiver (its DynamoDB/HTTP address).
@@ -40,9 +40,9 @@ pub struct ArchiverConfig {
     pub snapshot_every_entries: u64,
     /// ...or this long after the last one, if anything changed.
     pub snapshot_every_ms: u64,
-    /// Point-in-time restore is kept this many days back: older chunks and snapshots are
-    /// deleted once a newer snapshot covers them. 0 keeps everything.
-    pub retention_days: u64,
+    /// Point-in-time restore is kept this many days back (fractions allowed): older chunks
+    /// and snapshots are deleted once a newer snapshot covers them. 0 keeps everything.
+    pub retention_days: f64,
 }
 
 impl Default for ArchiverConfig {
@@ -61,7 +61,7 @@ impl Default for ArchiverConfig {
             follower_refresh_ms: 10_000,
             snapshot_every_entries: 1_000_000,
             snapshot_every_ms: 6 * 3600 * 1000,
-            retention_days: 35,
+            retention_days: 35.0,
         }
     }
 }
@@ -85,7 +85,8 @@ variable in brackets):
   follower_refresh_ms = 10000         how often a non-leader reads the archive tail
   snapshot_every_entries = 1000000    snapshot after this many applied entries...
   snapshot_every_ms = 21600000        ...or this long after the last one
-  retention_days = 35                 keep point-in-time restore this far back; 0: keep all
+  retention_days = 35                 keep point-in-time restore this many days back (fractions
+                                      allowed); 0: keep everything
 S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
 the region from the URL, AWS_REGION or AWS_DEFAULT_REGION.";
 
@@ -149,6 +150,11 @@ the region from the URL, AWS_REGION or AWS_DEFAULT_REGION.";
 
     pub(crate) fn ms(value: u64) -> Duration {
         Duration::from_millis(value)
+    }
+
+    /// The retention window, `None` to keep everything.
+    pub(crate) fn retention(&self) -> Option<Duration> {
+        (self.retention_days > 0.0).then(|| Duration::from_secs_f64(self.retention_days * 86_400.0))
     }
 }
 

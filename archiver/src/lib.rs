@@ -10,6 +10,7 @@
 pub mod config;
 pub mod metrics;
 pub mod node_client;
+pub mod snapshots;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -90,6 +90,20 @@ struct Worker {
     grow: bool,
     /// After a failed listing: when to try again, and the wait after that.
     list_retry: Option<(Instant, std::time::Duration)>,
+    /// The newest snapshot in the archive (LSN, time taken), once looked up.
+    snapshot: Option<Option<(Lsn, u64)>>,
+    /// A snapshot being taken, or retention being applied, in the background.
+    background: Option<tokio::task::JoinHandle<Background>>,
+    /// No snapshot attempt before this (after a failure).
+    snapshot_not_before: Option<Instant>,
+    /// When this worker started (the age of a partition with no snapshot yet).
+    started_ms: u64,
+}
+
+/// What a background task of a worker ended with.
+enum Background {
+    Snapshot(Result<crate::snapshots::Taken, String>),
+    Retention(Result<u64, String>),
 }
 
 impl Worker {
@@ -109,6 +123,10 @@ impl Worker {
             last_error: None,
             grow: false,
             list_retry: None,
+            snapshot: None,
+            background: None,
+            snapshot_not_before: None,
+            started_ms: now_ms(),
         }
     }
 
@@ -157,6 +175,7 @@ impl Worker {
                 return;
             }
             self.forget_pending();
+            self.snapshot = None;
         }
         self.report_watermark(status).await;
         if let Err(reason) = self.read_committed(Lsn(status.applied_lsn)).await {
@@ -181,6 +200,106 @@ impl Worker {
                 }
             }
         }
+        self.snapshot_and_retention(status).await;
+    }
+
+    /// Finishes a background snapshot or retention pass, and starts the next one when due.
+    async fn snapshot_and_retention(&mut self, status: &ArchivePartition) {
+        if let Some(task) = &self.background {
+            if !task.is_finished() {
+                return;
+            }
+            let Some(task) = self.background.take() else {
+                return;
+            };
+            match task.await {
+                Ok(Background::Snapshot(Ok(taken))) => {
+                    tracing::info!(
+                        snapshot = %taken.name.key(),
+                        items = taken.items,
+                        bytes = taken.bytes,
+                        "snapshot archived"
+                    );
+                    self.shared
+                        .metrics
+                        .update(self.table_id, self.partition_id, |m| m.snapshots += 1);
+                    self.snapshot = Some(Some((taken.name.lsn, taken.taken_at_ms)));
+                    self.snapshot_not_before = None;
+                    if let Some(window) = self.shared.config.retention() {
+                        let shared = Arc::clone(&self.shared);
+                        let (table, partition) = (self.table_id, self.partition_id);
+                        self.background = Some(tokio::spawn(async move {
+                            Background::Retention(
+                                crate::snapshots::apply_retention(
+                                    &shared.archive,
+                                    table,
+                                    partition,
+                                    window,
+                                    now_ms(),
+                                )
+                                .await,
+                            )
+                        }));
+                    }
+                }
+                Ok(Background::Snapshot(Err(reason))) => {
+                    self.log_error(format!("snapshot: {reason}"));
+                    self.snapshot_not_before =
+                        Some(Instant::now() + ArchiverConfig::ms(self.shared.config.retry_max_ms));
+                }
+                Ok(Background::Retention(Ok(deleted))) => {
+                    self.shared
+                        .metrics
+                        .update(self.table_id, self.partition_id, |m| m.deleted += deleted);
+                }
+                Ok(Background::Retention(Err(reason))) => {
+                    self.log_error(format!("retention: {reason}"));
+                }
+                Err(e) => self.log_error(format!("background task: {e}")),
+            }
+            return;
+        }
+        if self
+            .snapshot_not_before
+            .is_some_and(|at| Instant::now() < at)
+        {
+            return;
+        }
+        let newest = match self.snapshot {
+            Some(newest) => newest,
+            None => match crate::snapshots::newest(
+                &self.shared.archive,
+                self.table_id,
+                self.partition_id,
+            )
+            .await
+            {
+                Ok(newest) => {
+                    self.snapshot = Some(newest);
+                    newest
+                }
+                Err(reason) => {
+                    self.log_error(format!("listing snapshots: {reason}"));
+                    return;
+                }
+            },
+        };
+        let (last_lsn, last_ms) = newest.unwrap_or((Lsn::ZERO, self.started_ms));
+        let config = &self.shared.config;
+        let applied = status.applied_lsn;
+        let due = applied > last_lsn.0
+            && (applied - last_lsn.0 >= config.snapshot_every_entries
+                || now_ms().saturating_sub(last_ms) >= config.snapshot_every_ms);
+        if !due {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let (table, partition) = (self.table_id, self.partition_id);
+        self.background = Some(tokio::spawn(async move {
+            Background::Snapshot(
+                crate::snapshots::take(&shared.archive, &shared.node, table, partition).await,
+            )
+        }));
     }
 
     fn log_error(&mut self, reason: String) {

@@ -23,6 +23,19 @@ impl ArchiverProcess {
         env: &[(String, String)],
         log_path: &Path,
     ) -> std::io::Result<Self> {
+        ArchiverProcess::start_with_config(node_url, node_data_dir, archive, env, log_path, "")
+    }
+
+    /// [`ArchiverProcess::start`] with more configuration lines (TOML), e.g. snapshot and
+    /// retention settings.
+    pub fn start_with_config(
+        node_url: &str,
+        node_data_dir: &Path,
+        archive: &str,
+        env: &[(String, String)],
+        log_path: &Path,
+        extra_config: &str,
+    ) -> std::io::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -30,7 +43,9 @@ impl ArchiverProcess {
         let config = log_path.with_extension("toml");
         std::fs::write(
             &config,
-            "poll_interval_ms = 50\nretry_initial_ms = 50\nretry_max_ms = 1000\nfollower_refresh_ms = 500\n",
+            format!(
+                "poll_interval_ms = 50\nretry_initial_ms = 50\nretry_max_ms = 1000\nfollower_refresh_ms = 500\n{extra_config}\n"
+            ),
         )?;
         let mut child = Command::new(crate::binary("ddb-archiver"))
             .arg("--config")

@@ -45,13 +45,14 @@ pub use chunk::{
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
 pub use restore::{
-    RestoreError, RestoreProgress, RestoreReport, RestoreTarget, restore_catalog, restore_partition,
+    RestoreError, RestoreProgress, RestoreReport, RestoreTarget, restore_catalog,
+    restore_partition, snapshot_info,
 };
 pub use sealed::SealError;
 pub use snapshot::{
     MAX_SNAPSHOT_BODY_BYTES, MAX_SNAPSHOT_FIELD_BYTES, SNAPSHOT_FOOTER_LEN, SNAPSHOT_MAGIC,
-    SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotWriter,
-    decode_snapshot,
+    SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotInfo, SnapshotWriter,
+    check_snapshot, decode_snapshot,
 };
 pub use store::{
     Archive, Listed, PartitionObjects, Uploaded, list_chunks, list_partition_objects,

@@ -15,7 +15,7 @@ use super::ArchiveError;
 use super::chunk::ChunkError;
 use super::layout::SnapshotName;
 use super::replay::{ChunkFault, ChunkFetcher, ChunkWalk, Replay, Stop, holes, install_snapshot};
-use super::snapshot::{SNAPSHOT_FOOTER_LEN, SnapshotError, read_snapshot_footer};
+use super::snapshot::{SNAPSHOT_FOOTER_LEN, SnapshotError, SnapshotInfo, read_snapshot_footer};
 use super::store::{Archive, Listed, list_partition_objects};
 
 /// How far a restore goes.
@@ -370,6 +370,20 @@ pub async fn restore_partition(
     })
 }
 
+/// A snapshot's footer (LSN, time, item count, digest), read from the object's last bytes only;
+/// the body is not checked.
+pub async fn snapshot_info(
+    archive: &Archive,
+    name: &SnapshotName,
+) -> Result<SnapshotInfo, RestoreError> {
+    let path = archive.path_of(&name.key())?;
+    let (footer, size) = archive.get_tail(&path, SNAPSHOT_FOOTER_LEN as u64).await?;
+    read_snapshot_footer(&footer, size).map_err(|source| RestoreError::CorruptSnapshot {
+        object: name.key(),
+        source,
+    })
+}
+
 /// The newest snapshot stamped at or before `until_ms`, reading footers newest first (only
 /// their last bytes; the one chosen is checked whole when it is installed).
 async fn snapshot_by_time(
@@ -379,15 +393,8 @@ async fn snapshot_by_time(
     objects_read: &mut usize,
 ) -> Result<Option<SnapshotName>, RestoreError> {
     for snapshot in snapshots.iter().rev() {
-        let path = archive.path_of(&snapshot.name.key())?;
-        let (footer, size) = archive.get_tail(&path, SNAPSHOT_FOOTER_LEN as u64).await?;
+        let info = snapshot_info(archive, &snapshot.name).await?;
         *objects_read += 1;
-        let info = read_snapshot_footer(&footer, size).map_err(|source| {
-            RestoreError::CorruptSnapshot {
-                object: snapshot.name.key(),
-                source,
-            }
-        })?;
         if info.timestamp_ms <= until_ms {
             return Ok(Some(snapshot.name));
         }

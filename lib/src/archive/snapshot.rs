@@ -249,8 +249,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     })
 }
 
-/// Everything [`decode_snapshot`] checks, without keeping the items.
-pub(crate) fn check_snapshot(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
+/// Everything [`decode_snapshot`] checks (seal, body hash, records, the digest of the items
+/// against the footer's), without keeping the items.
+pub fn check_snapshot(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
     read_all(bytes, drop)
 }
 
@@ -271,10 +272,14 @@ fn read_all(bytes: &[u8], mut keep: impl FnMut(KeyItem)) -> Result<SnapshotInfo,
 
 /// What a snapshot's footer says.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SnapshotInfo {
+pub struct SnapshotInfo {
+    /// The LSN the snapshot reflects.
     pub lsn: Lsn,
+    /// When it was taken (ms since the epoch): every entry it reflects is older.
     pub timestamp_ms: u64,
+    /// How many items it holds.
     pub item_count: u64,
+    /// The state digest of its items.
     pub digest: StateDigest,
 }
 
