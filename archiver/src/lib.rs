@@ -89,6 +89,7 @@ pub async fn run(
     > = HashMap::new();
     let mut catalog_check = Instant::now() - CATALOG_INTERVAL;
     let mut archived_catalog: Option<blake3::Hash> = None;
+    let mut archived_tables = std::collections::BTreeSet::new();
     let watchdog = ddb::service::watchdog_period();
     let mut last_watchdog = Instant::now();
     let poll = ArchiverConfig::ms(shared.config.poll_interval_ms);
@@ -121,8 +122,21 @@ pub async fn run(
                 continue;
             }
         };
+        // The catalog goes first: a table's chunks are archived only once a catalog version
+        // naming it is, so a restore can always find the table of what it restores.
+        let tables: std::collections::BTreeSet<u64> =
+            partitions.iter().map(|p| p.table_id).collect();
+        if catalog_check.elapsed() >= CATALOG_INTERVAL || !tables.is_subset(&archived_tables) {
+            catalog_check = Instant::now();
+            if let Some(archived) = archive_catalog(&shared, &mut archived_catalog).await {
+                archived_tables = archived;
+            }
+        }
         let seen: Vec<u64> = partitions.iter().map(|p| p.partition_id).collect();
         for partition in partitions {
+            if partition.table_id != 0 && !archived_tables.contains(&partition.table_id) {
+                continue;
+            }
             let id = partition.partition_id;
             if let Some((sender, _)) = workers.get(&id) {
                 let _ = sender.send(Some(partition));
@@ -143,10 +157,6 @@ pub async fn run(
             }
             keep
         });
-        if catalog_check.elapsed() >= CATALOG_INTERVAL {
-            catalog_check = Instant::now();
-            archive_catalog(&shared, &mut archived_catalog).await;
-        }
     }
     tracing::info!("stopping: letting in-flight uploads finish");
     ddb::service::notify_systemd("STOPPING=1");
@@ -174,19 +184,36 @@ async fn wait_for_node(config: &ArchiverConfig) -> anyhow::Result<NodeClient> {
     }
 }
 
-/// Archives the node's catalog if it changed since the last time.
-async fn archive_catalog(shared: &Shared, archived: &mut Option<blake3::Hash>) {
+/// Archives the node's catalog if it changed since the last time. Once the archive holds the
+/// node's current catalog, returns the ids of the tables in it.
+async fn archive_catalog(
+    shared: &Shared,
+    archived: &mut Option<blake3::Hash>,
+) -> Option<std::collections::BTreeSet<u64>> {
     let node = shared.node.clone();
     let Ok(Ok(encoded)) = tokio::task::spawn_blocking(move || node.catalog()).await else {
-        return;
+        return None;
+    };
+    let tables = match ddb::catalog::Catalog::scratch(Some(&encoded)) {
+        Ok(catalog) => catalog.tables().iter().map(|table| table.id).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the node's catalog does not decode");
+            return None;
+        }
     };
     let hash = blake3::hash(&encoded);
     if *archived == Some(hash) {
-        return;
+        return Some(tables);
     }
     match ddb::archive::catalog::upload_catalog(&shared.archive, &encoded, now_ms()).await {
-        Ok(_) => *archived = Some(hash),
-        Err(e) => tracing::warn!(error = %e, "cannot archive the catalog; retrying"),
+        Ok(_) => {
+            *archived = Some(hash);
+            Some(tables)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot archive the catalog; retrying");
+            None
+        }
     }
 }
 

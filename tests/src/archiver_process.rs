@@ -105,6 +105,11 @@ impl ArchiverProcess {
             .collect()
     }
 
+    /// The sum of every sample of metric `name`.
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        self.metric(name).iter().map(|(_, value)| value).sum()
+    }
+
     /// What the archiver has logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -125,5 +130,79 @@ impl ArchiverProcess {
 impl Drop for ArchiverProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A `ddbd` with `[archive] enabled` and a `ddb-archiver` beside it, in a fresh directory.
+pub struct ArchivedNode {
+    /// The archiver (declared first: dropped, so killed, before the node).
+    pub archiver: ArchiverProcess,
+    /// The node.
+    pub node: crate::NodeProcess,
+    /// The archive URL.
+    pub url: String,
+    /// Holds the archiver's log and, for a `file://` archive, the archive.
+    pub work: tempfile::TempDir,
+}
+
+impl ArchivedNode {
+    /// Starts the node with `node_env` (besides `DDB_ARCHIVE_ENABLED=true`) and the archiver
+    /// with `archiver_env` and `extra_config`, archiving to `archive` (default: a `file://`
+    /// directory in [`ArchivedNode::work`]).
+    ///
+    /// # Panics
+    /// When either does not start.
+    pub fn start(
+        node_env: &[(&str, &str)],
+        archive: Option<String>,
+        archiver_env: &[(String, String)],
+        extra_config: &str,
+    ) -> Self {
+        let mut env = vec![("DDB_ARCHIVE_ENABLED", "true")];
+        env.extend_from_slice(node_env);
+        let node = crate::NodeProcess::start_with_env(&crate::binary("ddbd"), &env)
+            .unwrap_or_else(|e| panic!("starting ddbd: {e}"));
+        let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let url =
+            archive.unwrap_or_else(|| format!("file://{}", work.path().join("archive").display()));
+        let archiver = ArchiverProcess::start_with_config(
+            node.endpoint(),
+            &node.data_dir(),
+            &url,
+            archiver_env,
+            &work.path().join("archiver.log"),
+            extra_config,
+        )
+        .unwrap_or_else(|e| panic!("starting ddb-archiver: {e}"));
+        ArchivedNode {
+            archiver,
+            node,
+            url,
+            work,
+        }
+    }
+
+    /// A client of the node with its test key.
+    pub fn client(&self) -> ddb::client::Client {
+        crate::client(
+            self.node.port(),
+            crate::NodeProcess::ACCESS_KEY_ID,
+            crate::NodeProcess::SECRET_ACCESS_KEY,
+        )
+    }
+
+    /// Opens the archive (S3 credentials from `env`).
+    ///
+    /// # Panics
+    /// When the URL does not open.
+    pub fn archive(&self, env: &[(String, String)]) -> ddb::archive::Archive {
+        ddb::archive::ArchiveUrl::parse(&self.url)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .open_archive(|name| {
+                env.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }

@@ -114,6 +114,76 @@ impl NodeProcess {
         Ok((status, body))
     }
 
+    /// The node's API port.
+    ///
+    /// # Panics
+    /// When the endpoint has no port (it always has one).
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.endpoint))
+    }
+
+    /// Every replica's archiving state, from the internal API.
+    ///
+    /// # Panics
+    /// When the node does not answer.
+    pub fn archive_partitions(&self) -> ddb::server::ArchivePartitions {
+        let (status, body) = self
+            .internal_get("/internal/archive/partitions")
+            .unwrap_or_else(|e| panic!("internal API: {e}"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    /// Waits (up to `limit`) until the node's archive watermark reached its applied LSN on
+    /// every partition, and returns that state; `context` (an archiver's log) goes into the
+    /// panic message otherwise.
+    ///
+    /// # Panics
+    /// When the archive does not catch up in time.
+    pub fn wait_archived(
+        &self,
+        limit: Duration,
+        context: impl Fn() -> String,
+    ) -> ddb::server::ArchivePartitions {
+        let deadline = Instant::now() + limit;
+        loop {
+            let listing = self.archive_partitions();
+            if listing
+                .partitions
+                .iter()
+                .all(|p| p.watermark == p.applied_lsn)
+            {
+                return listing;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the archive did not catch up in {limit:?}: {listing:?}\n{}",
+                context()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The node's state digest of `partition` at `lsn` (its applied LSN, or one it still knows).
+    ///
+    /// # Panics
+    /// When the node knows no digest at or below `lsn`.
+    pub fn digest_at(&self, partition: u64, lsn: u64) -> (ddb::wal::Lsn, ddb::digest::StateDigest) {
+        let (_, body) = self
+            .internal_get(&format!(
+                "/internal/archive/digest?partition={partition}&at_most={lsn}"
+            ))
+            .unwrap_or_else(|e| panic!("internal API: {e}"));
+        serde_json::from_str::<ddb::server::DigestPoint>(&body)
+            .ok()
+            .and_then(|point| point.decode())
+            .unwrap_or_else(|| panic!("no digest of partition {partition} at {lsn}: {body}"))
+    }
+
     /// What the node has logged so far (its standard error).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

@@ -168,6 +168,33 @@ pub trait S3Server {
         ]
     }
 
+    /// [`S3Server::env`] as owned pairs, for [`crate::ArchiverProcess`].
+    fn owned_env(&self) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
+    }
+
+    /// Runs the real `ddbctl archive bucket init --archive URL EXTRA…` against the server.
+    ///
+    /// # Panics
+    /// When it does not exit 0.
+    fn init_bucket(&self, url: &str, extra: &[&str]) {
+        let output = std::process::Command::new(crate::binary("ddbctl"))
+            .args(["archive", "bucket", "init", "--archive", url])
+            .args(extra)
+            .envs(self.env())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running ddbctl: {e}"));
+        assert!(
+            output.status.success(),
+            "bucket init: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Opens `prefix` in `bucket` as ddb's code does, with [`S3Server::env`] as the
     /// environment.
     ///

@@ -6,12 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ddb::replica::ReplicaStore as _;
-use ddb::server::{ArchivePartitions, DigestPoint};
 use ddb_tests::s3::{S3Server, S3sFs};
-use ddb_tests::{ArchiverProcess, NodeProcess, binary};
+use ddb_tests::{ArchivedNode, NodeProcess, binary};
 
 const BUCKET: &str = "restore-e2e";
 
@@ -49,11 +48,7 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
     let work = tempfile::tempdir().unwrap();
     let s3 = S3sFs::start(&work.path().join("s3"));
     let url = s3.archive_url(BUCKET, "cluster");
-    let env: Vec<(String, String)> = s3
-        .env()
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect();
+    let env = s3.owned_env();
     let ddbctl = |args: &[&str]| {
         Command::new(binary("ddbctl"))
             .args(args)
@@ -62,30 +57,10 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
             .output()
             .unwrap()
     };
-    let init = ddbctl(&[
-        "archive",
-        "bucket",
-        "init",
-        "--no-versioning",
-        "--archive",
-        &url,
-    ]);
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    s3.init_bucket(&url, &["--no-versioning"]);
 
-    let node =
-        NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")]).unwrap();
-    let archiver = ArchiverProcess::start(
-        node.endpoint(),
-        &node.data_dir(),
-        &url,
-        &env,
-        &work.path().join("archiver.log"),
-    )
-    .unwrap();
+    let archived = ArchivedNode::start(&[], Some(url.clone()), &env, "");
+    let (node, archiver) = (&archived.node, &archived.archiver);
     let wrote = Command::new(&python)
         .args(["-c", WRITES, node.endpoint()])
         .args([NodeProcess::ACCESS_KEY_ID, NodeProcess::SECRET_ACCESS_KEY])
@@ -97,24 +72,7 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
         String::from_utf8_lossy(&wrote.stderr)
     );
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let listing = loop {
-        let (_, body) = node.internal_get("/internal/archive/partitions").unwrap();
-        let listing: ArchivePartitions = serde_json::from_str(&body).unwrap();
-        if listing
-            .partitions
-            .iter()
-            .all(|p| p.watermark == p.applied_lsn)
-        {
-            break listing;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never archived: {listing:?}\n{}",
-            archiver.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let listing = node.wait_archived(Duration::from_secs(60), || archiver.log());
 
     let into = work.path().join("restored");
     let restored = ddbctl(&[
@@ -138,16 +96,7 @@ fn boto3_writes_restore_from_the_bucket_alone_to_the_live_digest() {
     let partitions = report["partitions"].as_array().unwrap();
     assert_eq!(partitions.len(), listing.partitions.len());
     for partition in &listing.partitions {
-        let (_, body) = node
-            .internal_get(&format!(
-                "/internal/archive/digest?partition={}&at_most={}",
-                partition.partition_id, partition.applied_lsn
-            ))
-            .unwrap();
-        let (lsn, live) = serde_json::from_str::<DigestPoint>(&body)
-            .unwrap()
-            .decode()
-            .unwrap();
+        let (lsn, live) = node.digest_at(partition.partition_id, partition.applied_lsn);
         let summary = partitions
             .iter()
             .find(|p| p["partition_id"] == partition.partition_id)

@@ -11,60 +11,16 @@ use std::time::{Duration, Instant};
 
 use ddb::archive::ArchiveUrl;
 use ddb::client::ClientError;
-use ddb::server::{ArchivePartitions, DigestPoint};
-use ddb_tests::{ArchiverProcess, NodeProcess, binary, client, create_hash_table, replay_archive};
-
-fn port_of(node: &NodeProcess) -> u16 {
-    node.endpoint().rsplit(':').next().unwrap().parse().unwrap()
-}
-
-fn node_partitions(node: &NodeProcess) -> ArchivePartitions {
-    let (status, body) = node.internal_get("/internal/archive/partitions").unwrap();
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-/// Waits until the node's watermark reached its applied LSN on every partition.
-fn wait_archived(node: &NodeProcess, archiver: &ArchiverProcess) -> ArchivePartitions {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let listing = node_partitions(node);
-        if listing
-            .partitions
-            .iter()
-            .all(|p| p.watermark == p.applied_lsn && p.unarchived_bytes == 0)
-        {
-            return listing;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the archive did not catch up: {listing:?}\narchiver log:\n{}",
-            archiver.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use ddb_tests::{
+    ArchivedNode, ArchiverProcess, NodeProcess, binary, client, create_hash_table, replay_archive,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_is_archived_under_the_live_digest() {
-    let node =
-        NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")]).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", work.path().join("archive").display());
-    let archiver = ArchiverProcess::start(
-        node.endpoint(),
-        &node.data_dir(),
-        &url,
-        &[],
-        &work.path().join("archiver.log"),
-    )
-    .unwrap();
-    let port = port_of(&node);
-    let client = client(
-        port,
-        NodeProcess::ACCESS_KEY_ID,
-        NodeProcess::SECRET_ACCESS_KEY,
-    );
+    let archived = ArchivedNode::start(&[], None, &[], "");
+    let (node, archiver, url) = (&archived.node, &archived.archiver, &archived.url);
+    let port = node.port();
+    let client = archived.client();
     create_hash_table(&client, "archived");
 
     // Four writers put, update and delete concurrently while chunks are cut and uploaded.
@@ -94,9 +50,9 @@ async fn every_acknowledged_write_is_archived_under_the_live_digest() {
     for writer in writers {
         writer.join().unwrap();
     }
-    let listing = wait_archived(&node, &archiver);
+    let listing = node.wait_archived(Duration::from_secs(30), || archiver.log());
 
-    let archive = ArchiveUrl::parse(&url)
+    let archive = ArchiveUrl::parse(url)
         .unwrap()
         .open_archive(|_| None)
         .unwrap();
@@ -113,17 +69,7 @@ async fn every_acknowledged_write_is_archived_under_the_live_digest() {
             .unwrap();
         assert_eq!(archived.table_id, partition.table_id);
         assert_eq!(archived.lsn.0, partition.applied_lsn);
-        let (status, body) = node
-            .internal_get(&format!(
-                "/internal/archive/digest?partition={}&at_most={}",
-                partition.partition_id, partition.applied_lsn
-            ))
-            .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let (lsn, live) = serde_json::from_str::<DigestPoint>(&body)
-            .unwrap()
-            .decode()
-            .unwrap();
+        let (lsn, live) = node.digest_at(partition.partition_id, partition.applied_lsn);
         assert_eq!(lsn, archived.lsn);
         assert_eq!(
             live, archived.digest,
@@ -137,11 +83,7 @@ async fn every_acknowledged_write_is_archived_under_the_live_digest() {
         .expect("the catalog is archived");
     let catalog = ddb::catalog::Catalog::scratch(Some(&catalog)).unwrap();
     assert!(catalog.table("archived").is_some());
-    let uploads: f64 = archiver
-        .metric("ddb_archiver_uploads_total")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
+    let uploads = archiver.metric_sum("ddb_archiver_uploads_total");
     assert!(uploads >= 4.0, "{uploads} uploads");
 }
 
@@ -156,7 +98,7 @@ async fn the_node_throttles_past_the_unarchived_bound_and_recovers_once_archived
         ],
     )
     .unwrap();
-    let port = port_of(&node);
+    let port = node.port();
     let client = client(
         port,
         NodeProcess::ACCESS_KEY_ID,
@@ -235,7 +177,7 @@ async fn the_node_throttles_past_the_unarchived_bound_and_recovers_once_archived
             Err(e) => panic!("put after catching up: {e}"),
         }
     }
-    wait_archived(&node, &archiver);
+    node.wait_archived(Duration::from_secs(30), || archiver.log());
     let archive = ArchiveUrl::parse(&url)
         .unwrap()
         .open_archive(|_| None)

@@ -5,42 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ddb::client::{Client, ClientError};
-use ddb::server::{ArchivePartitions, DigestPoint};
 use ddb_tests::s3::{S3Server, S3sFs};
-use ddb_tests::{ArchiverProcess, NodeProcess, binary, client, create_hash_table, replay_archive};
+use ddb_tests::{ArchivedNode, create_hash_table, replay_archive};
 
 const BUCKET: &str = "ddb-archive";
-
-fn node_partitions(node: &NodeProcess) -> ArchivePartitions {
-    let (status, body) = node.internal_get("/internal/archive/partitions").unwrap();
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-/// Waits (bounded) until the node's watermark reached its applied LSN on every partition.
-fn wait_archived(node: &NodeProcess, archiver: &ArchiverProcess) -> ArchivePartitions {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let listing = node_partitions(node);
-        if listing
-            .partitions
-            .iter()
-            .all(|p| p.watermark == p.applied_lsn)
-        {
-            return listing;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never caught up: {listing:?}; archiver log:\n{}",
-            archiver.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn put(client: &Client, index: usize) -> Result<(), ClientError> {
     client
@@ -61,60 +32,27 @@ async fn an_s3_outage_throttles_writes_loses_nothing_and_archiving_catches_up() 
     let work = tempfile::tempdir().unwrap();
     let mut s3 = S3sFs::start(&work.path().join("s3"));
     let url = s3.archive_url(BUCKET, "outage");
-    let env: Vec<(String, String)> = s3
-        .env()
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect();
-    let init = Command::new(binary("ddbctl"))
-        .args([
-            "archive",
-            "bucket",
-            "init",
-            "--no-versioning",
-            "--archive",
-            &url,
-        ])
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let env = s3.owned_env();
+    s3.init_bucket(&url, &["--no-versioning"]);
 
-    let node = NodeProcess::start_with_env(
-        &binary("ddbd"),
+    let archived = ArchivedNode::start(
         &[
-            ("DDB_ARCHIVE_ENABLED", "true"),
             ("DDB_MAX_UNARCHIVED_BYTES", "60000"),
             ("DDB_ON_DEMAND_PARTITIONS", "1"),
         ],
-    )
-    .unwrap();
-    let archiver = ArchiverProcess::start(
-        node.endpoint(),
-        &node.data_dir(),
-        &url,
+        Some(url),
         &env,
-        &work.path().join("archiver.log"),
-    )
-    .unwrap();
-    let port: u16 = node.endpoint().rsplit(':').next().unwrap().parse().unwrap();
-    let client = client(
-        port,
-        NodeProcess::ACCESS_KEY_ID,
-        NodeProcess::SECRET_ACCESS_KEY,
+        "",
     );
+    let (node, archiver) = (&archived.node, &archived.archiver);
+    let client = archived.client();
     create_hash_table(&client, "outage");
     let mut acknowledged = 0;
     for _ in 0..20 {
         put(&client, acknowledged).unwrap();
         acknowledged += 1;
     }
-    wait_archived(&node, &archiver);
+    node.wait_archived(Duration::from_secs(60), || archiver.log());
 
     // The server goes away; writes go on until the bound throttles them.
     s3.stop();
@@ -133,12 +71,7 @@ async fn an_s3_outage_throttles_writes_loses_nothing_and_archiving_catches_up() 
     // The archiver keeps trying (with backoff) for as long as the server is away.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let retries: f64 = archiver
-            .metric("ddb_archiver_retries_total")
-            .iter()
-            .map(|(_, v)| v)
-            .sum();
-        if retries >= 2.0 {
+        if archiver.metric_sum("ddb_archiver_retries_total") >= 2.0 {
             break;
         }
         assert!(
@@ -185,7 +118,7 @@ async fn an_s3_outage_throttles_writes_loses_nothing_and_archiving_catches_up() 
             Err(e) => panic!("after the outage: {e}; archiver log:\n{}", archiver.log()),
         }
     }
-    let listing = wait_archived(&node, &archiver);
+    let listing = node.wait_archived(Duration::from_secs(60), || archiver.log());
 
     let archive = s3.open_archive(BUCKET, "outage");
     let replayed = replay_archive(&archive).await;
@@ -194,16 +127,7 @@ async fn an_s3_outage_throttles_writes_loses_nothing_and_archiving_catches_up() 
             .iter()
             .find(|r| r.partition_id == partition.partition_id)
             .unwrap();
-        let (_, body) = node
-            .internal_get(&format!(
-                "/internal/archive/digest?partition={}&at_most={}",
-                partition.partition_id, partition.applied_lsn
-            ))
-            .unwrap();
-        let (lsn, live) = serde_json::from_str::<DigestPoint>(&body)
-            .unwrap()
-            .decode()
-            .unwrap();
+        let (lsn, live) = node.digest_at(partition.partition_id, partition.applied_lsn);
         assert_eq!((lsn, &live), (archived.lsn, &archived.digest));
     }
     let table = replayed.iter().find(|r| r.table_id != 0).unwrap();

@@ -11,43 +11,16 @@ use std::time::{Duration, Instant};
 use ddb::archive::{ArchiveUrl, RestoreTarget, list_chunks, list_snapshots, restore_partition};
 use ddb::digest::CheckpointPolicy;
 use ddb::replica::MemoryReplicaStore;
-use ddb::server::{ArchivePartitions, DigestPoint};
-use ddb_tests::{ArchiverProcess, NodeProcess, binary, client, create_hash_table};
+use ddb_tests::{ArchivedNode, binary, create_hash_table};
 
 /// Two seconds, in days.
 const RETENTION: &str = "retention_days = 0.0000231\nsnapshot_every_entries = 40\n";
 
-fn sum(archiver: &ArchiverProcess, metric: &str) -> f64 {
-    archiver.metric(metric).iter().map(|(_, v)| v).sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
-    let node = NodeProcess::start_with_env(
-        &binary("ddbd"),
-        &[
-            ("DDB_ARCHIVE_ENABLED", "true"),
-            ("DDB_ON_DEMAND_PARTITIONS", "1"),
-        ],
-    )
-    .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", work.path().join("archive").display());
-    let archiver = ArchiverProcess::start_with_config(
-        node.endpoint(),
-        &node.data_dir(),
-        &url,
-        &[],
-        &work.path().join("archiver.log"),
-        RETENTION,
-    )
-    .unwrap();
-    let port: u16 = node.endpoint().rsplit(':').next().unwrap().parse().unwrap();
-    let client = client(
-        port,
-        NodeProcess::ACCESS_KEY_ID,
-        NodeProcess::SECRET_ACCESS_KEY,
-    );
+    let archived = ArchivedNode::start(&[("DDB_ON_DEMAND_PARTITIONS", "1")], None, &[], RETENTION);
+    let (node, archiver, url) = (&archived.node, &archived.archiver, &archived.url);
+    let client = archived.client();
     create_hash_table(&client, "kept");
     // Rounds of writes, each followed by a snapshot, more than the window apart.
     let mut written = 0;
@@ -62,9 +35,9 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
                 .unwrap();
             written += 1;
         }
-        let snapshots_before = sum(&archiver, "ddb_archiver_snapshots_total");
+        let snapshots_before = archiver.metric_sum("ddb_archiver_snapshots_total");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while sum(&archiver, "ddb_archiver_snapshots_total") <= snapshots_before {
+        while archiver.metric_sum("ddb_archiver_snapshots_total") <= snapshots_before {
             assert!(
                 Instant::now() < deadline,
                 "no snapshot in round {round}:\n{}",
@@ -75,7 +48,7 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
         std::thread::sleep(Duration::from_millis(2500));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sum(&archiver, "ddb_archiver_deleted_objects_total") == 0.0 {
+    while archiver.metric_sum("ddb_archiver_deleted_objects_total") == 0.0 {
         assert!(
             Instant::now() < deadline,
             "retention deleted nothing:\n{}",
@@ -83,22 +56,10 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let listing: ArchivePartitions = loop {
-        let (_, body) = node.internal_get("/internal/archive/partitions").unwrap();
-        let listing: ArchivePartitions = serde_json::from_str(&body).unwrap();
-        if listing
-            .partitions
-            .iter()
-            .all(|p| p.watermark == p.applied_lsn)
-        {
-            break listing;
-        }
-        assert!(Instant::now() < deadline, "never caught up: {listing:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let listing = node.wait_archived(Duration::from_secs(30), || archiver.log());
     let partition = &listing.partitions[0];
 
-    let archive = ArchiveUrl::parse(&url)
+    let archive = ArchiveUrl::parse(url)
         .unwrap()
         .open_archive(|_| None)
         .unwrap();
@@ -118,7 +79,7 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
     );
 
     let verified = Command::new(binary("ddbctl"))
-        .args(["archive", "verify", "--deep", "--archive", &url])
+        .args(["archive", "verify", "--deep", "--archive", url])
         .output()
         .unwrap();
     assert!(
@@ -143,15 +104,6 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
         report.snapshot.is_some(),
         "the restore started from a snapshot"
     );
-    let (_, body) = node
-        .internal_get(&format!(
-            "/internal/archive/digest?partition={}&at_most={}",
-            partition.partition_id, partition.applied_lsn
-        ))
-        .unwrap();
-    let (lsn, live) = serde_json::from_str::<DigestPoint>(&body)
-        .unwrap()
-        .decode()
-        .unwrap();
+    let (lsn, live) = node.digest_at(partition.partition_id, partition.applied_lsn);
     assert_eq!((report.final_lsn, &report.digest), (lsn, &live));
 }

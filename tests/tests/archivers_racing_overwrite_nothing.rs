@@ -7,10 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ddb::server::ArchivePartitions;
 use ddb_tests::s3::{Moto, S3Server};
 use ddb_tests::{ArchiverProcess, NodeProcess, binary, client, create_hash_table, replay_archive};
 
@@ -21,22 +19,8 @@ async fn racing_archivers_never_overwrite_an_object() {
     let work = tempfile::tempdir().unwrap();
     let moto = Moto::start();
     let url = moto.archive_url(BUCKET, "race");
-    let env: Vec<(String, String)> = moto
-        .env()
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value))
-        .collect();
-    let init = Command::new(binary("ddbctl"))
-        .args(["archive", "bucket", "init", "--archive", &url])
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let env = moto.owned_env();
+    moto.init_bucket(&url, &[]);
 
     let node =
         NodeProcess::start_with_env(&binary("ddbd"), &[("DDB_ARCHIVE_ENABLED", "true")]).unwrap();
@@ -52,9 +36,8 @@ async fn racing_archivers_never_overwrite_an_object() {
             .unwrap()
         })
         .collect();
-    let port: u16 = node.endpoint().rsplit(':').next().unwrap().parse().unwrap();
     let client = client(
-        port,
+        node.port(),
         NodeProcess::ACCESS_KEY_ID,
         NodeProcess::SECRET_ACCESS_KEY,
     );
@@ -71,20 +54,7 @@ async fn racing_archivers_never_overwrite_an_object() {
             std::thread::sleep(Duration::from_millis(60));
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let listing: ArchivePartitions = loop {
-        let (_, body) = node.internal_get("/internal/archive/partitions").unwrap();
-        let listing: ArchivePartitions = serde_json::from_str(&body).unwrap();
-        if listing
-            .partitions
-            .iter()
-            .all(|p| p.watermark == p.applied_lsn)
-        {
-            break listing;
-        }
-        assert!(Instant::now() < deadline, "never caught up: {listing:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let listing = node.wait_archived(Duration::from_secs(60), || archivers[0].log());
 
     // Every key has exactly one version: no upload replaced another.
     let versions = moto.get(&format!("/{BUCKET}?versions&prefix=race/v1/tables/"));
@@ -107,21 +77,9 @@ async fn racing_archivers_never_overwrite_an_object() {
     let mut created = 0.0;
     let mut already_there = 0.0;
     for archiver in &archivers {
-        created += archiver
-            .metric("ddb_archiver_uploads_total")
-            .iter()
-            .map(|(_, v)| v)
-            .sum::<f64>();
-        already_there += archiver
-            .metric("ddb_archiver_already_there_total")
-            .iter()
-            .map(|(_, v)| v)
-            .sum::<f64>();
-        let split: f64 = archiver
-            .metric("ddb_archiver_split_brain")
-            .iter()
-            .map(|(_, v)| v)
-            .sum();
+        created += archiver.metric_sum("ddb_archiver_uploads_total");
+        already_there += archiver.metric_sum("ddb_archiver_already_there_total");
+        let split = archiver.metric_sum("ddb_archiver_split_brain");
         assert!(split == 0.0, "split brain raised; log:\n{}", archiver.log());
     }
     println!("{created} chunks created, {already_there} found already there");

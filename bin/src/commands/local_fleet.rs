@@ -311,56 +311,45 @@ fn spawn_archiver(
     cluster: &LocalCluster,
     node: &LocalNode,
 ) -> anyhow::Result<Child> {
-    let log_path = cluster.archiver_log_path(node);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    let mut command = Command::new(archiver);
-    command
-        .arg("--config")
-        .arg(cluster.archiver_config_path(node))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    strip_ddb_environment(&mut command);
-    command
-        .spawn()
+    let log = open_log(&cluster.archiver_log_path(node))?;
+    spawn_configured(archiver, &cluster.archiver_config_path(node), log)
         .with_context(|| format!("starting {} beside node {}", archiver.display(), node.id))
 }
 
-/// Removes DDB_* variables (which override configuration files) except DDB_LOG.
-fn strip_ddb_environment(command: &mut Command) {
+/// Starts `ddbd --config <node's ddbd.toml>`, its output appended to its log after a start
+/// marker.
+fn spawn(ddbd: &Path, cluster: &LocalCluster, node: &LocalNode) -> anyhow::Result<Child> {
+    let mut log = open_log(&cluster.log_path(node))?;
+    writeln!(log, "{START_MARKER} {}", node.id)?;
+    spawn_configured(ddbd, &cluster.config_path(node), log)
+        .with_context(|| format!("starting {} for node {}", ddbd.display(), node.id))
+}
+
+fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Starts `program --config <config>` with standard output and error going to `log`. DDB_*
+/// variables (which override a config file) are not passed on, except DDB_LOG.
+fn spawn_configured(program: &Path, config: &Path, log: std::fs::File) -> std::io::Result<Child> {
+    let mut command = Command::new(program);
+    command
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
         if text.starts_with("DDB_") && text != "DDB_LOG" {
             command.env_remove(&name);
         }
     }
-}
-
-/// Starts `ddbd --config <node's ddbd.toml>`, its output appended to its log. DDB_*
-/// variables (which override a config file) are not passed on, except DDB_LOG.
-fn spawn(ddbd: &Path, cluster: &LocalCluster, node: &LocalNode) -> anyhow::Result<Child> {
-    let log_path = cluster.log_path(node);
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
-    writeln!(log, "{START_MARKER} {}", node.id)?;
-    let mut command = Command::new(ddbd);
-    command
-        .arg("--config")
-        .arg(cluster.config_path(node))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    strip_ddb_environment(&mut command);
-    command
-        .spawn()
-        .with_context(|| format!("starting {} for node {}", ddbd.display(), node.id))
+    command.spawn()
 }
 
 /// The last `count` lines this run wrote to the log at `path` (after ddbctl's start marker),

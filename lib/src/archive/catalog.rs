@@ -50,16 +50,7 @@ impl CatalogVersion {
 
 /// Every catalog version in the archive, oldest first.
 pub async fn list_catalog_versions(archive: &Archive) -> Result<Vec<CatalogVersion>, ArchiveError> {
-    let dir = archive.path_of(CATALOG_DIR)?;
-    let listing = archive
-        .store()
-        .list_with_delimiter(Some(&dir))
-        .await
-        .map_err(|source| ArchiveError::ObjectStore {
-            operation: "list",
-            path: dir.to_string(),
-            source,
-        })?;
+    let listing = archive.listing(CATALOG_DIR).await?;
     let mut versions: Vec<CatalogVersion> = listing
         .objects
         .iter()

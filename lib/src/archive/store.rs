@@ -105,7 +105,10 @@ impl Archive {
     }
 
     /// One level of `dir` (a key relative to the archive root): its objects and subdirectories.
-    async fn listing(&self, dir: &str) -> Result<object_store::ListResult, ArchiveError> {
+    pub(crate) async fn listing(
+        &self,
+        dir: &str,
+    ) -> Result<object_store::ListResult, ArchiveError> {
         let dir = self.path_of(dir)?;
         self.store
             .list_with_delimiter(Some(&dir))
