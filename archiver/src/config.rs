@@ -88,7 +88,9 @@ variable in brackets):
   retention_days = 35                 keep point-in-time restore this many days back (fractions
                                       allowed); 0: keep everything
 S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN);
-the region from the URL, AWS_REGION or AWS_DEFAULT_REGION.";
+the region from the URL, AWS_REGION or AWS_DEFAULT_REGION.
+Logs go to standard error: DDB_LOG filters them (e.g. info, ddb_archiver=debug);
+DDB_LOG_FORMAT=json prints one JSON object per line.";
 
     /// Loads `path` (if given) over the defaults, then the environment through `env`.
     pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {

@@ -1,5 +1,24 @@
-//! What every ddb daemon does the same way as a service: telling systemd it is ready
+//! What every ddb daemon does the same way as a service: logging, telling systemd it is ready
 //! (`Type=notify`) and waiting for the signal to stop.
+
+/// Sends the process's `tracing` logs to standard error, filtered by `DDB_LOG` (an
+/// `EnvFilter` directive such as `info` or `ddb=debug`; `default_filter` without it), as
+/// human-readable lines or, with `DDB_LOG_FORMAT=json`, one JSON object per line for log
+/// pipelines.
+pub fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DDB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("DDB_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+}
 
 /// Sends `state` (e.g. `READY=1`, `WATCHDOG=1`, `STOPPING=1`) to systemd if the process runs
 /// under it (`NOTIFY_SOCKET` set); does nothing otherwise. Failures are logged, never fatal.

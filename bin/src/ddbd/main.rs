@@ -53,15 +53,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DDB_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,lsm_tree=warn,fjall=warn")
-            }),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    ddb::service::init_logging("info,lsm_tree=warn,fjall=warn");
 
     let mut config = NodeConfig::load(args.config.as_deref(), |name| std::env::var(name).ok())
         .context("loading configuration")?;
