@@ -25,6 +25,8 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
     // Rounds of writes, each followed by a snapshot, more than the window apart.
     let mut written = 0;
     for round in 0..4 {
+        // Counted before the writes: the snapshot may come while they are still going on.
+        let snapshots_before = archiver.metric_sum("ddb_archiver_snapshots_total");
         for _ in 0..60 {
             client
                 .call(
@@ -35,7 +37,6 @@ async fn snapshots_let_retention_delete_old_chunks_and_restore_still_matches() {
                 .unwrap();
             written += 1;
         }
-        let snapshots_before = archiver.metric_sum("ddb_archiver_snapshots_total");
         let deadline = Instant::now() + Duration::from_secs(30);
         while archiver.metric_sum("ddb_archiver_snapshots_total") <= snapshots_before {
             assert!(
