@@ -45,8 +45,8 @@ pub use chunk::{
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
 pub use restore::{
-    RestoreError, RestoreProgress, RestoreReport, RestoreTarget, restore_catalog,
-    restore_partition, snapshot_info,
+    RestoreError, RestoreProgress, RestoreReport, RestoreTarget, advance_partition,
+    restore_catalog, restore_partition, snapshot_info,
 };
 pub use sealed::SealError;
 pub use snapshot::{

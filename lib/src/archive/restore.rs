@@ -13,7 +13,7 @@ use crate::wal::Lsn;
 
 use super::ArchiveError;
 use super::chunk::ChunkError;
-use super::layout::SnapshotName;
+use super::layout::{SnapshotName, WalChunkName};
 use super::replay::{ChunkFault, ChunkFetcher, ChunkWalk, Replay, Stop, holes, install_snapshot};
 use super::snapshot::{SNAPSHOT_FOOTER_LEN, SnapshotError, SnapshotInfo, read_snapshot_footer};
 use super::store::{Archive, Listed, list_partition_objects};
@@ -282,6 +282,161 @@ pub async fn restore_partition(
         base_timestamp_ms = Some(info.timestamp_ms);
     }
 
+    let applied = apply_chunks(
+        archive,
+        store,
+        ChunkPlan {
+            base,
+            base_object: snapshot.map(|name| name.key()),
+            chunks,
+            limit,
+            until_ms,
+        },
+        &mut state,
+        progress,
+    )
+    .await?;
+    objects_read += applied.objects_read;
+    let finish = store.applied_state();
+    Ok(RestoreReport {
+        snapshot,
+        items_installed: state.items_installed,
+        entries_applied: applied.entries_applied,
+        final_lsn: finish.applied_lsn,
+        final_timestamp_ms: applied.last_timestamp_ms.or(base_timestamp_ms),
+        digest: finish.digest,
+        verified_lsn: applied.verified_lsn,
+        objects_read,
+    })
+}
+
+/// Brings `store` (a replica rebuilt from the archive earlier, such as the scrubber's
+/// reference replica) forward to the end of the archive: applies the chunks after its applied
+/// LSN, checking the state at every chunk end against the chunk's footer. An empty store is
+/// restored from the newest snapshot ([`restore_partition`] to the latest LSN); a partition
+/// with nothing archived yet leaves it empty.
+///
+/// Fails with [`RestoreError::Gap`] when the archive no longer holds the entries right after
+/// the store's LSN (retention deleted them): the caller starts over from an empty store.
+pub async fn advance_partition(
+    archive: &Archive,
+    table_id: u64,
+    partition_id: u64,
+    store: &dyn ReplicaStore,
+    progress: &mut (dyn FnMut(RestoreProgress) + Send),
+) -> Result<RestoreReport, RestoreError> {
+    let start = store.applied_state();
+    if start.applied_lsn == Lsn::ZERO && start.digest.is_empty() {
+        return match restore_partition(
+            archive,
+            table_id,
+            partition_id,
+            RestoreTarget::Latest,
+            store,
+            progress,
+        )
+        .await
+        {
+            Err(RestoreError::NothingArchived { .. }) => Ok(unchanged(&start)),
+            outcome => outcome,
+        };
+    }
+    let base = start.applied_lsn;
+    let objects = list_partition_objects(archive, table_id, partition_id).await?;
+    let chunks: Vec<_> = objects
+        .chunks
+        .iter()
+        .map(|chunk| chunk.name)
+        .filter(|name| name.last > base)
+        .collect();
+    let Some(limit) = chunks.iter().map(|name| name.last).max() else {
+        return Ok(unchanged(&start));
+    };
+    if let Some(hole) = holes(&chunks, base.next(), None).into_iter().next() {
+        return Err(RestoreError::Gap {
+            from: hole.from,
+            to: hole.to,
+            before: hole.before,
+            after: Some(hole.after),
+        });
+    }
+    let mut state = RestoreProgress {
+        entries_total: limit.0 - base.0,
+        ..RestoreProgress::default()
+    };
+    let plan = ChunkPlan {
+        base,
+        base_object: None,
+        chunks,
+        limit,
+        until_ms: None,
+    };
+    let applied = apply_chunks(archive, store, plan, &mut state, progress).await?;
+    let finish = store.applied_state();
+    Ok(RestoreReport {
+        snapshot: None,
+        items_installed: 0,
+        entries_applied: applied.entries_applied,
+        final_lsn: finish.applied_lsn,
+        final_timestamp_ms: applied.last_timestamp_ms,
+        digest: finish.digest,
+        verified_lsn: applied.verified_lsn,
+        objects_read: applied.objects_read,
+    })
+}
+
+/// The report of an advance that found nothing new.
+fn unchanged(state: &crate::replica::AppliedState) -> RestoreReport {
+    RestoreReport {
+        snapshot: None,
+        items_installed: 0,
+        entries_applied: 0,
+        final_lsn: state.applied_lsn,
+        final_timestamp_ms: None,
+        digest: state.digest.clone(),
+        verified_lsn: Lsn::ZERO,
+        objects_read: 0,
+    }
+}
+
+/// Which chunks to apply on top of a store standing at `base`.
+struct ChunkPlan {
+    base: Lsn,
+    /// The object holding the state at `base` (a snapshot), for naming holes.
+    base_object: Option<String>,
+    /// In listing order, each ending after `base`.
+    chunks: Vec<WalChunkName>,
+    /// Apply nothing after this LSN.
+    limit: Lsn,
+    /// Apply nothing from the first entry stamped after this time.
+    until_ms: Option<u64>,
+}
+
+/// What [`apply_chunks`] did.
+struct Applied {
+    entries_applied: u64,
+    last_timestamp_ms: Option<u64>,
+    verified_lsn: Lsn,
+    objects_read: usize,
+}
+
+/// Downloads the planned chunks (a few ahead), applies their entries each once, checks the
+/// state at every chunk end against the chunk's footer, and fails on a gap before the limit.
+async fn apply_chunks(
+    archive: &Archive,
+    store: &dyn ReplicaStore,
+    plan: ChunkPlan,
+    state: &mut RestoreProgress,
+    progress: &mut (dyn FnMut(RestoreProgress) + Send),
+) -> Result<Applied, RestoreError> {
+    let ChunkPlan {
+        base,
+        base_object,
+        chunks,
+        limit,
+        until_ms,
+    } = plan;
+    let mut objects_read = 0;
     let marks = chunks.iter().map(|name| name.last);
     let mut replay = Replay::new(store, marks, limit, until_ms);
     let mut walk = ChunkWalk::new(base);
@@ -326,7 +481,7 @@ pub async fn restore_partition(
             verified_lsn = verified_lsn.max(name.last);
         }
         state.entries_applied = replay.entries_applied();
-        progress(state);
+        progress(*state);
     }
     drop(fetcher);
 
@@ -340,7 +495,7 @@ pub async fn restore_partition(
     if let Some(missing) = short {
         // Name the hole from the listing when there is one (the usual case); otherwise the
         // LSNs the chunks did not deliver.
-        let hole = holes(&chunk_names, base.next(), snapshot.map(|name| name.key()))
+        let hole = holes(&chunk_names, base.next(), base_object.clone())
             .into_iter()
             .find(|hole| (hole.from..=hole.to).contains(&missing));
         return Err(match hole {
@@ -358,13 +513,9 @@ pub async fn restore_partition(
             },
         });
     }
-    Ok(RestoreReport {
-        snapshot,
-        items_installed: state.items_installed,
+    Ok(Applied {
         entries_applied: replay.entries_applied(),
-        final_lsn: finish.applied_lsn,
-        final_timestamp_ms: replay.last_timestamp_ms().or(base_timestamp_ms),
-        digest: finish.digest,
+        last_timestamp_ms: replay.last_timestamp_ms(),
         verified_lsn,
         objects_read,
     })

@@ -576,3 +576,62 @@ async fn the_catalog_restores_as_of_a_time() {
     assert_eq!(earlier.table("orders").unwrap().id, 1);
     assert!(earlier.table("users").is_none());
 }
+
+#[tokio::test]
+async fn a_reference_replica_advances_chunk_by_chunk_as_the_archive_grows() {
+    let test = TestArchive::new();
+    let store = MemoryReplicaStore::new(CheckpointPolicy::default());
+    async fn advance_in(
+        archive: &Archive,
+        store: &MemoryReplicaStore,
+    ) -> Result<RestoreReport, RestoreError> {
+        advance_partition(archive, TABLE, PARTITION, store, &mut |_| {}).await
+    }
+    let advance = |store| advance_in(&test.archive, store);
+    // Nothing archived yet: the store stays empty.
+    let report = advance(&store).await.unwrap();
+    assert_eq!((report.final_lsn, report.entries_applied), (Lsn::ZERO, 0));
+
+    // The first chunks land (overlapping, as after a leadership change), then more.
+    test.chunks(&[(1, 10), (5, 14)]).await;
+    let report = advance(&store).await.unwrap();
+    assert_eq!((report.final_lsn, report.entries_applied), (Lsn(14), 14));
+    assert_eq!(report.digest, test.history.digest_at(14));
+    assert_eq!(report.verified_lsn, Lsn(14));
+    test.chunks(&[(15, 20), (21, 30)]).await;
+    let report = advance(&store).await.unwrap();
+    assert_eq!((report.final_lsn, report.entries_applied), (Lsn(30), 16));
+    assert_eq!(store.applied_state().digest, test.history.digest_at(30));
+    // Nothing new: nothing happens.
+    let report = advance(&store).await.unwrap();
+    assert_eq!((report.final_lsn, report.entries_applied), (Lsn(30), 0));
+
+    // A chunk whose footer does not match the state is caught on the way.
+    let bad = encode_chunk(test.history.entries(31, 35), &test.history.digest_at(34)).unwrap();
+    upload_chunk(&test.archive, &chunk_name(31, 35), Bytes::from(bad))
+        .await
+        .unwrap();
+    assert!(matches!(
+        advance(&store).await,
+        Err(RestoreError::DigestMismatch { lsn: Lsn(35), .. })
+    ));
+
+    // A replica behind what retention kept cannot advance: it must start over, from the
+    // newest snapshot.
+    let behind = test.history.state_at(5);
+    let fresh = TestArchive::new();
+    fresh.snapshots(&[20]).await;
+    fresh.chunks(&[(21, 30)]).await;
+    let outcome = advance_partition(&fresh.archive, TABLE, PARTITION, &behind, &mut |_| {}).await;
+    assert!(
+        matches!(outcome, Err(RestoreError::Gap { from: Lsn(6), .. })),
+        "{outcome:?}"
+    );
+    let empty = MemoryReplicaStore::new(CheckpointPolicy::default());
+    let report = advance_partition(&fresh.archive, TABLE, PARTITION, &empty, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.snapshot, Some(snapshot_name(20)));
+    assert_eq!(report.final_lsn, Lsn(30));
+    assert_eq!(report.digest, fresh.history.digest_at(30));
+}

@@ -115,6 +115,29 @@ pub struct ArchivePartition {
     pub throttled_writes: u64,
 }
 
+/// One replica's state for the scrubber: its digest at its applied LSN and at its persisted
+/// checkpoints (every 1024 LSNs on every replica, so replicas share checkpoint LSNs to compare
+/// at), as identities (`StateDigest::identity`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScrubReplica {
+    /// The table (0 for the metadata group).
+    pub table_id: u64,
+    /// The partition.
+    pub partition_id: u64,
+    /// The node holding this replica.
+    pub node_id: u32,
+    /// True for a full replica (a log replica applies nothing).
+    pub full_replica: bool,
+    /// True if it leads its group.
+    pub leader: bool,
+    /// Its applied LSN.
+    pub applied_lsn: u64,
+    /// The identity of its digest there.
+    pub digest: String,
+    /// `(LSN, digest identity)` of its retained checkpoints, oldest first.
+    pub checkpoints: Vec<(u64, String)>,
+}
+
 /// A node's tables and their open partitions.
 pub struct Node {
     data_dir: PathBuf,
@@ -766,6 +789,41 @@ impl Node {
             .archive()
             .advance_watermark(lsn)
             .map_err(ApiError::internal)
+    }
+
+    /// Every replica's digests, for the scrubber.
+    pub fn scrub_replicas(&self) -> Result<Vec<ScrubReplica>, ApiError> {
+        let mut out = Vec::new();
+        for partition in self.archive_partitions() {
+            let replica = self.partition(partition.partition_id)?;
+            let state = replica.store().applied_state();
+            let checkpoints = replica
+                .store()
+                .checkpoints()
+                .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?
+                .into_iter()
+                .map(|checkpoint| (checkpoint.lsn.0, checkpoint.digest.identity()))
+                .collect();
+            out.push(ScrubReplica {
+                table_id: partition.table_id,
+                partition_id: partition.partition_id,
+                node_id: self.options.node_id,
+                full_replica: partition.full_replica,
+                leader: partition.leader,
+                applied_lsn: state.applied_lsn.0,
+                digest: state.digest.identity(),
+                checkpoints,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Recomputes replica `partition_id`'s digest from its items at rest and compares it with
+    /// the one it maintains (bit rot, apply bugs); writes go on meanwhile. Slow: a full scan.
+    pub fn full_scan(&self, partition_id: u64) -> Result<crate::replica::FullScanReport, ApiError> {
+        let partition = self.partition(partition_id)?;
+        crate::replica::full_scan_digest(partition.store(), &mut |_, _| {})
+            .map_err(|e| ApiError::internal(format!("full scan: {e}")))
     }
 
     /// The replica `partition_id` on this node (for streaming a snapshot of its store).

@@ -10,6 +10,8 @@
 //! | `POST /internal/archive/watermark` `{"partition_id", "lsn"}` | `{"watermark"}` |
 //! | `GET /internal/catalog` | the catalog's JSON encoding |
 //! | `GET /internal/partitions/P/snapshot` | a snapshot stream (below) |
+//! | `GET /internal/scrub/replicas` | `[ScrubReplica]`: every replica's digest identities |
+//! | `POST /internal/partitions/P/full-scan` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
 //!
 //! A snapshot stream is: the magic `DDBSNAPS`, a u32 version (1), the LSN (u64), the time it
 //! was taken (u64, ms since the epoch) and the state digest at that LSN; then per item a u32
@@ -252,6 +254,47 @@ pub(super) async fn watermark(
         None => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "watermark failed\n".into(),
+        ),
+    }
+}
+
+pub(super) async fn scrub_replicas(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    let node = Arc::clone(&state.node);
+    match blocking(move || node.scrub_replicas()).await {
+        Some(Ok(replicas)) => json(&replicas),
+        Some(Err(error)) => api_error(&error),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, "listing failed\n".into()),
+    }
+}
+
+pub(super) async fn full_scan(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    axum::extract::Path(partition_id): axum::extract::Path<u64>,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    let node = Arc::clone(&state.node);
+    match blocking(move || node.full_scan(partition_id)).await {
+        Some(Ok(report)) => json(&serde_json::json!({
+            "applied_lsn": report.applied_lsn.0,
+            "incremental": report.incremental.identity(),
+            "full": report.full.identity(),
+            "items": report.items,
+            "bytes": report.bytes,
+            "matches": report.matches(),
+        })),
+        Some(Err(error)) => api_error(&error),
+        None => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "full scan failed\n".into(),
         ),
     }
 }

@@ -89,6 +89,11 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/internal/partitions/{partition}/snapshot",
             get(internal::snapshot),
         )
+        .route("/internal/scrub/replicas", get(internal::scrub_replicas))
+        .route(
+            "/internal/partitions/{partition}/full-scan",
+            post(internal::full_scan),
+        )
         .with_state(state)
 }
 
