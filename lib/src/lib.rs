@@ -33,6 +33,7 @@ pub mod node;
 pub mod protocol;
 pub mod replica;
 pub mod replication;
+pub mod scrub;
 pub mod server;
 pub mod service;
 pub mod sigv4;

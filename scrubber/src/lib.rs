@@ -1,4 +1,533 @@
-//! ddb-scrubber: proves that a partition's replicas equal each other and the archive.
+//! ddb-scrubber: proves a cluster's replicas equal each other and the archive.
 //!
-//! The scrub loops arrive with the scrubber issue; this crate exists so the workspace has its
-//! final shape from the start.
+//! Every `interval_ms` a pass asks every node for its replicas' digests (at their applied LSN
+//! and their checkpoints), brings each partition's **reference replica** — rebuilt only from the
+//! archive, kept in the scrubber's own directory — forward to the archive's end, and judges
+//! ([`judge`]): check 1, the full replicas agree; check 2, they agree with the reference. Every
+//! `deep_every_ms` (or on `POST /run?deep=true`) a pass also has every full replica recompute
+//! its digest from its items at rest (check 3). Results, with the last LSN proven equal across
+//! all copies and the archive, persist in `<data_dir>/status.json` and are served at
+//! `/status`. How it works and what remains: `docs/scrubber.md`.
+
+pub mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use ddb::archive::{Archive, ArchiveUrl, RestoreError, advance_partition};
+use ddb::digest::CheckpointPolicy;
+use ddb::node::ScrubReplica;
+use ddb::replica::{FjallReplicaStore, ReplicaStore as _};
+use tokio::sync::Notify;
+
+pub use config::ScrubberConfig;
+use ddb::scrub::{AtRest, Check, Copy, Outcome, PartitionReport, Status, compare};
+
+struct Shared {
+    status: Mutex<Status>,
+    wake: Notify,
+    deep_requested: std::sync::atomic::AtomicBool,
+}
+
+/// Runs the scrubber until `shutdown` completes; `ready` is called once it serves.
+pub async fn run(
+    config: ScrubberConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let token = config.internal_token()?;
+    let archive = ArchiveUrl::parse(&config.archive)
+        .with_context(|| format!("archive URL {}", config.archive))?
+        .open_archive(|name| std::env::var(name).ok())
+        .context("opening the archive")?;
+    std::fs::create_dir_all(config.data_dir.join("reference"))
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let status_path = config.data_dir.join("status.json");
+    let status = match std::fs::read(&status_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", status_path.display()))?,
+        Err(_) => Status::default(),
+    };
+    let shared = Arc::new(Shared {
+        status: Mutex::new(status),
+        wake: Notify::new(),
+        deep_requested: std::sync::atomic::AtomicBool::new(false),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let app = Router::new()
+        .route("/status", get(status_json))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/run", post(run_now))
+        .with_state(Arc::clone(&shared));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    tracing::info!(archive = %config.archive, nodes = ?config.nodes, %address, "scrubbing");
+    ready(address);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let mut references: HashMap<u64, FjallReplicaStore> = HashMap::new();
+    let mut last_deep = Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        let deep = shared
+            .deep_requested
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+            || last_deep.elapsed() >= Duration::from_millis(config.deep_every_ms);
+        if deep {
+            last_deep = Instant::now();
+        }
+        let previous = lock(&shared.status).clone();
+        let next = pass(
+            &config,
+            &token,
+            &agent,
+            &archive,
+            &mut references,
+            previous,
+            deep,
+        )
+        .await;
+        if let Err(e) = write_status(&status_path, &next) {
+            tracing::warn!(error = %e, "cannot persist the scrub status");
+        }
+        *lock(&shared.status) = next;
+        ddb::service::notify_systemd("WATCHDOG=1");
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(config.interval_ms)) => {}
+        }
+    }
+    Ok(())
+}
+
+fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One pass over every partition.
+async fn pass(
+    config: &ScrubberConfig,
+    token: &str,
+    agent: &ureq::Agent,
+    archive: &Archive,
+    references: &mut HashMap<u64, FjallReplicaStore>,
+    previous: Status,
+    deep: bool,
+) -> Status {
+    let mut replicas: BTreeMap<u64, Vec<ScrubReplica>> = BTreeMap::new();
+    let mut nodes_down = Vec::new();
+    // Which configured address each node id answered from.
+    let mut addresses: BTreeMap<u32, String> = BTreeMap::new();
+    for node in &config.nodes {
+        match internal(agent, node, token, "GET", "/internal/scrub/replicas").await {
+            Ok(body) => match serde_json::from_str::<Vec<ScrubReplica>>(&body) {
+                Ok(list) => {
+                    for replica in list.into_iter().filter(|r| r.full_replica) {
+                        addresses.insert(replica.node_id, node.clone());
+                        replicas
+                            .entry(replica.partition_id)
+                            .or_default()
+                            .push(replica);
+                    }
+                }
+                Err(e) => nodes_down.push(format!("{node}: {e}")),
+            },
+            Err(e) => nodes_down.push(format!("{node}: {e}")),
+        }
+    }
+    let mut status = Status {
+        passes: previous.passes + 1,
+        deep_passes: previous.deep_passes + u64::from(deep),
+        last_pass_ms: now_ms(),
+        nodes_down,
+        partitions: BTreeMap::new(),
+    };
+    for (partition_id, copies) in replicas {
+        let table_id = copies[0].table_id;
+        let before = previous.partitions.get(&partition_id);
+        let (reference, archive_error) =
+            advance_reference(config, archive, references, table_id, partition_id).await;
+        let copies_judged: Vec<Copy> = copies
+            .iter()
+            .map(|replica| {
+                Copy::new(
+                    format!("node {}", replica.node_id),
+                    (replica.applied_lsn, replica.digest.clone()),
+                    &replica.checkpoints,
+                )
+            })
+            .collect();
+        let peers = compare(&copies_judged.iter().collect::<Vec<_>>());
+        let archive_check = match (&reference, &archive_error) {
+            (_, Some(_)) => Check {
+                outcome: Outcome::Disagree,
+                lsn: None,
+                odd: vec!["archive".to_string()],
+            },
+            (Some(reference), None) => {
+                let mut all: Vec<&Copy> = copies_judged.iter().collect();
+                all.push(reference);
+                compare(&all)
+            }
+            (None, None) => Check {
+                outcome: Outcome::Pending,
+                lsn: None,
+                odd: Vec::new(),
+            },
+        };
+        let (proven_lsn, proven_at_ms) = match (archive_check.outcome, archive_check.lsn) {
+            (Outcome::Agree, Some(lsn)) if peers.outcome == Outcome::Agree => {
+                (Some(lsn), Some(now_ms()))
+            }
+            _ => (
+                before.and_then(|b| b.proven_lsn),
+                before.and_then(|b| b.proven_at_ms),
+            ),
+        };
+        let at_rest = if deep {
+            Some(scan_at_rest(agent, token, &addresses, &copies, partition_id).await)
+        } else {
+            before.and_then(|b| b.at_rest.clone())
+        };
+        let report = PartitionReport {
+            table_id,
+            partition_id,
+            peers,
+            archive: archive_check,
+            at_rest,
+            reference_lsn: reference
+                .as_ref()
+                .and_then(|r| r.digests.keys().next_back().copied())
+                .unwrap_or(0),
+            archive_error,
+            proven_lsn,
+            proven_at_ms,
+            checked_at_ms: now_ms(),
+        };
+        alarm_on_change(before, &report);
+        status.partitions.insert(partition_id, report);
+    }
+    status
+}
+
+/// Logs an `ALARM` line when a check of the partition turns to a mismatch.
+fn alarm_on_change(before: Option<&PartitionReport>, now: &PartitionReport) {
+    let checks = [
+        (
+            "peers",
+            now.peers.outcome,
+            before.map(|b| b.peers.outcome),
+            &now.peers.odd,
+        ),
+        (
+            "archive",
+            now.archive.outcome,
+            before.map(|b| b.archive.outcome),
+            &now.archive.odd,
+        ),
+    ];
+    for (check, outcome, was, odd) in checks {
+        if outcome == Outcome::Disagree && was != Some(Outcome::Disagree) {
+            tracing::error!(
+                partition = now.partition_id,
+                check,
+                ?odd,
+                archive_error = ?now.archive_error,
+                "ALARM scrub mismatch"
+            );
+        }
+    }
+}
+
+/// Brings the partition's reference replica to the archive's end; returns it as a copy to
+/// judge (none while nothing is archived) and what is wrong with the archive, if anything.
+async fn advance_reference(
+    config: &ScrubberConfig,
+    archive: &Archive,
+    references: &mut HashMap<u64, FjallReplicaStore>,
+    table_id: u64,
+    partition_id: u64,
+) -> (Option<Copy>, Option<String>) {
+    let dir = config
+        .data_dir
+        .join("reference")
+        .join(format!("{table_id}-{partition_id}"));
+    for attempt in 0..2 {
+        let store = match references.entry(partition_id) {
+            std::collections::hash_map::Entry::Occupied(store) => store.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                match FjallReplicaStore::open(&dir, CheckpointPolicy::default()) {
+                    Ok(store) => slot.insert(store),
+                    Err(e) => return (None, Some(format!("opening {}: {e}", dir.display()))),
+                }
+            }
+        };
+        match advance_partition(archive, table_id, partition_id, store, &mut |_| {}).await {
+            Ok(_) => return (reference_copy(store), None),
+            // Behind what retention kept: start over from the newest snapshot.
+            Err(RestoreError::Gap { .. }) if attempt == 0 && store.applied_lsn().0 > 0 => {
+                references.remove(&partition_id);
+                if let Err(e) = remove_dir(&dir) {
+                    return (None, Some(e));
+                }
+            }
+            Err(RestoreError::Archive(e)) => {
+                tracing::warn!(partition = partition_id, error = %e, "cannot read the archive");
+                return (reference_copy(store), None);
+            }
+            Err(e) => return (None, Some(e.to_string())),
+        }
+    }
+    (
+        None,
+        Some("the reference replica cannot be rebuilt".to_string()),
+    )
+}
+
+fn remove_dir(dir: &Path) -> Result<(), String> {
+    std::fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))
+}
+
+fn reference_copy(store: &FjallReplicaStore) -> Option<Copy> {
+    let state = store.applied_state();
+    if state.applied_lsn.0 == 0 {
+        return None;
+    }
+    let checkpoints: Vec<(u64, String)> = store
+        .checkpoints()
+        .ok()?
+        .into_iter()
+        .map(|checkpoint| (checkpoint.lsn.0, checkpoint.digest.identity()))
+        .collect();
+    Some(Copy::new(
+        "archive".to_string(),
+        (state.applied_lsn.0, state.digest.identity()),
+        &checkpoints,
+    ))
+}
+
+/// Check 3: every full replica of the partition recomputes its digest from its items.
+async fn scan_at_rest(
+    agent: &ureq::Agent,
+    token: &str,
+    addresses: &BTreeMap<u32, String>,
+    copies: &[ScrubReplica],
+    partition_id: u64,
+) -> AtRest {
+    let mut odd = Vec::new();
+    let mut bytes = 0;
+    let mut unanswered = false;
+    for copy in copies {
+        let Some(node) = addresses.get(&copy.node_id) else {
+            unanswered = true;
+            continue;
+        };
+        let path = format!("/internal/partitions/{partition_id}/full-scan");
+        let answer = internal(agent, node, token, "POST", &path).await;
+        match answer.map(|body| serde_json::from_str::<serde_json::Value>(&body)) {
+            Ok(Ok(scan)) => {
+                bytes += scan["bytes"].as_u64().unwrap_or(0);
+                if scan["matches"] != true {
+                    odd.push(format!("node {}", copy.node_id));
+                }
+            }
+            _ => unanswered = true,
+        }
+    }
+    let outcome = if !odd.is_empty() {
+        tracing::error!(
+            partition = partition_id,
+            ?odd,
+            "ALARM scrub mismatch: items at rest do not add up to the replica's digest"
+        );
+        Outcome::Disagree
+    } else if unanswered {
+        Outcome::Pending
+    } else {
+        Outcome::Agree
+    };
+    AtRest {
+        outcome,
+        odd,
+        at_ms: now_ms(),
+        bytes,
+    }
+}
+
+async fn internal(
+    agent: &ureq::Agent,
+    node: &str,
+    token: &str,
+    method: &'static str,
+    path: &str,
+) -> Result<String, String> {
+    let base = node.trim_end_matches('/');
+    let url = if base.contains("://") {
+        format!("{base}{path}")
+    } else {
+        format!("http://{base}{path}")
+    };
+    let agent = agent.clone();
+    let token = token.to_string();
+    tokio::task::spawn_blocking(move || {
+        let request = if method == "POST" {
+            agent
+                .post(&url)
+                .header(ddb::server::INTERNAL_TOKEN_HEADER, &token)
+                .send_empty()
+        } else {
+            agent
+                .get(&url)
+                .header(ddb::server::INTERNAL_TOKEN_HEADER, &token)
+                .call()
+        };
+        let answer = request.map_err(|e| format!("{url}: {e}"))?;
+        let code = answer.status().as_u16();
+        let body = answer
+            .into_body()
+            .into_with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| format!("{url}: {e}"))?;
+        if code == 200 {
+            Ok(body)
+        } else {
+            Err(format!("{url}: HTTP {code}: {}", body.trim()))
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+fn write_status(path: &PathBuf, status: &Status) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(status)?)?;
+    std::fs::rename(&temporary, path)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+async fn status_json(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let status = lock(&shared.status).clone();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&status).unwrap_or_default(),
+    )
+}
+
+async fn run_now(State(shared): State<Arc<Shared>>, uri: Uri) -> impl IntoResponse {
+    if uri.query().is_some_and(|query| query.contains("deep=true")) {
+        shared
+            .deep_requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let passes = lock(&shared.status).passes;
+    shared.wake.notify_one();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "passes": passes }).to_string(),
+    )
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let status = lock(&shared.status);
+    if status.has_mismatch() {
+        (StatusCode::SERVICE_UNAVAILABLE, "scrub mismatch\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    use std::fmt::Write as _;
+    let status = lock(&shared.status).clone();
+    let now = now_ms();
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "# HELP ddb_scrub_passes_total Scrub passes completed.\n# TYPE ddb_scrub_passes_total counter\nddb_scrub_passes_total {}\n",
+        status.passes
+    );
+    let _ = write!(
+        text,
+        "# HELP ddb_scrub_proven_lsn Newest LSN at which every replica and the archive were proven equal.\n# TYPE ddb_scrub_proven_lsn gauge\n"
+    );
+    for p in status.partitions.values() {
+        let _ = writeln!(
+            text,
+            "ddb_scrub_proven_lsn{{table_id=\"{}\",partition=\"{}\"}} {}",
+            p.table_id,
+            p.partition_id,
+            p.proven_lsn.unwrap_or(0)
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP ddb_scrub_proven_age_seconds Age of that proof.\n# TYPE ddb_scrub_proven_age_seconds gauge\n"
+    );
+    for p in status.partitions.values() {
+        let age = p
+            .proven_at_ms
+            .map_or(f64::INFINITY, |at| now.saturating_sub(at) as f64 / 1000.0);
+        let _ = writeln!(
+            text,
+            "ddb_scrub_proven_age_seconds{{table_id=\"{}\",partition=\"{}\"}} {age}",
+            p.table_id, p.partition_id
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP ddb_scrub_mismatch 1 while a check finds copies that differ (an alarm).\n# TYPE ddb_scrub_mismatch gauge\n"
+    );
+    for p in status.partitions.values() {
+        let rest = p.at_rest.as_ref().map(|rest| rest.outcome);
+        for (check, outcome) in [
+            ("peers", Some(p.peers.outcome)),
+            ("archive", Some(p.archive.outcome)),
+            ("at_rest", rest),
+        ] {
+            let _ = writeln!(
+                text,
+                "ddb_scrub_mismatch{{table_id=\"{}\",partition=\"{}\",check=\"{check}\"}} {}",
+                p.table_id,
+                p.partition_id,
+                u8::from(outcome == Some(Outcome::Disagree))
+            );
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+}

@@ -47,7 +47,16 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let profile_is_release = dir.ends_with("release");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.args(["build", "-p", "ddbctl", "-p", "ddb-archiver", "--bins"]);
+        build.args([
+            "build",
+            "-p",
+            "ddbctl",
+            "-p",
+            "ddb-archiver",
+            "-p",
+            "ddb-scrubber",
+            "--bins",
+        ]);
         if profile_is_release {
             build.arg("--release");
         }

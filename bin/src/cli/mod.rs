@@ -129,6 +129,9 @@ pub enum Command {
     /// Inspect the WAL archive in an object store (file:// or s3://).
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Ask the scrubber what it proved: replicas equal each other and the archive.
+    #[command(subcommand)]
+    Scrub(ScrubCommand),
     /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
     #[command(subcommand)]
     Drill(DrillCommand),
@@ -282,6 +285,47 @@ pub struct RestoreArgs {
     /// Example: --as-table orders_restored --endpoint http://127.0.0.1:8000
     #[arg(long, value_name = "NEW")]
     pub as_table: Option<String>,
+}
+
+/// Where the scrubber serves.
+#[derive(Debug, Args)]
+pub struct ScrubberArgs {
+    /// The scrubber's address (its `listen`).
+    ///
+    /// Example: --scrubber http://127.0.0.1:9500
+    #[arg(long, env = "DDB_SCRUBBER", default_value = "http://127.0.0.1:9500")]
+    pub scrubber: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScrubCommand {
+    /// Per partition: the newest LSN at which every replica and the archive were proven equal
+    /// and how long ago, and the verdict of each check (peers agree; live matches archive;
+    /// items at rest match their digest, from the last deep pass), naming any odd copy.
+    ///
+    /// Exit status: 0 no check found a difference; 1 one did (each is listed); 2 the scrubber
+    /// cannot be reached.
+    ///
+    /// Example: ddbctl scrub status
+    ///
+    /// Example: ddbctl scrub status --scrubber http://127.0.0.1:9500 --output json
+    #[command(verbatim_doc_comment)]
+    Status {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+    },
+    /// Run a pass now and wait for it, then print the status. With --deep, every replica also
+    /// recomputes its digest from its items at rest (a full scan: slow on large partitions).
+    ///
+    /// Example: ddbctl scrub run --deep
+    #[command(verbatim_doc_comment)]
+    Run {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+        /// Include the full scans (check 3).
+        #[arg(long)]
+        deep: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -97,7 +97,7 @@ pub fn healthy(api: &str, timeout: Duration) -> bool {
 }
 
 /// `GET path` on `api`: the status code and body, or why no answer came.
-fn http_get(api: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+pub(crate) fn http_get(api: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {
     let base = api.trim_end_matches('/');
     let url = if base.contains("://") {
         format!("{base}{path}")

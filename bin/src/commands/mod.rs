@@ -15,6 +15,7 @@ pub(crate) mod local_fleet;
 pub(crate) mod local_layout;
 mod partition;
 mod replica;
+mod scrub;
 mod status_view;
 mod table;
 mod wal;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cluster(command) => cluster::run(&cli.global.connection, command, format),
         Command::Partition(command) => partition::run(&cli.global.connection, command, format),
         Command::Archive(command) => archive::run(command, &cli.global.connection, format),
+        Command::Scrub(command) => scrub::run(command, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }

@@ -84,7 +84,14 @@ fn main() -> anyhow::Result<()> {
             Verifier::DEFAULT_MAX_SKEW,
         ))
     };
-    let state = ServerState::new(Arc::clone(&node), verifier);
+    let state = ServerState::with_cluster_secret(
+        Arc::clone(&node),
+        verifier,
+        config
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.secret.as_str()),
+    );
     node.start_ticker()
         .context("starting the replication ticker")?;
     if let Some(inbox) = peers {

@@ -72,6 +72,15 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
     Ok(token)
 }
 
+/// The internal-API token every node of a cluster accepts besides its own: derived from the
+/// cluster secret, for the daemons that talk to every node (the scrubber). Whoever knows the
+/// secret can already join the replication transport, so it grants nothing more.
+#[must_use]
+pub fn cluster_internal_token(cluster_secret: &str) -> String {
+    let key = blake3::derive_key("ddb 2026 internal API token", cluster_secret.as_bytes());
+    blake3::keyed_hash(&key, b"internal").to_hex().to_string()
+}
+
 /// Reads the internal token of the node whose data directory is `data_dir` (for the daemons
 /// beside it).
 pub fn read_internal_token(data_dir: &Path) -> std::io::Result<String> {
@@ -135,13 +144,14 @@ fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<(), Box<Respon
     let presented = headers
         .get(INTERNAL_TOKEN_HEADER)
         .and_then(|value| value.to_str().ok());
-    let good = match (&state.internal_token, presented) {
-        (Some(expected), Some(presented)) => {
-            // Constant time: compare keyed hashes, not the strings.
-            blake3::hash(expected.as_bytes()) == blake3::hash(presented.as_bytes())
-        }
-        _ => false,
-    };
+    let good = presented.is_some_and(|presented| {
+        // Constant time: compare hashes (blake3's equality is constant-time), not strings.
+        let presented = blake3::hash(presented.as_bytes());
+        state
+            .internal_tokens
+            .iter()
+            .any(|expected| blake3::hash(expected.as_bytes()) == presented)
+    });
     if good {
         Ok(())
     } else {

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 pub use internal::{
     ArchivePartitions, DigestPoint, INTERNAL_TOKEN_HEADER, SnapshotStreamHead, WatermarkReport,
-    load_or_create_token, read_internal_token, read_snapshot_stream,
+    cluster_internal_token, load_or_create_token, read_internal_token, read_snapshot_stream,
 };
 pub use metrics::{Metrics, Outcome};
 use request_id::RequestIds;
@@ -41,8 +41,9 @@ pub struct ServerState {
     verifier: Option<Verifier>,
     metrics: Metrics,
     request_ids: RequestIds,
-    /// The token the internal API demands; `None` refuses every internal request.
-    internal_token: Option<String>,
+    /// The tokens the internal API accepts (the node's own, and in a cluster the one derived
+    /// from the cluster secret); none refuses every internal request.
+    internal_tokens: Vec<String>,
 }
 
 impl ServerState {
@@ -50,20 +51,32 @@ impl ServerState {
     /// experiments only).
     #[must_use]
     pub fn new(node: Arc<Node>, verifier: Option<Verifier>) -> Arc<Self> {
+        ServerState::with_cluster_secret(node, verifier, None)
+    }
+
+    /// [`ServerState::new`] for a node of a cluster: its internal API also accepts the token
+    /// derived from `cluster_secret` ([`cluster_internal_token`]).
+    #[must_use]
+    pub fn with_cluster_secret(
+        node: Arc<Node>,
+        verifier: Option<Verifier>,
+        cluster_secret: Option<&str>,
+    ) -> Arc<Self> {
         let request_ids = RequestIds::new(node.options().node_id);
-        let internal_token = match load_or_create_token(node.data_dir()) {
-            Ok(token) => Some(token),
+        let mut internal_tokens = Vec::new();
+        match load_or_create_token(node.data_dir()) {
+            Ok(token) => internal_tokens.push(token),
             Err(e) => {
-                tracing::error!(error = %e, "no internal token: the internal API refuses every request");
-                None
+                tracing::error!(error = %e, "no internal token: only the cluster's opens the internal API");
             }
-        };
+        }
+        internal_tokens.extend(cluster_secret.map(cluster_internal_token));
         Arc::new(ServerState {
             node,
             verifier,
             metrics: Metrics::default(),
             request_ids,
-            internal_token,
+            internal_tokens,
         })
     }
 

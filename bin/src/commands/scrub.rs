@@ -1,0 +1,139 @@
+//! `ddbctl scrub status|run`: what the scrubber proved (docs/scrubber.md).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ddb::scrub::{Check, Outcome as Verdict, Status};
+
+use super::Outcome;
+use super::cluster_status::http_get;
+use crate::cli::{OutputFormat, ScrubCommand};
+use crate::output::{emit, table};
+
+/// How long `scrub run` waits for its pass.
+const RUN_LIMIT: Duration = Duration::from_secs(3600);
+
+pub fn run(command: ScrubCommand, format: OutputFormat) -> anyhow::Result<Outcome> {
+    match command {
+        ScrubCommand::Status { scrubber } => show(&fetch(&scrubber.scrubber)?, format),
+        ScrubCommand::Run { scrubber, deep } => {
+            let before = fetch(&scrubber.scrubber)?.passes;
+            post_run(&scrubber.scrubber, deep)?;
+            let started = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_millis(200));
+                let status = fetch(&scrubber.scrubber)?;
+                // The pass under way when asked may not have been deep: wait for the next.
+                if status.passes > before + u64::from(deep) {
+                    return show(&status, format);
+                }
+                if started.elapsed() > RUN_LIMIT {
+                    bail!("the scrubber did not finish a pass within {RUN_LIMIT:?}");
+                }
+            }
+        }
+    }
+}
+
+fn fetch(scrubber: &str) -> anyhow::Result<Status> {
+    let (code, body) = http_get(scrubber, "/status", Duration::from_secs(10))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("asking the scrubber at {scrubber}"))?;
+    if code != 200 {
+        bail!("the scrubber at {scrubber} answered HTTP {code}: {body}");
+    }
+    serde_json::from_str(&body).context("reading the scrubber's status")
+}
+
+fn post_run(scrubber: &str, deep: bool) -> anyhow::Result<()> {
+    let base = scrubber.trim_end_matches('/');
+    let url = if base.contains("://") {
+        format!("{base}/run?deep={deep}")
+    } else {
+        format!("http://{base}/run?deep={deep}")
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    agent
+        .post(&url)
+        .send_empty()
+        .with_context(|| format!("asking the scrubber at {scrubber} to run"))?;
+    Ok(())
+}
+
+fn verdict(check: &Check) -> String {
+    let word = match check.outcome {
+        Verdict::Agree => "ok",
+        Verdict::Disagree => "MISMATCH",
+        Verdict::Pending => "pending",
+    };
+    match check.lsn {
+        Some(lsn) => format!("{word} @{lsn}"),
+        None => word.to_string(),
+    }
+}
+
+fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(0));
+    emit(format, status, |status| {
+        let mut view = table(&[
+            "table/partition",
+            "proven LSN",
+            "proven",
+            "peers agree",
+            "matches archive",
+            "at rest",
+            "odd copies",
+        ]);
+        for p in status.partitions.values() {
+            let age = p.proven_at_ms.map_or_else(
+                || "never".to_string(),
+                |at| format!("{:.0} s ago", now.saturating_sub(at) as f64 / 1000.0),
+            );
+            let at_rest = p.at_rest.as_ref().map_or_else(
+                || "not scanned".to_string(),
+                |rest| match rest.outcome {
+                    Verdict::Agree => "ok".to_string(),
+                    Verdict::Disagree => "MISMATCH".to_string(),
+                    Verdict::Pending => "incomplete".to_string(),
+                },
+            );
+            let mut odd: Vec<String> = p.peers.odd.clone();
+            odd.extend(p.archive.odd.iter().cloned());
+            odd.extend(p.at_rest.iter().flat_map(|rest| rest.odd.iter().cloned()));
+            odd.sort();
+            odd.dedup();
+            if let Some(error) = &p.archive_error {
+                odd.push(format!("archive: {error}"));
+            }
+            view.add_row(vec![
+                format!("{}/{}", p.table_id, p.partition_id),
+                p.proven_lsn
+                    .map_or_else(|| "-".to_string(), |lsn| lsn.to_string()),
+                age,
+                verdict(&p.peers),
+                verdict(&p.archive),
+                at_rest,
+                odd.join(", "),
+            ]);
+        }
+        let mut tables = vec![view];
+        if !status.nodes_down.is_empty() {
+            let mut down = table(&["node not reached in the last pass"]);
+            for node in &status.nodes_down {
+                down.add_row(vec![node.clone()]);
+            }
+            tables.push(down);
+        }
+        tables
+    })?;
+    Ok(if status.has_mismatch() {
+        Outcome::ProblemFound
+    } else {
+        Outcome::Clean
+    })
+}

@@ -1,0 +1,117 @@
+//! The scrubber's configuration: a TOML file, overridden by `DDB_SCRUBBER_*` variables and
+//! flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Everything the scrubber is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrubberConfig {
+    /// Every node's API address (`http://host:port`).
+    pub nodes: Vec<String>,
+    /// A file holding the cluster secret (the nodes' `[cluster] secret`), from which the token
+    /// every node's internal API accepts is derived.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// For a single node without a cluster: its data directory, whose internal token is used.
+    pub node_data_dir: Option<PathBuf>,
+    /// The archive the reference replicas are rebuilt from (`file://…` or `s3://…`).
+    pub archive: String,
+    /// The scrubber's own directory: reference replicas and the last results.
+    pub data_dir: PathBuf,
+    /// Address of `/metrics`, `/healthz`, `/status` and `/run`.
+    pub listen: SocketAddr,
+    /// How often every partition's checks 1 and 2 run.
+    pub interval_ms: u64,
+    /// How often every replica is also fully scanned (check 3); `scrub run --deep` runs one now.
+    pub deep_every_ms: u64,
+}
+
+impl Default for ScrubberConfig {
+    fn default() -> Self {
+        ScrubberConfig {
+            nodes: vec!["http://127.0.0.1:8000".to_string()],
+            cluster_secret_file: None,
+            node_data_dir: None,
+            archive: String::new(),
+            data_dir: PathBuf::from("ddb-scrubber"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9500)),
+            interval_ms: 10_000,
+            deep_every_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+impl ScrubberConfig {
+    /// Documentation of every key, for `ddb-scrubber --help`.
+    pub const HELP: &'static str = "\
+Configuration keys (TOML file given with --config; variables in brackets override):
+  nodes = [\"http://127.0.0.1:8000\"]  every node of the cluster [DDB_SCRUBBER_NODES, comma-separated]
+  cluster_secret_file = \"...\"        the cluster secret (nodes' [cluster] secret), for the
+                                     internal API of every node [DDB_SCRUBBER_CLUSTER_SECRET_FILE]
+  node_data_dir = \"...\"              a single node's data directory (its internal token), instead
+  archive = \"file:///...\"            the archive reference replicas are rebuilt from [DDB_ARCHIVE_URL]
+  data_dir = \"ddb-scrubber\"          reference replicas and the last results [DDB_SCRUBBER_DATA_DIR]
+  listen = \"127.0.0.1:9500\"          /metrics, /healthz, /status, /run [DDB_SCRUBBER_LISTEN]
+  interval_ms = 10000                checks 1 and 2 (peers, archive) this often
+  deep_every_ms = 86400000           check 3 (full scans of every replica) this often
+S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
+
+    /// Loads `path` (if given) over the defaults, then the environment through `env`.
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut config: ScrubberConfig = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ScrubberConfig::default(),
+        };
+        if let Some(v) = env("DDB_SCRUBBER_NODES") {
+            config.nodes = v.split(',').map(str::to_string).collect();
+        }
+        if let Some(v) = env("DDB_SCRUBBER_CLUSTER_SECRET_FILE") {
+            config.cluster_secret_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("DDB_ARCHIVE_URL") {
+            config.archive = v;
+        }
+        if let Some(v) = env("DDB_SCRUBBER_DATA_DIR") {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("DDB_SCRUBBER_LISTEN") {
+            config.listen = v
+                .parse()
+                .with_context(|| format!("DDB_SCRUBBER_LISTEN={v:?}"))?;
+        }
+        Ok(config)
+    }
+
+    /// The token for the nodes' internal API.
+    pub fn internal_token(&self) -> anyhow::Result<String> {
+        if let Some(file) = &self.cluster_secret_file {
+            let secret = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the cluster secret {}", file.display()))?;
+            return Ok(ddb::server::cluster_internal_token(secret.trim()));
+        }
+        if let Some(dir) = &self.node_data_dir {
+            return ddb::server::read_internal_token(dir)
+                .with_context(|| format!("reading the internal token in {}", dir.display()));
+        }
+        anyhow::bail!("set cluster_secret_file (a cluster) or node_data_dir (a single node)")
+    }
+
+    /// Checks values that would make the scrubber misbehave.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.nodes.is_empty(), "nodes lists no node");
+        anyhow::ensure!(!self.archive.is_empty(), "archive is required");
+        anyhow::ensure!(
+            self.interval_ms > 0 && self.deep_every_ms > 0,
+            "interval_ms and deep_every_ms must be positive"
+        );
+        Ok(())
+    }
+}
