@@ -84,6 +84,16 @@ pub async fn run(
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
+    if let Some(period) = ddb::service::watchdog_period() {
+        // The loop below may spend long in a deep pass; the watchdog checks the process is
+        // alive and serving, the proven-LSN age shows whether passes complete.
+        tokio::spawn(async move {
+            loop {
+                ddb::service::notify_systemd("WATCHDOG=1");
+                tokio::time::sleep(period).await;
+            }
+        });
+    }
     let mut references: HashMap<u64, FjallReplicaStore> = HashMap::new();
     let mut last_deep = Instant::now();
     tokio::pin!(shutdown);
@@ -110,7 +120,6 @@ pub async fn run(
             tracing::warn!(error = %e, "cannot persist the scrub status");
         }
         *lock(&shared.status) = next;
-        ddb::service::notify_systemd("WATCHDOG=1");
         tokio::select! {
             () = &mut shutdown => break,
             () = shared.wake.notified() => {}

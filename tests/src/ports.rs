@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 pub const PEER_PORT_OFFSET: u16 = 100;
 /// How far its archivers' metrics ports sit above its API ports.
 pub const ARCHIVER_PORT_OFFSET: u16 = 200;
+/// How far its scrubber's port sits above its first API port.
+pub const SCRUBBER_PORT_OFFSET: u16 = 300;
 
 /// True if nothing listens on `127.0.0.1:port`.
 pub fn port_is_free(port: u16) -> bool {
@@ -17,6 +19,7 @@ pub fn cluster_ports(base: u16, nodes: u16) -> impl Iterator<Item = u16> {
     (base..base + nodes)
         .chain(base + PEER_PORT_OFFSET..base + PEER_PORT_OFFSET + nodes)
         .chain(base + ARCHIVER_PORT_OFFSET..base + ARCHIVER_PORT_OFFSET + nodes)
+        .chain(std::iter::once(base + SCRUBBER_PORT_OFFSET))
 }
 
 /// A base port whose API and peer ports for `nodes` nodes are all free right now (starting
@@ -33,7 +36,7 @@ pub fn free_cluster_base_port(nodes: u16) -> u16 {
         else {
             continue;
         };
-        if base.checked_add(ARCHIVER_PORT_OFFSET + nodes).is_some()
+        if base.checked_add(SCRUBBER_PORT_OFFSET + 1).is_some()
             && cluster_ports(base, nodes).all(port_is_free)
         {
             return base;

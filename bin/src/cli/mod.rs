@@ -290,10 +290,10 @@ pub struct RestoreArgs {
 /// Where the scrubber serves.
 #[derive(Debug, Args)]
 pub struct ScrubberArgs {
-    /// The scrubber's address (its `listen`).
+    /// The scrubber's address (its `listen`); the default is where `ddbctl local up` starts it.
     ///
     /// Example: --scrubber http://127.0.0.1:9500
-    #[arg(long, env = "DDB_SCRUBBER", default_value = "http://127.0.0.1:9500")]
+    #[arg(long, env = "DDB_SCRUBBER", default_value = "http://127.0.0.1:8300")]
     pub scrubber: String,
 }
 

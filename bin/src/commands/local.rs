@@ -68,6 +68,12 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
                 cluster.archiver_log_path(node).display()
             );
         }
+        out!(
+            "scrubber: http://{}/status  log {}  (ddbctl scrub status --scrubber http://{})",
+            cluster.scrubber,
+            cluster.scrubber_log_path().display(),
+            cluster.scrubber
+        );
     }
     out!(
         "credentials (every node accepts them; kept in {}):",

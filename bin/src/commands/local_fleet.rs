@@ -33,7 +33,7 @@ pub struct Fleet {
     cluster: LocalCluster,
     /// One per node of `cluster`, in the same order.
     pub nodes: Vec<RunningNode>,
-    /// The archiver beside each node, when the cluster archives.
+    /// The archiver beside each node and the scrubber, when the cluster archives.
     archivers: Vec<Child>,
 }
 
@@ -83,6 +83,12 @@ impl Fleet {
                     .archivers
                     .push(spawn_archiver(&archiver, cluster, node)?);
             }
+            let scrubber = find_binary("ddb-scrubber")?;
+            let log = open_log(&cluster.scrubber_log_path())?;
+            fleet.archivers.push(
+                spawn_configured(&scrubber, &cluster.scrubber_config_path(), log)
+                    .with_context(|| format!("starting {}", scrubber.display()))?,
+            );
         }
         Ok(fleet)
     }
@@ -221,8 +227,8 @@ impl Fleet {
     /// SIGTERM to every node still running, then SIGKILL to any still running after
     /// [`STOP_TIMEOUT`]. Idempotent.
     pub fn stop(&mut self) {
-        // Archivers first, so they stop polling nodes that are going away; they finish their
-        // in-flight uploads within their own grace period.
+        // Archivers and the scrubber first, so they stop polling nodes that are going away;
+        // archivers finish their in-flight uploads within their own grace period.
         for archiver in &self.archivers {
             let _ = kill_process(Pid::from_child(archiver), Signal::TERM);
         }
@@ -298,7 +304,7 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
     on_path.with_context(|| {
         format!(
             "cannot find {name}: not beside ddbctl ({}) nor on PATH; build it with \
-             `cargo build -p ddbctl -p ddb-archiver --bins`",
+             `cargo build -p ddbctl -p ddb-archiver -p ddb-scrubber --bins`",
             beside.map_or_else(|| "?".into(), |p| p.display().to_string())
         )
     })

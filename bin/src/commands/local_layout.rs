@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const PEER_PORT_OFFSET: u16 = 100;
 /// Archiver `/metrics` ports sit this far above API ports.
 pub const ARCHIVER_PORT_OFFSET: u16 = 200;
+/// The scrubber (one per cluster) listens this far above the first API port.
+pub const SCRUBBER_PORT_OFFSET: u16 = 300;
 /// The region every local node serves and clients sign for.
 pub const REGION: &str = "us-east-1";
 const CREDENTIALS_FILE: &str = "credentials.toml";
@@ -24,6 +26,8 @@ const CONFIG_FILE: &str = "ddbd.toml";
 const LOG_FILE: &str = "ddbd.log";
 const ARCHIVER_CONFIG_FILE: &str = "archiver.toml";
 const ARCHIVER_LOG_FILE: &str = "archiver.log";
+const SCRUBBER_CONFIG_FILE: &str = "scrubber.toml";
+const SCRUBBER_LOG_FILE: &str = "scrubber.log";
 
 /// One node of a local cluster: its id, AZ and loopback addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +48,22 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
     /// Every node's `heal_after_ms`.
     pub heal_after_ms: u64,
-    /// The archive every node's archiver writes to; `None` runs no archivers.
+    /// The archive every node's archiver writes to; `None` runs no archivers (nor scrubber).
     pub archive: Option<String>,
+    /// Where the cluster's scrubber serves.
+    pub scrubber: SocketAddr,
+}
+
+/// The scrubber's configuration file (the keys `local up` sets).
+#[derive(Serialize)]
+struct ScrubberFile {
+    nodes: Vec<String>,
+    cluster_secret_file: PathBuf,
+    archive: String,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    interval_ms: u64,
+    deep_every_ms: u64,
 }
 
 /// An archiver's configuration file, as `ddb-archiver` reads it (the keys `local up` sets).
@@ -103,11 +121,15 @@ impl LocalCluster {
                 archiver: SocketAddr::from((Ipv4Addr::LOCALHOST, port(ARCHIVER_PORT_OFFSET)?)),
             });
         }
+        let scrubber = base_port
+            .checked_add(SCRUBBER_PORT_OFFSET)
+            .with_context(|| format!("--base-port {base_port} is too high: the scrubber listens on BASE+{SCRUBBER_PORT_OFFSET}"))?;
         Ok(LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
             heal_after_ms: NodeConfig::default().heal_after_ms,
             archive: None,
+            scrubber: SocketAddr::from((Ipv4Addr::LOCALHOST, scrubber)),
         })
     }
 
@@ -118,6 +140,9 @@ impl LocalCluster {
             let mut ports = vec![("API", node.api), ("peer", node.peer)];
             if self.archive.is_some() {
                 ports.push(("archiver", node.archiver));
+            }
+            if self.archive.is_some() && node.id == 1 {
+                ports.push(("scrubber", self.scrubber));
             }
             for (what, address) in ports {
                 if let Err(e) = TcpListener::bind(address) {
@@ -156,6 +181,16 @@ impl LocalCluster {
     /// `<dir>/node<i>/archiver.log`.
     pub fn archiver_log_path(&self, node: &LocalNode) -> PathBuf {
         self.node_dir(node).join(ARCHIVER_LOG_FILE)
+    }
+
+    /// `<dir>/scrubber.toml`.
+    pub fn scrubber_config_path(&self) -> PathBuf {
+        self.dir.join(SCRUBBER_CONFIG_FILE)
+    }
+
+    /// `<dir>/scrubber.log`.
+    pub fn scrubber_log_path(&self) -> PathBuf {
+        self.dir.join(SCRUBBER_LOG_FILE)
     }
 
     /// `<dir>/credentials.toml`.
@@ -246,6 +281,26 @@ impl LocalCluster {
                 write_private(&self.archiver_config_path(node), &text)?;
             }
         }
+        if let Some(archive) = &self.archive {
+            let scrubber = ScrubberFile {
+                nodes: self
+                    .nodes
+                    .iter()
+                    .map(|n| format!("http://{}", n.api))
+                    .collect(),
+                cluster_secret_file: secret_path,
+                archive: archive.clone(),
+                data_dir: self.dir.join("scrubber"),
+                listen: self.scrubber,
+                interval_ms: 5_000,
+                deep_every_ms: 3_600_000,
+            };
+            let text = format!(
+                "# Written by `ddbctl local up` on every start: edit the flags, not this file.\n{}",
+                toml::to_string(&scrubber).context("serialising the scrubber configuration")?
+            );
+            write_private(&self.scrubber_config_path(), &text)?;
+        }
         Ok(secrets)
     }
 }
@@ -320,10 +375,10 @@ mod tests {
         let azs: Vec<&str> = five.nodes.iter().map(|n| n.az.as_str()).collect();
         assert_eq!(azs, ["a", "b", "c", "a", "b"]);
         assert!(
-            LocalCluster::plan(Path::new("x"), 3, 65_334).is_err(),
-            "archiver port 65536"
+            LocalCluster::plan(Path::new("x"), 3, 65_236).is_err(),
+            "scrubber port 65536"
         );
-        assert!(LocalCluster::plan(Path::new("x"), 3, 65_333).is_ok());
+        assert!(LocalCluster::plan(Path::new("x"), 3, 65_235).is_ok());
         assert!(LocalCluster::plan(Path::new("x"), 27, 8000).is_err());
     }
 
