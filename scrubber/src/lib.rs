@@ -354,15 +354,23 @@ async fn scan_at_rest(
             continue;
         };
         let path = format!("/internal/partitions/{partition_id}/full-scan");
-        let answer = internal(agent, node, token, "POST", &path).await;
-        match answer.map(|body| serde_json::from_str::<serde_json::Value>(&body)) {
-            Ok(Ok(scan)) => {
-                bytes += scan["bytes"].as_u64().unwrap_or(0);
-                if scan["matches"] != true {
-                    odd.push(format!("node {}", copy.node_id));
+        match internal(agent, node, token, "POST", &path).await {
+            Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
+                Ok(scan) => {
+                    bytes += scan["bytes"].as_u64().unwrap_or(0);
+                    if scan["matches"] != true {
+                        odd.push(format!("node {}", copy.node_id));
+                    }
                 }
+                Err(_) => unanswered = true,
+            },
+            // The node answered, but its scan failed: its store could not read its own items
+            // (a damaged block), which is a fault at rest on that copy.
+            Err(reason) if reason.contains(": HTTP 5") => {
+                tracing::warn!(partition = partition_id, node = copy.node_id, %reason, "full scan failed");
+                odd.push(format!("node {}", copy.node_id));
             }
-            _ => unanswered = true,
+            Err(_) => unanswered = true,
         }
     }
     let outcome = if !odd.is_empty() {

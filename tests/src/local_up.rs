@@ -32,6 +32,22 @@ impl LocalUp {
     /// When ddbctl cannot be started.
     #[allow(clippy::unwrap_used)]
     pub fn start(dir: &Path, base: u16, nodes: u16, extra: &[&str]) -> Self {
+        LocalUp::start_with_env(dir, base, nodes, extra, &[])
+    }
+
+    /// [`LocalUp::start`] with extra environment variables for ddbctl (and, for those it
+    /// passes on, such as `DDB_FAULT_INJECTION`, its nodes).
+    ///
+    /// # Panics
+    /// When ddbctl cannot be started.
+    #[allow(clippy::unwrap_used)]
+    pub fn start_with_env(
+        dir: &Path,
+        base: u16,
+        nodes: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(crate::binary("ddbctl"))
             .args(["local", "up", "--no-status", "--dir"])
             .arg(dir)
@@ -39,6 +55,7 @@ impl LocalUp {
             .args(["--nodes", &nodes.to_string()])
             .args(extra)
             .env("DDB_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .process_group(0)
@@ -197,6 +214,38 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
+}
+
+/// `method path` on the internal API of the node whose API listens on `port`, with `token`
+/// (a node's own, or [`ddb::server::cluster_internal_token`]): the status code and body.
+///
+/// # Panics
+/// When the node cannot be reached.
+#[allow(clippy::unwrap_used)]
+pub fn internal_call(port: u16, token: &str, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ddb::server::INTERNAL_TOKEN_HEADER
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Creates on-demand table `name` with a string hash key `k`.

@@ -19,25 +19,10 @@ const NODES: u16 = 3;
 
 /// `method path` on node `id`'s internal API, with the token from its data directory.
 fn internal(dir: &std::path::Path, base: u16, id: u16, method: &str, path: &str) -> String {
-    use std::io::{Read, Write};
     let token = ddb::server::read_internal_token(&dir.join(format!("node{id}/data"))).unwrap();
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", base + id - 1)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        ddb::server::INTERNAL_TOKEN_HEADER
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200"),
-        "{method} {path}: {answer}"
-    );
-    answer.split_once("\r\n\r\n").unwrap().1.to_string()
+    let (status, body) = ddb_tests::internal_call(base + id - 1, &token, method, path);
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    body
 }
 
 /// Every full replica of every partition, once all of them stand at the same applied LSN.

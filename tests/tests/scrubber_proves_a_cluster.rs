@@ -1,7 +1,9 @@
 //! A real `ddb-scrubber` against a three-node `ddbctl local up` cluster and its archive: after
 //! writes, `ddbctl scrub run --deep` shows every partition proven equal across its three
-//! replicas and the archive, with no copy rotted at rest; a corrupt chunk in the archive is then
-//! reported as archive damage, not as a replica fault.
+//! replicas and the archive, with no copy rotted at rest. Then faults are injected, each caught
+//! and pinned on the right copy: a replica made to diverge (checks 1 and 2 name its node), an
+//! item flipped at rest (check 3 names its node), a corrupt chunk in the archive (reported as
+//! archive damage, not as a replica fault).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ddb_tests::{LocalUp, binary, client, parse_export};
+use ddb_tests::{LocalUp, binary, client, internal_call, parse_export};
 
 const NODES: u16 = 3;
 
@@ -66,6 +68,21 @@ fn start_scrubber(
     Scrubber { child, url }
 }
 
+/// A node that holds a full replica of `partition` and does not lead it.
+fn follower_of(base: u16, token: &str, partition: u64) -> u32 {
+    for port in base..base + NODES {
+        let (_, body) = internal_call(port, token, "GET", "/internal/scrub/replicas");
+        let replicas: Vec<ddb::node::ScrubReplica> = serde_json::from_str(&body).unwrap();
+        if let Some(replica) = replicas
+            .iter()
+            .find(|r| r.partition_id == partition && r.full_replica && !r.leader)
+        {
+            return replica.node_id;
+        }
+    }
+    panic!("no follower of partition {partition}");
+}
+
 /// `ddbctl -o json scrub run [--deep]`: exit code and the status it printed.
 fn scrub_run(scrubber: &Scrubber, deep: bool) -> (i32, serde_json::Value) {
     let mut command = Command::new(binary("ddbctl"));
@@ -88,7 +105,13 @@ fn scrub_run(scrubber: &Scrubber, deep: bool) -> (i32, serde_json::Value) {
 fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     let dir = tempfile::tempdir().unwrap();
     let base = ddb_tests::free_cluster_base_port(NODES);
-    let mut cluster = LocalUp::start(dir.path(), base, NODES, &[]);
+    let mut cluster = LocalUp::start_with_env(
+        dir.path(),
+        base,
+        NODES,
+        &[],
+        &[("DDB_FAULT_INJECTION", "1")],
+    );
     let (key_id, secret) = parse_export(&cluster.wait_for_ready());
     let writer = client(base, &key_id, &secret);
     ddb_tests::create_hash_table(&writer, "scrubbed");
@@ -128,16 +151,64 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     for partition in status["partitions"].as_object().unwrap().values() {
         assert!(partition["proven_lsn"].as_u64().unwrap() > 0, "{partition}");
     }
-    drop(scrubber);
-
-    // Damage one archived chunk: a scrubber rebuilding its reference from the archive reports
-    // the archive, and names no replica.
-    let table_partition = status["partitions"]
+    let table_partitions: Vec<u64> = status["partitions"]
         .as_object()
         .unwrap()
         .values()
-        .find(|p| p["table_id"] != 0)
-        .unwrap();
+        .filter(|p| p["table_id"] != 0)
+        .map(|p| p["partition_id"].as_u64().unwrap())
+        .collect();
+
+    // A follower of the first partition diverges: it holds an item its peers and the archive
+    // do not. (A diverged leader would also seal wrong digests into the archive.)
+    let token = ddb::server::cluster_internal_token(
+        std::fs::read_to_string(dir.path().join("cluster.secret"))
+            .unwrap()
+            .trim(),
+    );
+    let diverged = table_partitions[0];
+    let follower = follower_of(base, &token, diverged);
+    let (code, body) = internal_call(
+        base + u16::try_from(follower).unwrap() - 1,
+        &token,
+        "POST",
+        &format!("/internal/partitions/{diverged}/fault?kind=diverge"),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, status) = scrub_run(&scrubber, false);
+    assert_eq!(code, 1, "{status}");
+    let report = &status["partitions"][diverged.to_string()];
+    let odd = serde_json::json!([format!("node {follower}")]);
+    assert_eq!(report["peers"]["outcome"], "disagree", "{report}");
+    assert_eq!(report["peers"]["odd"], odd, "{report}");
+    assert_eq!(report["archive"]["odd"], odd, "{report}");
+
+    // An item of the second partition rots at rest on node 1: only a deep pass sees it.
+    let rotten = table_partitions[1];
+    let (code, body) = internal_call(
+        base,
+        &token,
+        "POST",
+        &format!("/internal/partitions/{rotten}/fault?kind=rot"),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, status) = scrub_run(&scrubber, true);
+    let report = &status["partitions"][rotten.to_string()];
+    assert_eq!(report["at_rest"]["outcome"], "disagree", "{report}");
+    assert_eq!(
+        report["at_rest"]["odd"],
+        serde_json::json!(["node 1"]),
+        "{report}"
+    );
+    assert_eq!(
+        report["peers"]["outcome"], "agree",
+        "the digests themselves still agree"
+    );
+    drop(scrubber);
+
+    // Damage one archived chunk of a third partition: a scrubber rebuilding its reference from
+    // the archive reports the archive, and names no replica.
+    let table_partition = &status["partitions"][table_partitions[2].to_string()];
     let wal_dir = dir.path().join(format!(
         "archive/v1/tables/{}/partitions/{}/wal",
         table_partition["table_id"], table_partition["partition_id"]

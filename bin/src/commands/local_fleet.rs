@@ -340,7 +340,8 @@ fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 /// Starts `program --config <config>` with standard output and error going to `log`. DDB_*
-/// variables (which override a config file) are not passed on, except DDB_LOG.
+/// variables (which override a config file) are not passed on, except DDB_LOG and
+/// DDB_FAULT_INJECTION (for tests of the scrubber).
 fn spawn_configured(program: &Path, config: &Path, log: std::fs::File) -> std::io::Result<Child> {
     let mut command = Command::new(program);
     command
@@ -351,7 +352,7 @@ fn spawn_configured(program: &Path, config: &Path, log: std::fs::File) -> std::i
         .stderr(log);
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
-        if text.starts_with("DDB_") && text != "DDB_LOG" {
+        if text.starts_with("DDB_") && text != "DDB_LOG" && text != "DDB_FAULT_INJECTION" {
             command.env_remove(&name);
         }
     }

@@ -74,6 +74,8 @@ pub struct NodeOptions {
     /// Unarchived log bytes per partition past which writes are throttled; `None` when the
     /// node is not archived (no archiver runs beside it).
     pub archive_bound: Option<u64>,
+    /// Serve the internal fault-injection route (tests of the scrubber only).
+    pub fault_injection: bool,
 }
 
 impl Default for NodeOptions {
@@ -86,6 +88,7 @@ impl Default for NodeOptions {
             timing: Timing::default(),
             heal_after: None,
             archive_bound: None,
+            fault_injection: false,
         }
     }
 }
@@ -824,6 +827,37 @@ impl Node {
         let partition = self.partition(partition_id)?;
         crate::replica::full_scan_digest(partition.store(), &mut |_, _| {})
             .map_err(|e| ApiError::internal(format!("full scan: {e}")))
+    }
+
+    /// Injects a fault into replica `partition_id` (`diverge` or `rot`, see
+    /// [`crate::replica::FjallReplicaStore::inject_divergence`]), for tests of the scrubber.
+    /// Refused unless the node runs with fault injection on. Returns the key changed.
+    pub fn inject_fault(&self, partition_id: u64, kind: &str) -> Result<Vec<u8>, ApiError> {
+        if !self.options.fault_injection {
+            return Err(ApiError::new(
+                ErrorCode::ValidationException,
+                "fault injection is off (start the node with DDB_FAULT_INJECTION=1)",
+            ));
+        }
+        let partition = self.partition(partition_id)?;
+        let injected = match kind {
+            "diverge" => partition
+                .store()
+                .inject_divergence(b"\x00injected by a fault-injection test"),
+            "rot" => partition.store().inject_rot(),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::ValidationException,
+                    format!("unknown fault {kind:?}: diverge or rot"),
+                ));
+            }
+        };
+        tracing::warn!(partition = partition_id, kind, "FAULT INJECTED by request");
+        injected
+            .map_err(|e| ApiError::internal(format!("injecting: {e}")))?
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::ValidationException, "the replica holds no item")
+            })
     }
 
     /// The replica `partition_id` on this node (for streaming a snapshot of its store).

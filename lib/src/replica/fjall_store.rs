@@ -192,6 +192,47 @@ fn checkpoint_key(lsn: Lsn) -> Vec<u8> {
 }
 
 impl FjallReplicaStore {
+    /// Fault injection, for tests of the scrubber (a node exposes it only when started with
+    /// `DDB_FAULT_INJECTION=1`): replaces the first item with `item` outside the log, keeping
+    /// the incremental digest true to the items. This copy now differs from its peers — checks
+    /// 1 and 2 must name it — while its items still add up (check 3 passes). Returns the key, or
+    /// `None` for an empty store.
+    pub fn inject_divergence(&self, item: &[u8]) -> Result<Option<Vec<u8>>, ReplicaError> {
+        let mut applied = self.lock();
+        let Some(first) = self.items.iter().next() else {
+            return Ok(None);
+        };
+        let (key, old) = first.into_inner()?;
+        let mut digest = applied.digest.clone();
+        digest.remove_item(&key, &old);
+        digest.insert_item(&key, item);
+        let mut batch = self.db.batch();
+        batch.insert(&self.items, key.to_vec(), item.to_vec());
+        batch.insert(&self.meta, META_DIGEST, digest.to_bytes());
+        batch.commit()?;
+        applied.digest = digest;
+        Ok(Some(key.to_vec()))
+    }
+
+    /// Fault injection (see [`FjallReplicaStore::inject_divergence`]): flips a bit of the
+    /// first item at rest without touching the digest, as bit rot would. Check 3 must name
+    /// this copy. Returns the key, or `None` for an empty store.
+    pub fn inject_rot(&self) -> Result<Option<Vec<u8>>, ReplicaError> {
+        let _applied = self.lock();
+        let Some(first) = self.items.iter().next() else {
+            return Ok(None);
+        };
+        let (key, item) = first.into_inner()?;
+        let mut rotten = item.to_vec();
+        if let Some(last) = rotten.last_mut() {
+            *last ^= 0x01;
+        } else {
+            rotten.push(0x01);
+        }
+        self.items.insert(key.to_vec(), rotten)?;
+        Ok(Some(key.to_vec()))
+    }
+
     /// Writes a computed plan (mutations, applied LSN, digest, checkpoints) in one batch and
     /// makes its state current.
     fn write_plan(

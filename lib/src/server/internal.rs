@@ -11,6 +11,7 @@
 //! | `GET /internal/catalog` | the catalog's JSON encoding |
 //! | `GET /internal/partitions/P/snapshot` | a snapshot stream (below) |
 //! | `GET /internal/scrub/replicas` | `[ScrubReplica]`: every replica's digest identities |
+//! | `POST /internal/partitions/P/fault?kind=diverge\|rot` | tests only (`DDB_FAULT_INJECTION=1`): the key changed, hex |
 //! | `POST /internal/partitions/P/full-scan` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
 //!
 //! A snapshot stream is: the magic `DDBSNAPS`, a u32 version (1), the LSN (u64), the time it
@@ -306,6 +307,31 @@ pub(super) async fn full_scan(
             StatusCode::INTERNAL_SERVER_ERROR,
             "full scan failed\n".into(),
         ),
+    }
+}
+
+pub(super) async fn fault(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Path(partition_id): axum::extract::Path<u64>,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    let kind = uri
+        .query()
+        .and_then(|query| query.strip_prefix("kind="))
+        .unwrap_or("")
+        .to_string();
+    let node = Arc::clone(&state.node);
+    match blocking(move || node.inject_fault(partition_id, &kind)).await {
+        Some(Ok(key)) => {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            json(&serde_json::json!({ "key": hex }))
+        }
+        Some(Err(error)) => api_error(&error),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, "fault failed\n".into()),
     }
 }
 

@@ -107,6 +107,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/internal/partitions/{partition}/full-scan",
             post(internal::full_scan),
         )
+        .route(
+            "/internal/partitions/{partition}/fault",
+            post(internal::fault),
+        )
         .with_state(state)
 }
 
