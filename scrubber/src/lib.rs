@@ -215,8 +215,39 @@ async fn pass(
                 before.and_then(|b| b.proven_at_ms),
             ),
         };
+        let differing_keys = {
+            let disagreement = [&peers, &archive_check]
+                .into_iter()
+                .find(|check| check.outcome == Outcome::Disagree && !check.odd.is_empty());
+            match disagreement {
+                Some(check) => {
+                    let odd_name = check.odd[0].clone();
+                    let good_name = copies_judged
+                        .iter()
+                        .map(|copy| copy.name.clone())
+                        .chain(std::iter::once("archive".to_string()))
+                        .find(|name| !check.odd.contains(name));
+                    let source = |name: &str| -> Option<KeySource<'_>> {
+                        if name == "archive" {
+                            return references.get(&partition_id).map(KeySource::Reference);
+                        }
+                        let id: u32 = name.strip_prefix("node ")?.parse().ok()?;
+                        addresses.get(&id).map(|address| KeySource::Node(address))
+                    };
+                    match (source(&odd_name), good_name.as_deref().and_then(source)) {
+                        (Some(odd), Some(good)) => tokio::task::block_in_place(|| {
+                            localise(agent, token, partition_id, &odd, &good)
+                        })
+                        .unwrap_or_else(|e| vec![format!("(cannot localise: {e})")]),
+                        _ => Vec::new(),
+                    }
+                }
+                None => Vec::new(),
+            }
+        };
         let at_rest = if deep {
-            Some(scan_at_rest(agent, token, &addresses, &copies, partition_id).await)
+            let rate = config.scan_bytes_per_sec;
+            Some(scan_at_rest(agent, token, &addresses, &copies, partition_id, rate).await)
         } else {
             before.and_then(|b| b.at_rest.clone())
         };
@@ -234,6 +265,7 @@ async fn pass(
             proven_lsn,
             proven_at_ms,
             checked_at_ms: now_ms(),
+            differing_keys,
         };
         alarm_on_change(before, &report);
         status.partitions.insert(partition_id, report);
@@ -344,6 +376,7 @@ async fn scan_at_rest(
     addresses: &BTreeMap<u32, String>,
     copies: &[ScrubReplica],
     partition_id: u64,
+    bytes_per_sec: u64,
 ) -> AtRest {
     let mut odd = Vec::new();
     let mut bytes = 0;
@@ -353,7 +386,8 @@ async fn scan_at_rest(
             unanswered = true;
             continue;
         };
-        let path = format!("/internal/partitions/{partition_id}/full-scan");
+        let path =
+            format!("/internal/partitions/{partition_id}/full-scan?bytes_per_sec={bytes_per_sec}");
         match internal(agent, node, token, "POST", &path).await {
             Ok(body) => match serde_json::from_str::<serde_json::Value>(&body) {
                 Ok(scan) => {
@@ -400,42 +434,161 @@ async fn internal(
     method: &'static str,
     path: &str,
 ) -> Result<String, String> {
+    let (agent, node, token, path) = (
+        agent.clone(),
+        node.to_string(),
+        token.to_string(),
+        path.to_string(),
+    );
+    tokio::task::spawn_blocking(move || call(&agent, &node, &token, method, &path))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// One internal-API request, blocking.
+fn call(
+    agent: &ureq::Agent,
+    node: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> Result<String, String> {
     let base = node.trim_end_matches('/');
     let url = if base.contains("://") {
         format!("{base}{path}")
     } else {
         format!("http://{base}{path}")
     };
-    let agent = agent.clone();
-    let token = token.to_string();
-    tokio::task::spawn_blocking(move || {
-        let request = if method == "POST" {
-            agent
-                .post(&url)
-                .header(ddb::server::INTERNAL_TOKEN_HEADER, &token)
-                .send_empty()
-        } else {
-            agent
-                .get(&url)
-                .header(ddb::server::INTERNAL_TOKEN_HEADER, &token)
-                .call()
-        };
-        let answer = request.map_err(|e| format!("{url}: {e}"))?;
-        let code = answer.status().as_u16();
-        let body = answer
-            .into_body()
-            .into_with_config()
-            .limit(64 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if code == 200 {
-            Ok(body)
-        } else {
-            Err(format!("{url}: HTTP {code}: {}", body.trim()))
+    let request = if method == "POST" {
+        agent
+            .post(&url)
+            .header(ddb::server::INTERNAL_TOKEN_HEADER, token)
+            .send_empty()
+    } else {
+        agent
+            .get(&url)
+            .header(ddb::server::INTERNAL_TOKEN_HEADER, token)
+            .call()
+    };
+    let answer = request.map_err(|e| format!("{url}: {e}"))?;
+    let code = answer.status().as_u16();
+    let body = answer
+        .into_body()
+        .into_with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))?;
+    if code == 200 {
+        Ok(body)
+    } else {
+        Err(format!("{url}: HTTP {code}: {}", body.trim()))
+    }
+}
+
+/// How many differing keys a report names.
+const DIFFERING_KEYS_SHOWN: usize = 10;
+
+/// Where to read a copy's `(key, item hash)` stream from.
+enum KeySource<'a> {
+    /// A node's replica, through its internal API, a page at a time.
+    Node(&'a str),
+    /// The reference replica.
+    Reference(&'a FjallReplicaStore),
+}
+
+/// The first keys where copy `odd` differs from copy `good`, by a sorted merge of their
+/// `(key, item hash)` streams. Blocking (node pages and a local scan).
+fn localise<'a>(
+    agent: &'a ureq::Agent,
+    token: &'a str,
+    partition_id: u64,
+    odd: &KeySource<'a>,
+    good: &KeySource<'a>,
+) -> Result<Vec<String>, String> {
+    type Pair = Result<ddb::scrub::KeyHash, String>;
+    fn node_stream<'s>(
+        agent: &'s ureq::Agent,
+        token: &'s str,
+        node: &'s str,
+        partition_id: u64,
+    ) -> Box<dyn Iterator<Item = Pair> + 's> {
+        let mut after: Option<String> = None;
+        let mut page: std::vec::IntoIter<(String, String)> = Vec::new().into_iter();
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || {
+            loop {
+                if let Some((key, hash)) = page.next() {
+                    after = Some(key.clone());
+                    let key = ddb::scrub::unhex(&key);
+                    let hash = ddb::scrub::unhex(&hash).and_then(|h| <[u8; 16]>::try_from(h).ok());
+                    return Some(
+                        key.zip(hash)
+                            .ok_or_else(|| "a malformed key page".to_string()),
+                    );
+                }
+                if done {
+                    return None;
+                }
+                let path = format!(
+                    "/internal/partitions/{partition_id}/key-hashes?limit=1000{}",
+                    after
+                        .as_ref()
+                        .map_or(String::new(), |key| format!("&after={key}"))
+                );
+                let body = match call(agent, node, token, "GET", &path) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e));
+                    }
+                };
+                let next: Vec<(String, String)> = match serde_json::from_str(&body) {
+                    Ok(next) => next,
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e.to_string()));
+                    }
+                };
+                done = next.len() < 1000;
+                page = next.into_iter();
+            }
+        }))
+    }
+    fn stream<'a>(
+        agent: &'a ureq::Agent,
+        token: &'a str,
+        partition_id: u64,
+        source: &KeySource<'a>,
+        snapshot: Option<&'a (dyn ddb::replica::ReplicaSnapshot + 'a)>,
+    ) -> Box<dyn Iterator<Item = Pair> + 'a> {
+        match (source, snapshot) {
+            (KeySource::Node(node), _) => node_stream(agent, token, node, partition_id),
+            (KeySource::Reference(_), Some(snapshot)) => Box::new(
+                snapshot
+                    .scan(
+                        &ddb::replica::KeyRange::all(),
+                        ddb::replica::Direction::Forward,
+                    )
+                    .map(|pair| {
+                        pair.map(|(key, item)| (key, ddb::scrub::item_hash(&item)))
+                            .map_err(|e| e.to_string())
+                    }),
+            ),
+            (KeySource::Reference(_), None) => Box::new(std::iter::once(Err(
+                "the reference replica cannot be read".to_string(),
+            ))),
         }
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    }
+    let snapshot_of = |source: &KeySource<'a>| match source {
+        KeySource::Reference(store) => store.snapshot().ok(),
+        KeySource::Node(_) => None,
+    };
+    let odd_snapshot = snapshot_of(odd);
+    let good_snapshot = snapshot_of(good);
+    let left = stream(agent, token, partition_id, odd, odd_snapshot.as_deref());
+    let right = stream(agent, token, partition_id, good, good_snapshot.as_deref());
+    let keys = ddb::scrub::differing_keys(left, right, DIFFERING_KEYS_SHOWN)?;
+    Ok(keys.iter().map(|key| ddb::scrub::hex(key)).collect())
 }
 
 fn write_status(path: &PathBuf, status: &Status) -> std::io::Result<()> {

@@ -182,6 +182,13 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     assert_eq!(report["peers"]["outcome"], "disagree", "{report}");
     assert_eq!(report["peers"]["odd"], odd, "{report}");
     assert_eq!(report["archive"]["odd"], odd, "{report}");
+    // The sorted merge names exactly the key the fault changed.
+    let changed = serde_json::from_str::<serde_json::Value>(&body).unwrap()["key"].clone();
+    assert_eq!(
+        report["differing_keys"],
+        serde_json::json!([changed]),
+        "{report}"
+    );
 
     // An item of the second partition rots at rest on node 1: only a deep pass sees it.
     let rotten = table_partitions[1];

@@ -110,6 +110,9 @@ fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
             if let Some(error) = &p.archive_error {
                 odd.push(format!("archive: {error}"));
             }
+            if !p.differing_keys.is_empty() {
+                odd.push(format!("differing keys: {}", p.differing_keys.join(" ")));
+            }
             view.add_row(vec![
                 format!("{}/{}", p.table_id, p.partition_id),
                 p.proven_lsn

@@ -822,11 +822,53 @@ impl Node {
     }
 
     /// Recomputes replica `partition_id`'s digest from its items at rest and compares it with
-    /// the one it maintains (bit rot, apply bugs); writes go on meanwhile. Slow: a full scan.
-    pub fn full_scan(&self, partition_id: u64) -> Result<crate::replica::FullScanReport, ApiError> {
+    /// the one it maintains (bit rot, apply bugs); writes go on meanwhile. Slow: a full scan,
+    /// paced to at most `bytes_per_sec` when given, so foreground requests keep their latency.
+    pub fn full_scan(
+        &self,
+        partition_id: u64,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<crate::replica::FullScanReport, ApiError> {
         let partition = self.partition(partition_id)?;
-        crate::replica::full_scan_digest(partition.store(), &mut |_, _| {})
+        let started = std::time::Instant::now();
+        let mut pace = |_items: u64, bytes: u64| {
+            if let Some(rate) = bytes_per_sec.filter(|rate| *rate > 0) {
+                let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
+                if let Some(early) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(early);
+                }
+            }
+        };
+        crate::replica::full_scan_digest(partition.store(), &mut pace)
             .map_err(|e| ApiError::internal(format!("full scan: {e}")))
+    }
+
+    /// A page of replica `partition_id`'s items as `(key, first 16 bytes of blake3(item))`, in
+    /// key order, after `after` (from the first key for `None`), at most `limit` of them: the
+    /// scrubber merges such streams of two copies to name the keys where they differ.
+    pub fn key_hashes(
+        &self,
+        partition_id: u64,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<crate::scrub::KeyHash>, ApiError> {
+        let partition = self.partition(partition_id)?;
+        let snapshot = partition
+            .store()
+            .snapshot()
+            .map_err(|e| ApiError::internal(format!("snapshot: {e}")))?;
+        let range = crate::replica::KeyRange {
+            start: after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            end: std::ops::Bound::Unbounded,
+        };
+        snapshot
+            .scan(&range, crate::replica::Direction::Forward)
+            .take(limit)
+            .map(|pair| {
+                let (key, item) = pair.map_err(|e| ApiError::internal(format!("scan: {e}")))?;
+                Ok((key, crate::scrub::item_hash(&item)))
+            })
+            .collect()
     }
 
     /// Injects a fault into replica `partition_id` (`diverge` or `rot`, see

@@ -4,8 +4,9 @@ use super::{Direction, KeyRange, ReplicaError, ReplicaStore};
 use crate::digest::StateDigest;
 use crate::wal::Lsn;
 
-/// How often (in items) a full scan reports progress.
+/// How often (in items, or in bytes for large items) a full scan reports progress.
 const PROGRESS_EVERY_ITEMS: u64 = 65_536;
+const PROGRESS_EVERY_BYTES: u64 = 1 << 20;
 
 /// The result of recomputing a replica's digest from its items.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +34,8 @@ impl FullScanReport {
 
 /// Recomputes the digest of `store` from a snapshot and compares it with the incremental
 /// digest read through the same snapshot; writes may continue meanwhile. `progress` is called
-/// with `(items, bytes)` scanned so far every 65,536 items and once at the end.
+/// with `(items, bytes)` scanned so far every 65,536 items or 1 MiB, whichever comes first, and
+/// once at the end (a caller can pace the scan there).
 pub fn full_scan_digest(
     store: &dyn ReplicaStore,
     progress: &mut dyn FnMut(u64, u64),
@@ -43,12 +45,16 @@ pub fn full_scan_digest(
     let mut full = StateDigest::empty();
     let mut items = 0u64;
     let mut bytes = 0u64;
+    let mut reported_bytes = 0u64;
     for pair in snapshot.scan(&KeyRange::all(), Direction::Forward) {
         let (key, item) = pair?;
         full.insert_item(&key, &item);
         items += 1;
         bytes += (key.len() + item.len()) as u64;
-        if items.is_multiple_of(PROGRESS_EVERY_ITEMS) {
+        if items.is_multiple_of(PROGRESS_EVERY_ITEMS)
+            || bytes - reported_bytes >= PROGRESS_EVERY_BYTES
+        {
+            reported_bytes = bytes;
             progress(items, bytes);
         }
     }

@@ -10,6 +10,101 @@ use serde::{Deserialize, Serialize};
 
 pub use judge::{Check, Copy, Outcome, compare};
 
+/// An item's key and [`item_hash`], as the scrubber compares copies by.
+pub type KeyHash = (Vec<u8>, [u8; 16]);
+
+/// The hash of an item the scrubber compares copies' keys by: the first 16 bytes of blake3.
+#[must_use]
+pub fn item_hash(item: &[u8]) -> [u8; 16] {
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&blake3::hash(item).as_bytes()[..16]);
+    hash
+}
+
+/// Hex of bytes, for keys and hashes in reports.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes of a hex string (`None` if it is not hex).
+#[must_use]
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The keys where two sorted `(key, item hash)` streams differ (present in one only, or with
+/// different hashes), in key order, at most `limit`.
+pub fn differing_keys<E>(
+    mut left: impl Iterator<Item = Result<KeyHash, E>>,
+    mut right: impl Iterator<Item = Result<KeyHash, E>>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, E> {
+    let mut found = Vec::new();
+    let mut a = left.next().transpose()?;
+    let mut b = right.next().transpose()?;
+    while found.len() < limit {
+        match (&a, &b) {
+            (None, None) => break,
+            (Some((key, _)), None) => {
+                found.push(key.clone());
+                a = left.next().transpose()?;
+            }
+            (None, Some((key, _))) => {
+                found.push(key.clone());
+                b = right.next().transpose()?;
+            }
+            (Some((ka, ha)), Some((kb, hb))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => {
+                    found.push(ka.clone());
+                    a = left.next().transpose()?;
+                }
+                std::cmp::Ordering::Greater => {
+                    found.push(kb.clone());
+                    b = right.next().transpose()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    if ha != hb {
+                        found.push(ka.clone());
+                    }
+                    a = left.next().transpose()?;
+                    b = right.next().transpose()?;
+                }
+            },
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sorted_merge_names_missing_extra_and_changed_keys() {
+        let stream = |pairs: &[(&str, &str)]| -> Vec<Result<KeyHash, ()>> {
+            pairs
+                .iter()
+                .map(|(key, item)| Ok((key.as_bytes().to_vec(), item_hash(item.as_bytes()))))
+                .collect()
+        };
+        let left = stream(&[("a", "1"), ("b", "2"), ("d", "4"), ("e", "5")]);
+        let right = stream(&[("a", "1"), ("b", "X"), ("c", "3"), ("e", "5"), ("f", "6")]);
+        let found = differing_keys(left.into_iter(), right.into_iter(), 10).unwrap();
+        assert_eq!(
+            found,
+            vec![b"b".to_vec(), b"c".to_vec(), b"d".to_vec(), b"f".to_vec()]
+        );
+        assert_eq!(unhex(&hex(b"\x00\xffk")), Some(b"\x00\xffk".to_vec()));
+    }
+}
+
 /// What the scrubber last found about one partition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartitionReport {
@@ -34,6 +129,11 @@ pub struct PartitionReport {
     pub proven_at_ms: Option<u64>,
     /// When this partition was last checked.
     pub checked_at_ms: u64,
+    /// Where copies disagree: the first keys (hex of the encoded key) whose items differ between
+    /// an odd copy and a copy of the majority, by a sorted merge of their `(key, item hash)`
+    /// streams taken now (under writes, keys written since the compared LSN may show too).
+    #[serde(default)]
+    pub differing_keys: Vec<String>,
 }
 
 /// Check 3's result for one partition.

@@ -12,7 +12,8 @@
 //! | `GET /internal/partitions/P/snapshot` | a snapshot stream (below) |
 //! | `GET /internal/scrub/replicas` | `[ScrubReplica]`: every replica's digest identities |
 //! | `POST /internal/partitions/P/fault?kind=diverge\|rot` | tests only (`DDB_FAULT_INJECTION=1`): the key changed, hex |
-//! | `POST /internal/partitions/P/full-scan` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
+//! | `GET /internal/partitions/P/key-hashes?after=HEX&limit=N` | `[[key hex, item hash hex]]`, in key order |
+//! | `POST /internal/partitions/P/full-scan[?bytes_per_sec=N]` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
 //!
 //! A snapshot stream is: the magic `DDBSNAPS`, a u32 version (1), the LSN (u64), the time it
 //! was taken (u64, ms since the epoch) and the state digest at that LSN; then per item a u32
@@ -287,13 +288,18 @@ pub(super) async fn scrub_replicas(
 pub(super) async fn full_scan(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
+    uri: Uri,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
     if let Err(refused) = authorized(&state, &headers) {
         return *refused;
     }
+    let rate = uri
+        .query()
+        .and_then(|query| query.strip_prefix("bytes_per_sec="))
+        .and_then(|rate| rate.parse().ok());
     let node = Arc::clone(&state.node);
-    match blocking(move || node.full_scan(partition_id)).await {
+    match blocking(move || node.full_scan(partition_id, rate)).await {
         Some(Ok(report)) => json(&serde_json::json!({
             "applied_lsn": report.applied_lsn.0,
             "incremental": report.incremental.identity(),
@@ -332,6 +338,37 @@ pub(super) async fn fault(
         }
         Some(Err(error)) => api_error(&error),
         None => text(StatusCode::INTERNAL_SERVER_ERROR, "fault failed\n".into()),
+    }
+}
+
+pub(super) async fn key_hashes(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Path(partition_id): axum::extract::Path<u64>,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    let (mut after, mut limit) = (None, 1000usize);
+    for pair in uri.query().unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("after", value)) => after = crate::scrub::unhex(value),
+            Some(("limit", value)) => limit = value.parse().unwrap_or(limit).min(10_000),
+            _ => {}
+        }
+    }
+    let node = Arc::clone(&state.node);
+    match blocking(move || node.key_hashes(partition_id, after, limit)).await {
+        Some(Ok(page)) => {
+            let page: Vec<(String, String)> = page
+                .iter()
+                .map(|(key, hash)| (crate::scrub::hex(key), crate::scrub::hex(hash)))
+                .collect();
+            json(&page)
+        }
+        Some(Err(error)) => api_error(&error),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, "scan failed\n".into()),
     }
 }
 

@@ -111,6 +111,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/internal/partitions/{partition}/fault",
             post(internal::fault),
         )
+        .route(
+            "/internal/partitions/{partition}/key-hashes",
+            get(internal::key_hashes),
+        )
         .with_state(state)
 }
 
