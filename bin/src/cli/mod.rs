@@ -314,6 +314,18 @@ pub enum ScrubCommand {
         #[command(flatten)]
         scrubber: ScrubberArgs,
     },
+    /// Everything the scrubber knows per partition: each check's LSN and odd copies, the
+    /// reference replica's LSN, the keys where copies differ, archive damage, the last deep
+    /// pass (when, bytes scanned), when it was last checked. `--output json` for tooling.
+    ///
+    /// Exit status as for `scrub status`.
+    ///
+    /// Example: ddbctl scrub report --output json
+    #[command(verbatim_doc_comment)]
+    Report {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+    },
     /// Run a pass now and wait for it, then print the status. With --deep, every replica also
     /// recomputes its digest from its items at rest (a full scan: slow on large partitions).
     ///

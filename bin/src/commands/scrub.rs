@@ -16,6 +16,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(3600);
 pub fn run(command: ScrubCommand, format: OutputFormat) -> anyhow::Result<Outcome> {
     match command {
         ScrubCommand::Status { scrubber } => show(&fetch(&scrubber.scrubber)?, format),
+        ScrubCommand::Report { scrubber } => report(&fetch(&scrubber.scrubber)?, format),
         ScrubCommand::Run { scrubber, deep } => {
             let before = fetch(&scrubber.scrubber)?.passes;
             post_run(&scrubber.scrubber, deep)?;
@@ -63,6 +64,103 @@ fn post_run(scrubber: &str, deep: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seconds since `at_ms`, for people.
+fn ago(now_ms: u64, at_ms: u64) -> String {
+    format!("{:.0} s ago", now_ms.saturating_sub(at_ms) as f64 / 1000.0)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(0))
+}
+
+fn report(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
+    let now = now_ms();
+    emit(format, status, |status| {
+        let mut tables = Vec::new();
+        let mut summary = table(&["passes", "deep passes", "last pass", "nodes not reached"]);
+        summary.add_row(vec![
+            status.passes.to_string(),
+            status.deep_passes.to_string(),
+            ago(now, status.last_pass_ms),
+            status.nodes_down.join(", "),
+        ]);
+        tables.push(summary);
+        for p in status.partitions.values() {
+            let mut view = table(&[
+                &format!("table {} partition {}", p.table_id, p.partition_id),
+                "",
+            ]);
+            let odd = |check: &Check| {
+                if check.odd.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (odd: {})", check.odd.join(", "))
+                }
+            };
+            let rows = [
+                (
+                    "proven LSN",
+                    p.proven_lsn.map_or_else(
+                        || "never".to_string(),
+                        |lsn| {
+                            format!(
+                                "{lsn}, {}",
+                                p.proven_at_ms.map_or_else(String::new, |at| ago(now, at))
+                            )
+                        },
+                    ),
+                ),
+                (
+                    "peers agree",
+                    format!("{}{}", verdict(&p.peers), odd(&p.peers)),
+                ),
+                (
+                    "matches archive",
+                    format!("{}{}", verdict(&p.archive), odd(&p.archive)),
+                ),
+                (
+                    "at rest",
+                    p.at_rest.as_ref().map_or_else(
+                        || "not scanned yet".to_string(),
+                        |rest| {
+                            format!(
+                                "{:?}{}, {} scanned, {}",
+                                rest.outcome,
+                                if rest.odd.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" (odd: {})", rest.odd.join(", "))
+                                },
+                                crate::output::bytes(rest.bytes),
+                                ago(now, rest.at_ms)
+                            )
+                        },
+                    ),
+                ),
+                ("reference replica LSN", p.reference_lsn.to_string()),
+                ("differing keys", p.differing_keys.join(" ")),
+                (
+                    "archive damage",
+                    p.archive_error.clone().unwrap_or_default(),
+                ),
+                ("checked", ago(now, p.checked_at_ms)),
+            ];
+            for (name, value) in rows {
+                view.add_row(vec![name.to_string(), value]);
+            }
+            tables.push(view);
+        }
+        tables
+    })?;
+    Ok(if status.has_mismatch() {
+        Outcome::ProblemFound
+    } else {
+        Outcome::Clean
+    })
+}
+
 fn verdict(check: &Check) -> String {
     let word = match check.outcome {
         Verdict::Agree => "ok",
@@ -76,9 +174,7 @@ fn verdict(check: &Check) -> String {
 }
 
 fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(0));
+    let now = now_ms();
     emit(format, status, |status| {
         let mut view = table(&[
             "table/partition",
@@ -90,10 +186,9 @@ fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
             "odd copies",
         ]);
         for p in status.partitions.values() {
-            let age = p.proven_at_ms.map_or_else(
-                || "never".to_string(),
-                |at| format!("{:.0} s ago", now.saturating_sub(at) as f64 / 1000.0),
-            );
+            let age = p
+                .proven_at_ms
+                .map_or_else(|| "never".to_string(), |at| ago(now, at));
             let at_rest = p.at_rest.as_ref().map_or_else(
                 || "not scanned".to_string(),
                 |rest| match rest.outcome {
