@@ -44,7 +44,7 @@ impl Default for ScrubberConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9500)),
             interval_ms: 10_000,
             deep_every_ms: 24 * 3600 * 1000,
-            scan_bytes_per_sec: 32 * 1024 * 1024,
+            scan_bytes_per_sec: 4 * 1024 * 1024,
         }
     }
 }
@@ -62,7 +62,7 @@ Configuration keys (TOML file given with --config; variables in brackets overrid
   listen = \"127.0.0.1:9500\"          /metrics, /healthz, /status, /run [DDB_SCRUBBER_LISTEN]
   interval_ms = 10000                checks 1 and 2 (peers, archive) this often
   deep_every_ms = 86400000           check 3 (full scans of every replica) this often
-  scan_bytes_per_sec = 33554432      pace of each full scan; 0: unpaced
+  scan_bytes_per_sec = 4194304       pace of each full scan; 0: unpaced (docs/benchmarks.md)
 S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
 
     /// Loads `path` (if given) over the defaults, then the environment through `env`.

@@ -130,7 +130,25 @@ pub(crate) fn write_batch(
     mut entries: Vec<Value>,
 ) -> anyhow::Result<()> {
     for attempt in 0..10u32 {
-        let answer = client.call("BatchWriteItem", &json!({"RequestItems": {table: entries}}))?;
+        let answer = match client.call("BatchWriteItem", &json!({"RequestItems": {table: entries}}))
+        {
+            Ok(answer) => answer,
+            // A group electing a leader (a new table's, or after a failover) or a throttled
+            // partition: worth another try, as the SDKs do.
+            Err(ddb::client::ClientError::Service { code, .. })
+                if attempt < 9
+                    && matches!(
+                        code.as_str(),
+                        "ServiceUnavailable"
+                            | "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(50 << attempt.min(5)));
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         match answer
             .pointer(&format!(
                 "/UnprocessedItems/{}",
