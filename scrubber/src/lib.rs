@@ -30,7 +30,7 @@ use ddb::replica::{FjallReplicaStore, ReplicaStore as _};
 use tokio::sync::Notify;
 
 pub use config::ScrubberConfig;
-use ddb::scrub::{AtRest, Check, Copy, Outcome, PartitionReport, Status, compare};
+use ddb::scrub::{AtRest, Check, Copy, Outcome, PartitionReport, Progress, Status, compare};
 
 struct Shared {
     status: Mutex<Status>,
@@ -72,6 +72,8 @@ pub async fn run(
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/run", post(run_now))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
         .with_state(Arc::clone(&shared));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -106,20 +108,37 @@ pub async fn run(
             last_deep = Instant::now();
         }
         let previous = lock(&shared.status).clone();
-        let next = pass(
-            &config,
-            &token,
-            &agent,
-            &archive,
-            &mut references,
-            previous,
-            deep,
-        )
-        .await;
-        if let Err(e) = write_status(&status_path, &next) {
-            tracing::warn!(error = %e, "cannot persist the scrub status");
+        if previous.paused {
+            if deep {
+                // Owed: run it once scrubbing resumes.
+                shared
+                    .deep_requested
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        } else {
+            let progress = |done: u64, total: u64, started_ms: u64| {
+                lock(&shared.status).progress =
+                    Some(Progress::at(deep, done, total, started_ms, now_ms()));
+            };
+            let mut next = pass(
+                &config,
+                &token,
+                &agent,
+                &archive,
+                &mut references,
+                previous,
+                deep,
+                &progress,
+            )
+            .await;
+            let mut current = lock(&shared.status);
+            next.paused = current.paused;
+            next.progress = None;
+            if let Err(e) = write_status(&status_path, &next) {
+                tracing::warn!(error = %e, "cannot persist the scrub status");
+            }
+            *current = next;
         }
-        *lock(&shared.status) = next;
         tokio::select! {
             () = &mut shutdown => break,
             () = shared.wake.notified() => {}
@@ -135,7 +154,8 @@ fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One pass over every partition.
+/// One pass over every partition; `progress(done, total, started_ms)` after each.
+#[allow(clippy::too_many_arguments)]
 async fn pass(
     config: &ScrubberConfig,
     token: &str,
@@ -144,7 +164,9 @@ async fn pass(
     references: &mut HashMap<u64, FjallReplicaStore>,
     previous: Status,
     deep: bool,
+    progress: &(dyn Fn(u64, u64, u64) + Send + Sync),
 ) -> Status {
+    let started_ms = now_ms();
     let mut replicas: BTreeMap<u64, Vec<ScrubReplica>> = BTreeMap::new();
     let mut nodes_down = Vec::new();
     // Which configured address each node id answered from.
@@ -172,7 +194,11 @@ async fn pass(
         last_pass_ms: now_ms(),
         nodes_down,
         partitions: BTreeMap::new(),
+        paused: false,
+        progress: None,
     };
+    let total = replicas.len() as u64;
+    progress(0, total, started_ms);
     for (partition_id, copies) in replicas {
         let table_id = copies[0].table_id;
         let before = previous.partitions.get(&partition_id);
@@ -269,7 +295,9 @@ async fn pass(
         };
         alarm_on_change(before, &report);
         status.partitions.insert(partition_id, report);
+        progress(status.partitions.len() as u64, total, started_ms);
     }
+    status.last_pass_ms = now_ms();
     status
 }
 
@@ -625,6 +653,19 @@ async fn run_now(State(shared): State<Arc<Shared>>, uri: Uri) -> impl IntoRespon
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         serde_json::json!({ "passes": passes }).to_string(),
     )
+}
+
+async fn pause(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    lock(&shared.status).paused = true;
+    tracing::info!("scrubbing paused by request");
+    "paused\n"
+}
+
+async fn resume(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    lock(&shared.status).paused = false;
+    shared.wake.notify_one();
+    tracing::info!("scrubbing resumed by request");
+    "resumed\n"
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -326,6 +326,23 @@ pub enum ScrubCommand {
         #[command(flatten)]
         scrubber: ScrubberArgs,
     },
+    /// Pause scrubbing: no pass starts until `scrub resume` (the one under way finishes). The
+    /// pause survives a restart of the scrubber. A deep pass that falls due meanwhile runs on
+    /// resume.
+    ///
+    /// Example: ddbctl scrub pause
+    #[command(verbatim_doc_comment)]
+    Pause {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+    },
+    /// Resume scrubbing after `scrub pause`; a pass starts at once.
+    ///
+    /// Example: ddbctl scrub resume
+    Resume {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+    },
     /// Run a pass now and wait for it, then print the status. With --deep, every replica also
     /// recomputes its digest from its items at rest (a full scan: slow on large partitions).
     ///

@@ -17,9 +17,23 @@ pub fn run(command: ScrubCommand, format: OutputFormat) -> anyhow::Result<Outcom
     match command {
         ScrubCommand::Status { scrubber } => show(&fetch(&scrubber.scrubber)?, format),
         ScrubCommand::Report { scrubber } => report(&fetch(&scrubber.scrubber)?, format),
+        ScrubCommand::Pause { scrubber } => {
+            post(&scrubber.scrubber, "/pause")?;
+            crate::out!("scrubbing paused (ddbctl scrub resume continues)");
+            Ok(Outcome::Clean)
+        }
+        ScrubCommand::Resume { scrubber } => {
+            post(&scrubber.scrubber, "/resume")?;
+            crate::out!("scrubbing resumed");
+            Ok(Outcome::Clean)
+        }
         ScrubCommand::Run { scrubber, deep } => {
-            let before = fetch(&scrubber.scrubber)?.passes;
-            post_run(&scrubber.scrubber, deep)?;
+            let before = fetch(&scrubber.scrubber)?;
+            if before.paused {
+                bail!("scrubbing is paused: ddbctl scrub resume first");
+            }
+            let before = before.passes;
+            post(&scrubber.scrubber, &format!("/run?deep={deep}"))?;
             let started = Instant::now();
             loop {
                 std::thread::sleep(Duration::from_millis(200));
@@ -46,12 +60,12 @@ fn fetch(scrubber: &str) -> anyhow::Result<Status> {
     serde_json::from_str(&body).context("reading the scrubber's status")
 }
 
-fn post_run(scrubber: &str, deep: bool) -> anyhow::Result<()> {
+fn post(scrubber: &str, path: &str) -> anyhow::Result<()> {
     let base = scrubber.trim_end_matches('/');
     let url = if base.contains("://") {
-        format!("{base}/run?deep={deep}")
+        format!("{base}{path}")
     } else {
-        format!("http://{base}/run?deep={deep}")
+        format!("http://{base}{path}")
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
@@ -60,7 +74,7 @@ fn post_run(scrubber: &str, deep: bool) -> anyhow::Result<()> {
     agent
         .post(&url)
         .send_empty()
-        .with_context(|| format!("asking the scrubber at {scrubber} to run"))?;
+        .with_context(|| format!("asking the scrubber at {scrubber} for {path}"))?;
     Ok(())
 }
 
@@ -220,6 +234,25 @@ fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
             ]);
         }
         let mut tables = vec![view];
+        if status.paused || status.progress.is_some() {
+            let mut state = table(&["scrubbing"]);
+            if status.paused {
+                state.add_row(vec!["PAUSED (ddbctl scrub resume)".to_string()]);
+            }
+            if let Some(progress) = &status.progress {
+                state.add_row(vec![format!(
+                    "{} pass under way: {} of {} partitions{}",
+                    if progress.deep { "deep" } else { "a" },
+                    progress.done,
+                    progress.total,
+                    progress.eta_ms.map_or_else(String::new, |eta| format!(
+                        ", done in about {:.0} s",
+                        eta.saturating_sub(now) as f64 / 1000.0
+                    ))
+                )]);
+            }
+            tables.push(state);
+        }
         if !status.nodes_down.is_empty() {
             let mut down = table(&["node not reached in the last pass"]);
             for node in &status.nodes_down {

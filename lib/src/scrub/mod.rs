@@ -87,6 +87,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn progress_estimates_the_end_from_the_pace_so_far() {
+        let start = Progress::at(true, 0, 10, 1_000, 1_000);
+        assert_eq!(start.eta_ms, None);
+        let midway = Progress::at(true, 4, 10, 1_000, 9_000);
+        // 2 s per partition, six to go.
+        assert_eq!(midway.eta_ms, Some(21_000));
+        assert_eq!(
+            Progress::at(false, 10, 10, 1_000, 5_000).eta_ms,
+            Some(5_000)
+        );
+    }
+
+    #[test]
     fn a_sorted_merge_names_missing_extra_and_changed_keys() {
         let stream = |pairs: &[(&str, &str)]| -> Vec<Result<KeyHash, ()>> {
             pairs
@@ -162,6 +175,45 @@ pub struct Status {
     pub nodes_down: Vec<String>,
     /// By partition id.
     pub partitions: BTreeMap<u64, PartitionReport>,
+    /// True while an operator has paused scrubbing (`ddbctl scrub pause`).
+    #[serde(default)]
+    pub paused: bool,
+    /// The pass under way, if any.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+}
+
+/// How far the pass under way has got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// A deep pass (with full scans).
+    pub deep: bool,
+    /// Partitions checked so far.
+    pub done: u64,
+    /// Partitions to check.
+    pub total: u64,
+    /// When the pass started (ms since the epoch).
+    pub started_ms: u64,
+    /// When it should end at the pace so far (ms since the epoch), once a partition is done.
+    pub eta_ms: Option<u64>,
+}
+
+impl Progress {
+    /// Progress after `done` of `total` partitions, `started_ms` to `now_ms`.
+    #[must_use]
+    pub fn at(deep: bool, done: u64, total: u64, started_ms: u64, now_ms: u64) -> Self {
+        let eta_ms = (done > 0).then(|| {
+            let per = now_ms.saturating_sub(started_ms) / done;
+            now_ms + per * total.saturating_sub(done)
+        });
+        Progress {
+            deep,
+            done,
+            total,
+            started_ms,
+            eta_ms,
+        }
+    }
 }
 
 impl Status {
