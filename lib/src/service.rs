@@ -1,6 +1,17 @@
 //! What every ddb daemon does the same way as a service: logging, telling systemd it is ready
 //! (`Type=notify`) and waiting for the signal to stop.
 
+/// Wall-clock time in milliseconds since the Unix epoch (0 before it), as ddb stamps log entries,
+/// snapshots and reports.
+#[must_use]
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 /// Sends the process's `tracing` logs to standard error, filtered by `DDB_LOG` (an
 /// `EnvFilter` directive such as `info` or `ddb=debug`; `default_filter` without it), as
 /// human-readable lines or, with `DDB_LOG_FORMAT=json`, one JSON object per line for log

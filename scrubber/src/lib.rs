@@ -625,13 +625,7 @@ fn write_status(path: &PathBuf, status: &Status) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
+use ddb::service::now_ms;
 
 async fn status_json(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let status = lock(&shared.status).clone();

@@ -83,11 +83,7 @@ fn ago(now_ms: u64, at_ms: u64) -> String {
     format!("{:.0} s ago", now_ms.saturating_sub(at_ms) as f64 / 1000.0)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(0))
-}
+use ddb::service::now_ms;
 
 fn report(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
     let now = now_ms();

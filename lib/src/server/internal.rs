@@ -431,12 +431,7 @@ fn stream_snapshot(
     piece.extend_from_slice(&SNAPSHOT_STREAM_MAGIC);
     piece.extend_from_slice(&SNAPSHOT_STREAM_VERSION.to_le_bytes());
     piece.extend_from_slice(&state.applied_lsn.0.to_le_bytes());
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        });
-    piece.extend_from_slice(&now_ms.to_le_bytes());
+    piece.extend_from_slice(&crate::service::now_ms().to_le_bytes());
     piece.extend_from_slice(&state.digest.to_bytes());
     let mut count: u64 = 0;
     for item in snapshot.scan(&KeyRange::all(), Direction::Forward) {
