@@ -88,7 +88,12 @@ impl ArchiveTracking {
     ) -> Result<Self, String> {
         let path = watermark_path(data_dir, partition_id);
         let watermark = read_watermark(&path)?;
-        let estimate = bytes_above(wal_dir, watermark)?;
+        // Without an archiver nothing reads the estimate or the digest points: the per-append
+        // and per-apply bookkeeping below is skipped, and so is this directory scan.
+        let estimate = match bound {
+            Some(_) => bytes_above(wal_dir, watermark)?,
+            None => 0,
+        };
         Ok(ArchiveTracking {
             partition_id,
             path,
@@ -113,7 +118,7 @@ impl ArchiveTracking {
 
     /// Counts entries just submitted to the WAL.
     pub fn note_appended(&self, entries: &[Entry]) {
-        let Some(last) = entries.last() else {
+        let Some(last) = entries.last().filter(|_| self.bound.is_some()) else {
             return;
         };
         let bytes: u64 = entries
@@ -140,8 +145,13 @@ impl ArchiveTracking {
         }
     }
 
-    /// Records the store's state after an apply as a digest point.
-    pub fn note_applied(&self, state: AppliedState) {
+    /// Records the store's state after an apply as a digest point (`state` is not asked for,
+    /// and its 2 KiB digest not copied, when the node does not archive).
+    pub fn note_applied(&self, state: impl FnOnce() -> AppliedState) {
+        if self.bound.is_none() {
+            return;
+        }
+        let state = state();
         let now = Instant::now();
         let mut inner = self.lock();
         let spaced_due = inner
@@ -360,19 +370,24 @@ mod tests {
     #[test]
     fn digest_points_answer_the_newest_at_or_below() {
         let dir = tempfile::tempdir().unwrap();
-        let tracking = ArchiveTracking::open(dir.path(), dir.path(), 1, None).unwrap();
+        let tracking = ArchiveTracking::open(dir.path(), dir.path(), 1, Some(u64::MAX)).unwrap();
         let mut digest = StateDigest::empty();
         digest.insert_item(b"a", b"1");
-        tracking.note_applied(AppliedState {
+        let state = AppliedState {
             applied_lsn: Lsn(5),
             digest: digest.clone(),
-        });
+        };
+        tracking.note_applied(|| state.clone());
         assert_eq!(tracking.point_at_or_below(Lsn(4)), None);
         assert_eq!(tracking.point_at_or_below(Lsn(9)), Some((Lsn(5), digest)));
-        // Without a bound nothing is ever throttled.
+        // A node that does not archive keeps no points, counts nothing, throttles nothing.
+        let off = ArchiveTracking::open(dir.path(), dir.path(), 2, None).unwrap();
+        off.note_applied(|| unreachable!("the state is not read when archiving is off"));
+        assert_eq!(off.point_at_or_below(Lsn(9)), None);
         for lsn in 1..=100 {
-            tracking.note_appended(&[entry(lsn, 100_000)]);
+            off.note_appended(&[entry(lsn, 100_000)]);
         }
-        assert!(tracking.admit_write().is_ok());
+        assert!(off.admit_write().is_ok());
+        assert_eq!(off.progress().unarchived_bytes, 0);
     }
 }

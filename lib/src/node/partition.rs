@@ -138,7 +138,7 @@ impl Partition {
         });
         partition
             .archive
-            .note_applied(partition.store.applied_state());
+            .note_applied(|| partition.store.applied_state());
         spawn_syncer(Arc::downgrade(&partition), receiver)?;
         {
             let mut group = partition.lock();
@@ -482,7 +482,7 @@ impl Partition {
                     for entry in &entries {
                         group.note_applied(entry);
                     }
-                    self.archive.note_applied(self.store.applied_state());
+                    self.archive.note_applied(|| self.store.applied_state());
                     executed.applied = true;
                 }
                 Action::LeaderChanged { leader, ballot } => {
