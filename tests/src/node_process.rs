@@ -92,26 +92,7 @@ impl NodeProcess {
     /// directory): the status code and body.
     pub fn internal_get(&self, path: &str) -> std::io::Result<(u16, String)> {
         let token = ddb::server::read_internal_token(&self.data_dir())?;
-        let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\n{}: {token}\r\nConnection: close\r\n\r\n",
-            ddb::server::INTERNAL_TOKEN_HEADER
-        )?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        let status = answer
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        Ok((status, body))
+        Ok(crate::internal_call(self.port(), &token, "GET", path))
     }
 
     /// The node's API port.

@@ -259,12 +259,7 @@ pub async fn restore_partition(
             .into_iter()
             .find(|hole| hole.from <= limit)
     {
-        return Err(RestoreError::Gap {
-            from: hole.from,
-            to: hole.to,
-            before: hole.before,
-            after: Some(hole.after),
-        });
+        return Err(hole.into());
     }
 
     let mut state = RestoreProgress {
@@ -353,12 +348,7 @@ pub async fn advance_partition(
         return Ok(unchanged(&start));
     };
     if let Some(hole) = holes(&chunks, base.next(), None).into_iter().next() {
-        return Err(RestoreError::Gap {
-            from: hole.from,
-            to: hole.to,
-            before: hole.before,
-            after: Some(hole.after),
-        });
+        return Err(hole.into());
     }
     let mut state = RestoreProgress {
         entries_total: limit.0 - base.0,
@@ -383,6 +373,17 @@ pub async fn advance_partition(
         verified_lsn: applied.verified_lsn,
         objects_read: applied.objects_read,
     })
+}
+
+impl From<super::replay::Hole> for RestoreError {
+    fn from(hole: super::replay::Hole) -> Self {
+        RestoreError::Gap {
+            from: hole.from,
+            to: hole.to,
+            before: hole.before,
+            after: Some(hole.after),
+        }
+    }
 }
 
 /// The report of an advance that found nothing new.
@@ -499,12 +500,7 @@ async fn apply_chunks(
             .into_iter()
             .find(|hole| (hole.from..=hole.to).contains(&missing));
         return Err(match hole {
-            Some(hole) => RestoreError::Gap {
-                from: hole.from,
-                to: hole.to,
-                before: hole.before,
-                after: Some(hole.after),
-            },
+            Some(hole) => hole.into(),
             None => RestoreError::Gap {
                 from: missing,
                 to: limit.max(missing),

@@ -189,9 +189,15 @@ fn api_error(error: &crate::protocol::ApiError) -> Response {
     text(status, format!("{}\n", error.message))
 }
 
-/// Runs blocking node work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(work).await.ok()
+/// Runs blocking node work off the async threads and answers with its JSON, or its error.
+async fn answer<T: Serialize + Send + 'static>(
+    work: impl FnOnce() -> Result<T, crate::protocol::ApiError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => json(&value),
+        Ok(Err(error)) => api_error(&error),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
 }
 
 pub(super) async fn partitions(
@@ -202,15 +208,13 @@ pub(super) async fn partitions(
         return *refused;
     }
     let node = Arc::clone(&state.node);
-    match blocking(move || ArchivePartitions {
-        node_id: node.options().node_id,
-        partitions: node.archive_partitions(),
+    answer(move || {
+        Ok(ArchivePartitions {
+            node_id: node.options().node_id,
+            partitions: node.archive_partitions(),
+        })
     })
     .await
-    {
-        Some(answer) => json(&answer),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "listing failed\n".into()),
-    }
 }
 
 pub(super) async fn digest(
@@ -228,20 +232,16 @@ pub(super) async fn digest(
         );
     };
     let node = Arc::clone(&state.node);
-    let found = blocking(move || node.archive_digest(partition, Lsn(at_most))).await;
-    match found {
-        Some(Ok(point)) => json(&DigestPoint {
+    answer(move || {
+        let point = node.archive_digest(partition, Lsn(at_most))?;
+        Ok(DigestPoint {
             lsn: point.as_ref().map(|(lsn, _)| lsn.0),
             digest: point.map(|(_, digest)| {
                 base64::engine::general_purpose::STANDARD.encode(digest.to_bytes())
             }),
-        }),
-        Some(Err(error)) => api_error(&error),
-        None => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "digest lookup failed\n".into(),
-        ),
-    }
+        })
+    })
+    .await
 }
 
 pub(super) async fn watermark(
@@ -257,17 +257,11 @@ pub(super) async fn watermark(
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("watermark report: {e}\n")),
     };
     let node = Arc::clone(&state.node);
-    let advanced =
-        blocking(move || node.advance_archive_watermark(report.partition_id, Lsn(report.lsn)))
-            .await;
-    match advanced {
-        Some(Ok(lsn)) => json(&serde_json::json!({ "watermark": lsn.0 })),
-        Some(Err(error)) => api_error(&error),
-        None => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "watermark failed\n".into(),
-        ),
-    }
+    answer(move || {
+        let lsn = node.advance_archive_watermark(report.partition_id, Lsn(report.lsn))?;
+        Ok(serde_json::json!({ "watermark": lsn.0 }))
+    })
+    .await
 }
 
 pub(super) async fn scrub_replicas(
@@ -278,11 +272,7 @@ pub(super) async fn scrub_replicas(
         return *refused;
     }
     let node = Arc::clone(&state.node);
-    match blocking(move || node.scrub_replicas()).await {
-        Some(Ok(replicas)) => json(&replicas),
-        Some(Err(error)) => api_error(&error),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "listing failed\n".into()),
-    }
+    answer(move || node.scrub_replicas()).await
 }
 
 pub(super) async fn full_scan(
@@ -299,21 +289,18 @@ pub(super) async fn full_scan(
         .and_then(|query| query.strip_prefix("bytes_per_sec="))
         .and_then(|rate| rate.parse().ok());
     let node = Arc::clone(&state.node);
-    match blocking(move || node.full_scan(partition_id, rate)).await {
-        Some(Ok(report)) => json(&serde_json::json!({
+    answer(move || {
+        let report = node.full_scan(partition_id, rate)?;
+        Ok(serde_json::json!({
             "applied_lsn": report.applied_lsn.0,
             "incremental": report.incremental.identity(),
             "full": report.full.identity(),
             "items": report.items,
             "bytes": report.bytes,
             "matches": report.matches(),
-        })),
-        Some(Err(error)) => api_error(&error),
-        None => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "full scan failed\n".into(),
-        ),
-    }
+        }))
+    })
+    .await
 }
 
 pub(super) async fn fault(
@@ -331,14 +318,12 @@ pub(super) async fn fault(
         .unwrap_or("")
         .to_string();
     let node = Arc::clone(&state.node);
-    match blocking(move || node.inject_fault(partition_id, &kind)).await {
-        Some(Ok(key)) => {
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            json(&serde_json::json!({ "key": hex }))
-        }
-        Some(Err(error)) => api_error(&error),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "fault failed\n".into()),
-    }
+    answer(move || {
+        let key = node.inject_fault(partition_id, &kind)?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(serde_json::json!({ "key": hex }))
+    })
+    .await
 }
 
 pub(super) async fn key_hashes(
@@ -359,17 +344,15 @@ pub(super) async fn key_hashes(
         }
     }
     let node = Arc::clone(&state.node);
-    match blocking(move || node.key_hashes(partition_id, after, limit)).await {
-        Some(Ok(page)) => {
-            let page: Vec<(String, String)> = page
-                .iter()
-                .map(|(key, hash)| (crate::scrub::hex(key), crate::scrub::hex(hash)))
-                .collect();
-            json(&page)
-        }
-        Some(Err(error)) => api_error(&error),
-        None => text(StatusCode::INTERNAL_SERVER_ERROR, "scan failed\n".into()),
-    }
+    answer(move || {
+        let page = node.key_hashes(partition_id, after, limit)?;
+        let page: Vec<(String, String)> = page
+            .iter()
+            .map(|(key, hash)| (crate::scrub::hex(key), crate::scrub::hex(hash)))
+            .collect();
+        Ok(page)
+    })
+    .await
 }
 
 pub(super) async fn catalog(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
