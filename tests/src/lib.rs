@@ -26,7 +26,7 @@ pub use local_up::{
     LocalUp, client, create_hash_table, http_get, internal_call, kill_node, parse_export,
 };
 pub use node_process::{NodeProcess, healthz_ok};
-pub use ports::{cluster_ports, free_cluster_base_port, port_is_free};
+pub use ports::{cluster_ports, free_cluster_base_port, nothing_listens_on};
 
 use std::path::PathBuf;
 use std::process::Command;

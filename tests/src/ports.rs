@@ -1,6 +1,7 @@
 //! Loopback ports for tests that start a local cluster (`ddbctl local up`, `ddbctl drill`).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
 /// How far a local cluster's peer ports sit above its API ports (as in ddbctl's layout).
 pub const PEER_PORT_OFFSET: u16 = 100;
@@ -9,9 +10,21 @@ pub const ARCHIVER_PORT_OFFSET: u16 = 200;
 /// How far its scrubber's port sits above its first API port.
 pub const SCRUBBER_PORT_OFFSET: u16 = 300;
 
-/// True if nothing listens on `127.0.0.1:port`.
-pub fn port_is_free(port: u16) -> bool {
+/// True if `127.0.0.1:port` can be bound right now (nothing listens on it and no connection
+/// uses it as its local port).
+fn port_is_free(port: u16) -> bool {
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok()
+}
+
+/// True if no server listens on `127.0.0.1:port`: a connection to it is refused. Unlike
+/// [`port_is_free`], a port some other process's outgoing connection happens to use as its
+/// ephemeral local port still counts, which is what "the server was stopped" means.
+pub fn nothing_listens_on(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        Duration::from_secs(1),
+    )
+    .is_err()
 }
 
 /// Every API, peer and archiver port of a local cluster of `nodes` nodes from `base`.

@@ -89,7 +89,7 @@ fn twenty_power_offs_lose_no_acknowledged_write_and_leave_equal_replicas() {
     // The cluster was stopped and its logs left behind.
     for port in ddb_tests::cluster_ports(base, NODES) {
         assert!(
-            ddb_tests::port_is_free(port),
+            ddb_tests::nothing_listens_on(port),
             "port {port} still taken: a ddbd was left running"
         );
     }

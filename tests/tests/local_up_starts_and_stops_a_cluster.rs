@@ -43,7 +43,7 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
     assert!(status.success(), "ddbctl exited with {status}");
     for port in ddb_tests::cluster_ports(base, NODES) {
         assert!(
-            ddb_tests::port_is_free(port),
+            ddb_tests::nothing_listens_on(port),
             "port {port} still taken after ddbctl exited: a ddbd was left running"
         );
     }
