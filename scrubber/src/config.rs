@@ -31,6 +31,9 @@ pub struct ScrubberConfig {
     /// The pace of each full scan, bytes per second (0: as fast as the disk goes), so the
     /// nodes' foreground latency does not move.
     pub scan_bytes_per_sec: u64,
+    /// Rebuild every replica a pass names odd from a good copy at once, without waiting for
+    /// `ddbctl scrub repair` (off by default: an operator usually wants to look first).
+    pub auto_repair: bool,
 }
 
 impl Default for ScrubberConfig {
@@ -45,6 +48,7 @@ impl Default for ScrubberConfig {
             interval_ms: 10_000,
             deep_every_ms: 24 * 3600 * 1000,
             scan_bytes_per_sec: 4 * 1024 * 1024,
+            auto_repair: false,
         }
     }
 }
@@ -63,6 +67,8 @@ Configuration keys (TOML file given with --config; variables in brackets overrid
   interval_ms = 10000                checks 1 and 2 (peers, archive) this often
   deep_every_ms = 86400000           check 3 (full scans of every replica) this often
   scan_bytes_per_sec = 4194304       pace of each full scan; 0: unpaced (docs/benchmarks.md)
+  auto_repair = false                rebuild replicas a pass names odd from a good copy at once,
+                                     instead of on `ddbctl scrub repair` [DDB_SCRUBBER_AUTO_REPAIR]
 S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
 
     /// Loads `path` (if given) over the defaults, then the environment through `env`.
@@ -86,6 +92,11 @@ S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
         }
         if let Some(v) = env("DDB_SCRUBBER_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("DDB_SCRUBBER_AUTO_REPAIR") {
+            config.auto_repair = v
+                .parse()
+                .with_context(|| format!("DDB_SCRUBBER_AUTO_REPAIR={v:?} (true or false)"))?;
         }
         if let Some(v) = env("DDB_SCRUBBER_LISTEN") {
             config.listen = v

@@ -30,12 +30,26 @@ use ddb::replica::{FjallReplicaStore, ReplicaStore as _};
 use tokio::sync::Notify;
 
 pub use config::ScrubberConfig;
-use ddb::scrub::{AtRest, Check, Copy, Outcome, PartitionReport, Progress, Status, compare};
+use ddb::scrub::{
+    AtRest, Check, Copy, Outcome, PartitionReport, Progress, Repair, Status, compare,
+};
 
 struct Shared {
     status: Mutex<Status>,
     wake: Notify,
     deep_requested: std::sync::atomic::AtomicBool,
+    /// The one partition the next pass is asked to check (`POST /run?partition=P`).
+    only_requested: Mutex<Option<u64>>,
+    /// How to reach the nodes, for repairs asked over HTTP.
+    nodes: Nodes,
+}
+
+/// The cluster's nodes and how to call their internal API.
+#[derive(Clone)]
+struct Nodes {
+    addresses: Vec<String>,
+    token: String,
+    agent: ureq::Agent,
 }
 
 /// Runs the scrubber until `shutdown` completes; `ready` is called once it serves.
@@ -58,10 +72,21 @@ pub async fn run(
             .with_context(|| format!("reading {}", status_path.display()))?,
         Err(_) => Status::default(),
     };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
     let shared = Arc::new(Shared {
         status: Mutex::new(status),
         wake: Notify::new(),
         deep_requested: std::sync::atomic::AtomicBool::new(false),
+        only_requested: Mutex::new(None),
+        nodes: Nodes {
+            addresses: config.nodes.clone(),
+            token: token.clone(),
+            agent: agent.clone(),
+        },
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -74,6 +99,7 @@ pub async fn run(
         .route("/run", post(run_now))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .route("/repair", post(repair_now))
         .with_state(Arc::clone(&shared));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -81,11 +107,6 @@ pub async fn run(
     tracing::info!(archive = %config.archive, nodes = ?config.nodes, %address, "scrubbing");
     ready(address);
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
     if let Some(period) = ddb::service::watchdog_period() {
         // The loop below may spend long in a deep pass; the watchdog checks the process is
         // alive and serving, the proven-LSN age shows whether passes complete.
@@ -120,6 +141,11 @@ pub async fn run(
                 lock(&shared.status).progress =
                     Some(Progress::at(deep, done, total, started_ms, now_ms()));
             };
+            let only = shared
+                .only_requested
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             let mut next = pass(
                 &config,
                 &token,
@@ -127,17 +153,31 @@ pub async fn run(
                 &archive,
                 &mut references,
                 previous,
-                deep,
+                (deep, only),
                 &progress,
             )
             .await;
-            let mut current = lock(&shared.status);
-            next.paused = current.paused;
-            next.progress = None;
-            if let Err(e) = write_status(&status_path, &next) {
-                tracing::warn!(error = %e, "cannot persist the scrub status");
+            let repairs_due = config.auto_repair
+                && next
+                    .partitions
+                    .values()
+                    .any(|p| !p.odd_replicas().is_empty());
+            {
+                let mut current = lock(&shared.status);
+                next.paused = current.paused;
+                next.progress = None;
+                if let Err(e) = write_status(&status_path, &next) {
+                    tracing::warn!(error = %e, "cannot persist the scrub status");
+                }
+                *current = next;
             }
-            *current = next;
+            if repairs_due {
+                let repairs = repair(&shared, None).await;
+                tracing::warn!(
+                    repairs = repairs.len(),
+                    "odd replicas repaired automatically"
+                );
+            }
         }
         tokio::select! {
             () = &mut shutdown => break,
@@ -154,7 +194,8 @@ fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One pass over every partition; `progress(done, total, started_ms)` after each.
+/// One pass over every partition, or over `only` one (the others keep their last reports);
+/// deep if `deep`; `progress(done, total, started_ms)` after each partition.
 #[allow(clippy::too_many_arguments)]
 async fn pass(
     config: &ScrubberConfig,
@@ -163,7 +204,7 @@ async fn pass(
     archive: &Archive,
     references: &mut HashMap<u64, FjallReplicaStore>,
     previous: Status,
-    deep: bool,
+    (deep, only): (bool, Option<u64>),
     progress: &(dyn Fn(u64, u64, u64) + Send + Sync),
 ) -> Status {
     let started_ms = now_ms();
@@ -188,16 +229,22 @@ async fn pass(
             Err(e) => nodes_down.push(format!("{node}: {e}")),
         }
     }
+    let mut partitions = BTreeMap::new();
+    if let Some(only) = only {
+        replicas.retain(|partition_id, _| *partition_id == only);
+        partitions.clone_from(&previous.partitions);
+    }
     let mut status = Status {
         passes: previous.passes + 1,
         deep_passes: previous.deep_passes + u64::from(deep),
         last_pass_ms: now_ms(),
         nodes_down,
-        partitions: BTreeMap::new(),
+        partitions,
         paused: false,
         progress: None,
     };
     let total = replicas.len() as u64;
+    let mut done = 0;
     progress(0, total, started_ms);
     for (partition_id, copies) in replicas {
         let table_id = copies[0].table_id;
@@ -295,7 +342,8 @@ async fn pass(
         };
         alarm_on_change(before, &report);
         status.partitions.insert(partition_id, report);
-        progress(status.partitions.len() as u64, total, started_ms);
+        done += 1;
+        progress(done, total, started_ms);
     }
     status.last_pass_ms = now_ms();
     status
@@ -388,6 +436,7 @@ fn reference_copy(store: &FjallReplicaStore) -> Option<Copy> {
         .checkpoints()
         .ok()?
         .into_iter()
+        .chain(store.recent_points())
         .map(|checkpoint| (checkpoint.lsn.0, checkpoint.digest.identity()))
         .collect();
     Some(Copy::new(
@@ -641,11 +690,127 @@ async fn run_now(State(shared): State<Arc<Shared>>, uri: Uri) -> impl IntoRespon
             .deep_requested
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
+    if let Some(only) = query_partition(&uri) {
+        *shared
+            .only_requested
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(only);
+    }
     let passes = lock(&shared.status).passes;
     shared.wake.notify_one();
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         serde_json::json!({ "passes": passes }).to_string(),
+    )
+}
+
+/// Rebuilds every replica the last pass named odd (in partition `only`, or everywhere) from a
+/// replica of the same partition no check named, then asks for a pass (a deep one if a
+/// replica failed check 3, so that verdict is renewed too).
+async fn repair(shared: &Shared, only: Option<u64>) -> Vec<Repair> {
+    let status = lock(&shared.status).clone();
+    let Nodes {
+        addresses,
+        token,
+        agent,
+    } = &shared.nodes;
+    // Who holds which full replica, and where each node answers.
+    let mut holders: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let mut address_of: BTreeMap<u32, String> = BTreeMap::new();
+    for node in addresses {
+        let Ok(body) = internal(agent, node, token, "GET", "/internal/scrub/replicas").await else {
+            continue;
+        };
+        for replica in serde_json::from_str::<Vec<ScrubReplica>>(&body).unwrap_or_default() {
+            address_of.insert(replica.node_id, node.clone());
+            if replica.full_replica {
+                holders
+                    .entry(replica.partition_id)
+                    .or_default()
+                    .push(replica.node_id);
+            }
+        }
+    }
+    let mut repairs = Vec::new();
+    let mut deep_due = false;
+    for report in status.partitions.values() {
+        if only.is_some_and(|only| only != report.partition_id) {
+            continue;
+        }
+        let odd = report.odd_replicas();
+        let held_by = holders
+            .get(&report.partition_id)
+            .cloned()
+            .unwrap_or_default();
+        let source = held_by.iter().copied().find(|id| !odd.contains(id));
+        for &node_id in &odd {
+            let outcome = match (source, address_of.get(&node_id)) {
+                (None, _) => Err("no replica of the partition is known good to copy".to_string()),
+                (Some(_), None) => Err(format!("node {node_id} did not answer")),
+                (Some(source), Some(address)) => {
+                    let path = format!(
+                        "/internal/partitions/{}/repair?from={source}",
+                        report.partition_id
+                    );
+                    internal(agent, address, token, "POST", &path)
+                        .await
+                        .and_then(|body| serde_json::from_str(&body).map_err(|e| e.to_string()))
+                }
+            };
+            match &outcome {
+                Ok(_) => tracing::warn!(
+                    partition = report.partition_id,
+                    node = node_id,
+                    ?source,
+                    "odd replica rebuilt from a good copy"
+                ),
+                Err(reason) => tracing::error!(
+                    partition = report.partition_id,
+                    node = node_id,
+                    %reason,
+                    "ALARM scrub repair failed"
+                ),
+            }
+            deep_due |= outcome.is_ok()
+                && report
+                    .at_rest
+                    .as_ref()
+                    .is_some_and(|rest| rest.odd.contains(&format!("node {node_id}")));
+            repairs.push(Repair {
+                partition_id: report.partition_id,
+                node_id,
+                source,
+                outcome,
+            });
+        }
+    }
+    if deep_due {
+        shared
+            .deep_requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    // The next pass shows whether the repaired copies now agree (none is hurried when every
+    // repair failed, so automatic repair cannot spin).
+    if repairs.iter().any(|repair| repair.outcome.is_ok()) {
+        shared.wake.notify_one();
+    }
+    repairs
+}
+
+/// The `partition=P` of a request's query.
+fn query_partition(uri: &Uri) -> Option<u64> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("partition="))
+        .and_then(|id| id.parse().ok())
+}
+
+async fn repair_now(State(shared): State<Arc<Shared>>, uri: Uri) -> impl IntoResponse {
+    let repairs = repair(&shared, query_partition(&uri)).await;
+    let passes = lock(&shared.status).passes;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "passes": passes, "repairs": repairs }).to_string(),
     )
 }
 

@@ -343,10 +343,15 @@ pub enum ScrubCommand {
         #[command(flatten)]
         scrubber: ScrubberArgs,
     },
-    /// Run a pass now and wait for it, then print the status. With --deep, every replica also
-    /// recomputes its digest from its items at rest (a full scan: slow on large partitions).
+    /// Run a pass now and wait for it (a progress bar on a terminal), then print the status.
+    /// With --deep, every replica also recomputes its digest from its items at rest (a full
+    /// scan, paced by the scrubber's scan_bytes_per_sec: slow on large partitions).
+    ///
+    /// Exit status as for `scrub status`.
     ///
     /// Example: ddbctl scrub run --deep
+    ///
+    /// Example: ddbctl scrub run --partition 12
     #[command(verbatim_doc_comment)]
     Run {
         #[command(flatten)]
@@ -354,6 +359,32 @@ pub enum ScrubCommand {
         /// Include the full scans (check 3).
         #[arg(long)]
         deep: bool,
+        /// Check only this partition (its id, as `scrub status` lists it).
+        #[arg(long, value_name = "ID")]
+        partition: Option<u64>,
+    },
+    /// Rebuild every replica the last pass named odd — outvoted by the other replicas and the
+    /// archive, or whose items at rest do not add up to its digest — from a replica of the
+    /// same partition that no check named. The node copies the good replica's items, replaces
+    /// its store with them and replays its own log after the copy's LSN; its WAL, which the
+    /// group agreed on, is not touched, and the partition keeps serving (writes wait for the
+    /// short replay). Then a pass runs (a deep one after a check-3 repair) and the status is
+    /// printed. A damaged archive is never repaired from the replicas: `archive verify` names
+    /// the object.
+    ///
+    /// Exit status: 0 the pass after the repair found no difference; 1 a repair failed or a
+    /// difference remains; 2 the scrubber cannot be reached.
+    ///
+    /// Example: ddbctl scrub repair
+    ///
+    /// Example: ddbctl scrub repair --partition 12
+    #[command(verbatim_doc_comment)]
+    Repair {
+        #[command(flatten)]
+        scrubber: ScrubberArgs,
+        /// Repair only this partition's odd replicas.
+        #[arg(long, value_name = "ID")]
+        partition: Option<u64>,
     },
 }
 

@@ -1,9 +1,10 @@
-//! `ddbctl scrub status|run`: what the scrubber proved (docs/scrubber.md).
+//! `ddbctl scrub status|report|run|repair|pause|resume`: what the scrubber proved, and
+//! repairs of what it found (docs/scrubber.md).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ddb::scrub::{Check, Outcome as Verdict, Status};
+use ddb::scrub::{Check, Outcome as Verdict, Repair, Status};
 
 use super::Outcome;
 use super::cluster_status::http_get;
@@ -27,27 +28,118 @@ pub fn run(command: ScrubCommand, format: OutputFormat) -> anyhow::Result<Outcom
             crate::out!("scrubbing resumed");
             Ok(Outcome::Clean)
         }
-        ScrubCommand::Run { scrubber, deep } => {
-            let before = fetch(&scrubber.scrubber)?;
-            if before.paused {
-                bail!("scrubbing is paused: ddbctl scrub resume first");
-            }
-            let before = before.passes;
-            post(&scrubber.scrubber, &format!("/run?deep={deep}"))?;
-            let started = Instant::now();
-            loop {
-                std::thread::sleep(Duration::from_millis(200));
-                let status = fetch(&scrubber.scrubber)?;
-                // The pass under way when asked may not have been deep: wait for the next.
-                if status.passes > before + u64::from(deep) {
-                    return show(&status, format);
+        ScrubCommand::Run {
+            scrubber,
+            deep,
+            partition,
+        } => {
+            let only = partition.map_or_else(String::new, |id| format!("&partition={id}"));
+            let status = run_pass(&scrubber.scrubber, &format!("/run?deep={deep}{only}"), deep)?;
+            show(&only_partition(status, partition), format)
+        }
+        ScrubCommand::Repair {
+            scrubber,
+            partition,
+        } => {
+            let only = partition.map_or_else(String::new, |id| format!("?partition={id}"));
+            let answer = post(&scrubber.scrubber, &format!("/repair{only}"))?;
+            let repairs: Vec<Repair> = serde_json::from_value(answer["repairs"].clone())
+                .context("reading the scrubber's repairs")?;
+            let failed = repairs.iter().any(|repair| repair.outcome.is_err());
+            let status = if repairs.is_empty() {
+                only_partition(fetch(&scrubber.scrubber)?, partition)
+            } else {
+                // The pass that shows whether the repaired copies agree now (a deep one, so
+                // check 3 is renewed too).
+                let deep = repairs.iter().any(|repair| repair.outcome.is_ok());
+                let status = run_pass(&scrubber.scrubber, &format!("/run?deep={deep}"), deep)?;
+                only_partition(status, partition)
+            };
+            let outcome = if matches!(format, OutputFormat::Json) {
+                crate::out!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "repairs": repairs, "status": status })
+                    )?
+                );
+                if status.has_mismatch() {
+                    Outcome::ProblemFound
+                } else {
+                    Outcome::Clean
                 }
-                if started.elapsed() > RUN_LIMIT {
-                    bail!("the scrubber did not finish a pass within {RUN_LIMIT:?}");
+            } else {
+                if repairs.is_empty() {
+                    crate::out!("no replica is named odd: nothing to repair");
+                } else {
+                    show_repairs(&repairs);
                 }
-            }
+                show(&status, format)?
+            };
+            Ok(if failed {
+                Outcome::ProblemFound
+            } else {
+                outcome
+            })
         }
     }
+}
+
+/// Asks for a pass with `path` and waits for it, drawing its progress; the status after it.
+fn run_pass(scrubber: &str, path: &str, deep: bool) -> anyhow::Result<Status> {
+    let before = fetch(scrubber)?;
+    if before.paused {
+        bail!("scrubbing is paused: ddbctl scrub resume first");
+    }
+    post(scrubber, path)?;
+    let started = Instant::now();
+    let bar = crate::output::Progress::bar(0, "partitions");
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let status = fetch(scrubber)?;
+        // The pass under way when asked may not have been deep: wait for the next.
+        if status.passes > before.passes + u64::from(deep) {
+            bar.finish();
+            return Ok(status);
+        }
+        if let Some(progress) = &status.progress {
+            bar.update(if progress.deep { "deep pass" } else { "pass" });
+            bar.set(progress.done, progress.total);
+        }
+        if started.elapsed() > RUN_LIMIT {
+            bar.finish();
+            bail!("the scrubber did not finish a pass within {RUN_LIMIT:?}");
+        }
+    }
+}
+
+/// The status narrowed to one partition, when one was asked for.
+fn only_partition(mut status: Status, partition: Option<u64>) -> Status {
+    if let Some(id) = partition {
+        status.partitions.retain(|p, _| *p == id);
+    }
+    status
+}
+
+fn show_repairs(repairs: &[Repair]) {
+    let mut view = table(&["partition", "odd replica", "rebuilt from", "outcome"]);
+    for repair in repairs {
+        let outcome = match &repair.outcome {
+            Ok(report) => format!(
+                "repaired: {} items copied at LSN {}, log replayed to {}, {} ms",
+                report["items"], report["base_lsn"], report["applied_lsn"], report["elapsed_ms"]
+            ),
+            Err(reason) => format!("FAILED: {reason}"),
+        };
+        view.add_row(vec![
+            repair.partition_id.to_string(),
+            format!("node {}", repair.node_id),
+            repair
+                .source
+                .map_or_else(|| "-".to_string(), |id| format!("node {id}")),
+            outcome,
+        ]);
+    }
+    crate::out!("{view}");
 }
 
 fn fetch(scrubber: &str) -> anyhow::Result<Status> {
@@ -60,22 +152,27 @@ fn fetch(scrubber: &str) -> anyhow::Result<Status> {
     serde_json::from_str(&body).context("reading the scrubber's status")
 }
 
-fn post(scrubber: &str, path: &str) -> anyhow::Result<()> {
+/// POSTs `path` to the scrubber; its JSON answer (`null` for a plain-text one).
+fn post(scrubber: &str, path: &str) -> anyhow::Result<serde_json::Value> {
     let base = scrubber.trim_end_matches('/');
     let url = if base.contains("://") {
         format!("{base}{path}")
     } else {
         format!("http://{base}{path}")
     };
+    // A repair copies whole replicas: give it time.
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
-    agent
+    let body = agent
         .post(&url)
         .send_empty()
-        .with_context(|| format!("asking the scrubber at {scrubber} for {path}"))?;
-    Ok(())
+        .with_context(|| format!("asking the scrubber at {scrubber} for {path}"))?
+        .into_body()
+        .read_to_string()
+        .with_context(|| format!("reading the scrubber's answer to {path}"))?;
+    Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
 }
 
 /// Seconds since `at_ms`, for people.

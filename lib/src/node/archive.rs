@@ -145,6 +145,13 @@ impl ArchiveTracking {
         }
     }
 
+    /// Drops every digest point: the store was repaired and they described the copy it was.
+    pub fn forget_points(&self) {
+        let mut inner = self.lock();
+        inner.recent.clear();
+        inner.spaced.clear();
+    }
+
     /// Records the store's state after an apply as a digest point (`state` is not asked for,
     /// and its 2 KiB digest not copied, when the node does not archive).
     pub fn note_applied(&self, state: impl FnOnce() -> AppliedState) {

@@ -21,18 +21,42 @@ use std::time::Duration;
 use crate::protocol::ApiError;
 use crate::replica::ReplicaStore;
 use crate::replication::{Membership, NodeId, Role};
-use crate::wal::{Entry, Lsn};
+use crate::wal::Lsn;
 
 /// Bytes asked for per snapshot page.
 const SNAPSHOT_PAGE_BYTES: u32 = 4 << 20;
 /// A rebuild holds the whole copied snapshot in memory before loading it; larger partitions
 /// are not rebuilt this way yet.
 const MAX_REBUILD_BYTES: usize = 512 << 20;
-/// Entries applied per batch while replaying the log after the snapshot.
-const REPLAY_BATCH: usize = 512;
 
 use super::partition::now_ms;
 use super::{Node, Partition};
+
+/// An item as copied from a peer: encoded key and canonical item.
+type Item = (Vec<u8>, Vec<u8>);
+
+/// What a repair did to one replica.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RepairReport {
+    /// The partition.
+    pub partition_id: u64,
+    /// The node whose replica was repaired.
+    pub node_id: u32,
+    /// The node whose copy it was rebuilt from.
+    pub source: u32,
+    /// The LSN of the copy (the log was replayed after it).
+    pub base_lsn: u64,
+    /// Where the store stands after the repair (where it stood before).
+    pub applied_lsn: u64,
+    /// Items copied.
+    pub items: u64,
+    /// Digest identity before the repair.
+    pub digest_before: String,
+    /// Digest identity after it.
+    pub digest_after: String,
+    /// How long it took.
+    pub elapsed_ms: u64,
+}
 
 /// What a leader does next for one group.
 #[derive(Debug, PartialEq, Eq)]
@@ -165,7 +189,6 @@ impl Node {
     /// Copies a full replica's items into this log replica's empty store, replays the log
     /// after them, and asks the leader for promotion; returns the LSN the store reached.
     fn rebuild_replica(&self, partition: &Partition) -> Result<Lsn, ApiError> {
-        let group_id = partition.def().id;
         let me = self.options.node_id;
         let source = partition.with_core(|core| {
             let full = |id: &NodeId| *id != me && core.membership().role(*id) == Some(Role::Full);
@@ -177,6 +200,93 @@ impl Node {
             return Err(ApiError::not_leader(None));
         };
         // Copy everything first: a failed copy leaves the store untouched.
+        let (items, base) = self.copy_replica(partition, source)?;
+        // The copy may be newer than what this replica knows is committed and holds durably:
+        // wait for its own log to catch up, so the store never gets ahead of it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (commit, durable) =
+                partition.with_core(|core| (core.commit_lsn(), core.status().durable_lsn));
+            if commit >= base && durable >= base {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ApiError::internal(
+                    "this replica's log did not reach the copy's LSN",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let store = partition.store();
+        store
+            .install_items(&items, Some(base))
+            .map_err(|e| ApiError::internal(format!("loading the snapshot: {e}")))?;
+        // The log after the base: this replica holds it (it caught up before joining).
+        let commit = partition.with_core(|core| core.commit_lsn());
+        partition.replay_log(base, commit)?;
+        let reached = store.applied_lsn();
+        partition.set_applied(reached);
+        self.request_promotion(partition)?;
+        Ok(reached)
+    }
+
+    /// Repair (`ddbctl scrub repair`): rebuilds this node's replica of `partition_id`, which
+    /// the scrubber found odd, from node `source`'s copy, in place (see
+    /// [`Partition::repair_store`]). Returns what was done.
+    pub fn repair_replica(
+        &self,
+        partition_id: u64,
+        source: NodeId,
+    ) -> Result<RepairReport, ApiError> {
+        let partition = self.partition(partition_id)?;
+        let me = self.options.node_id;
+        let source_is_full =
+            partition.with_core(|core| core.membership().role(source) == Some(Role::Full));
+        if source == me || !source_is_full {
+            return Err(ApiError::validation(format!(
+                "node {source} holds no other full replica of partition {partition_id} to copy"
+            )));
+        }
+        let is_full = partition.with_core(|core| core.membership().role(me) == Some(Role::Full));
+        if !is_full {
+            return Err(ApiError::validation(format!(
+                "node {me} holds no full replica of partition {partition_id}: a log replica has no store to repair"
+            )));
+        }
+        let started = std::time::Instant::now();
+        let digest_before = partition.store().applied_state().digest.identity();
+        let (items, base) = self.copy_replica(&partition, source)?;
+        let reached = partition.repair_store(&items, base)?;
+        let report = RepairReport {
+            partition_id,
+            node_id: me,
+            source,
+            base_lsn: base.0,
+            applied_lsn: reached.0,
+            items: items.len() as u64,
+            digest_before,
+            digest_after: partition.store().applied_state().digest.identity(),
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        tracing::warn!(
+            partition = partition_id,
+            source,
+            base = report.base_lsn,
+            items = report.items,
+            "replica repaired from a good copy"
+        );
+        Ok(report)
+    }
+
+    /// Copies replica `source`'s items of `partition`, page by page (each page from one
+    /// snapshot), into memory; returns them with the base LSN (the oldest page's: replaying
+    /// the log after it brings every item to the newest page's state or beyond).
+    pub(super) fn copy_replica(
+        &self,
+        partition: &Partition,
+        source: NodeId,
+    ) -> Result<(Vec<Item>, Lsn), ApiError> {
+        let group_id = partition.def().id;
         let mut items = Vec::new();
         let mut bytes = 0usize;
         let mut base: Option<Lsn> = None;
@@ -205,56 +315,7 @@ impl Node {
                 break;
             }
         }
-        let base = base.unwrap_or(Lsn::ZERO);
-        // The copy may be newer than what this replica knows is committed and holds durably:
-        // wait for its own log to catch up, so the store never gets ahead of it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let (commit, durable) =
-                partition.with_core(|core| (core.commit_lsn(), core.status().durable_lsn));
-            if commit >= base && durable >= base {
-                break;
-            }
-            if std::time::Instant::now() >= deadline {
-                return Err(ApiError::internal(
-                    "this replica's log did not reach the copy's LSN",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let store = partition.store();
-        store
-            .install_items(&items, Some(base))
-            .map_err(|e| ApiError::internal(format!("loading the snapshot: {e}")))?;
-        // The log after the base: this replica holds it (it caught up before joining).
-        let commit = partition.with_core(|core| core.commit_lsn());
-        let mut batch: Vec<Entry> = Vec::with_capacity(REPLAY_BATCH);
-        let entries = partition
-            .wal()
-            .read_from(base.next())
-            .map_err(|e| ApiError::internal(format!("reading the log to replay: {e}")))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| ApiError::internal(e.to_string()))?;
-            if entry.lsn > commit {
-                break;
-            }
-            batch.push(entry);
-            if batch.len() == REPLAY_BATCH {
-                store
-                    .apply_batch(&batch)
-                    .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            store
-                .apply_batch(&batch)
-                .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
-        }
-        let reached = store.applied_lsn();
-        partition.set_applied(reached);
-        self.request_promotion(partition)?;
-        Ok(reached)
+        Ok((items, base.unwrap_or(Lsn::ZERO)))
     }
 
     /// Asks the group's current leader to make this rebuilt log replica a full member.

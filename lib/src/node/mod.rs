@@ -30,6 +30,7 @@ use crate::wal::Lsn;
 
 pub use archive::{ArchiveProgress, ArchiveTracking, watermark_path};
 pub use group::{GroupNetwork, NoNetwork, SnapshotPage};
+pub use heal::RepairReport;
 pub use partition::{Partition, WriteOp, store_dir, wal_dir};
 pub use placement::{PlacementNode, place_group};
 
@@ -118,9 +119,11 @@ pub struct ArchivePartition {
     pub throttled_writes: u64,
 }
 
-/// One replica's state for the scrubber: its digest at its applied LSN and at its persisted
-/// checkpoints (every 1024 LSNs on every replica, so replicas share checkpoint LSNs to compare
-/// at), as identities (`StateDigest::identity`).
+/// One replica's state for the scrubber: its digest at its applied LSN, at its persisted
+/// checkpoints (every 1024 LSNs) and at the digest points its store keeps in memory (every 16
+/// LSNs over about the last 2048), as identities (`StateDigest::identity`). Every replica
+/// notes digests at the same LSNs, so copies that stand at different LSNs under steady writes
+/// still share a recent LSN to compare at.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScrubReplica {
     /// The table (0 for the metadata group).
@@ -137,7 +140,7 @@ pub struct ScrubReplica {
     pub applied_lsn: u64,
     /// The identity of its digest there.
     pub digest: String,
-    /// `(LSN, digest identity)` of its retained checkpoints, oldest first.
+    /// `(LSN, digest identity)` of its retained checkpoints and digest points, oldest first.
     pub checkpoints: Vec<(u64, String)>,
 }
 
@@ -772,10 +775,7 @@ impl Node {
             return Ok(Some((current.applied_lsn, current.digest)));
         }
         let recent = partition.archive().point_at_or_below(at_most);
-        let checkpoint = partition
-            .store()
-            .checkpoints()
-            .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?
+        let checkpoint = stored_digests(&partition)?
             .into_iter()
             .rev()
             .find(|checkpoint| checkpoint.lsn <= at_most)
@@ -800,10 +800,7 @@ impl Node {
         for partition in self.archive_partitions() {
             let replica = self.partition(partition.partition_id)?;
             let state = replica.store().applied_state();
-            let checkpoints = replica
-                .store()
-                .checkpoints()
-                .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?
+            let checkpoints = stored_digests(&replica)?
                 .into_iter()
                 .map(|checkpoint| (checkpoint.lsn.0, checkpoint.digest.identity()))
                 .collect();
@@ -1159,6 +1156,18 @@ impl Node {
                 }
             })
     }
+}
+
+/// A replica's persisted checkpoints and the digest points its store keeps in memory between
+/// them, in LSN order.
+fn stored_digests(partition: &Partition) -> Result<Vec<crate::digest::Checkpoint>, ApiError> {
+    let mut digests = partition
+        .store()
+        .checkpoints()
+        .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?;
+    digests.extend(partition.store().recent_points());
+    digests.sort_by_key(|checkpoint| checkpoint.lsn);
+    Ok(digests)
 }
 
 #[cfg(test)]

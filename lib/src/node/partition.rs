@@ -39,6 +39,9 @@ const WAIT_LIMIT: Duration = Duration::from_secs(10);
 /// ones are read back from the WAL when a peer needs them.
 const IN_MEMORY_LOG_ENTRIES: u64 = 20_000;
 
+/// Entries applied per batch while replaying the log into a rebuilt or repaired store.
+const REPLAY_BATCH: usize = 512;
+
 /// Most entries read from the WAL for one catch-up message.
 const CATCH_UP_BATCH: usize = 256;
 
@@ -325,6 +328,62 @@ impl Partition {
         group.core.set_applied(lsn);
         group.rebuild_overlay();
         self.execute(&mut group);
+    }
+
+    /// Applies this replica's own log after `after` through `through` to its store, in
+    /// batches; the store must stand at `after`.
+    pub(super) fn replay_log(&self, after: Lsn, through: Lsn) -> Result<(), ApiError> {
+        let mut batch: Vec<Entry> = Vec::with_capacity(REPLAY_BATCH);
+        let entries = self
+            .wal
+            .read_from(after.next())
+            .map_err(|e| ApiError::internal(format!("reading the log to replay: {e}")))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ApiError::internal(e.to_string()))?;
+            if entry.lsn > through {
+                break;
+            }
+            batch.push(entry);
+            if batch.len() == REPLAY_BATCH {
+                self.store
+                    .apply_batch(&batch)
+                    .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            self.store
+                .apply_batch(&batch)
+                .map_err(|e| ApiError::internal(format!("replaying the log: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Repair: replaces this full replica's store with `items`, a good copy's snapshot at
+    /// `base`, then replays its own log from `base` to where the store stood, all under the
+    /// group lock so no apply runs meanwhile (writes wait for the replay, which covers only
+    /// the entries applied since the copy was taken). The log itself is not touched: the
+    /// WAL is what the group agreed on. Returns the LSN the store stands at again.
+    pub fn repair_store(&self, items: &[(Vec<u8>, Vec<u8>)], base: Lsn) -> Result<Lsn, ApiError> {
+        // The copy may be ahead of this replica: let it apply that far first.
+        self.wait_applied(base)?;
+        let mut group = self.lock();
+        if group.failed.is_some() {
+            return Err(unavailable());
+        }
+        let reached = self.store.applied_lsn();
+        self.store
+            .replace_all(items, base)
+            .map_err(|e| ApiError::internal(format!("loading the good copy: {e}")))?;
+        if let Err(e) = self.replay_log(base, reached) {
+            // The store stands between the copy and where it was: a reopen replays the rest.
+            group.fail(format!("replaying the log after a repair: {}", e.message));
+            self.changed.notify_all();
+            return Err(e);
+        }
+        self.archive.forget_points();
+        self.archive.note_applied(|| self.store.applied_state());
+        Ok(reached)
     }
 
     /// Starts bringing node `id` up to date as a learner (leader only).

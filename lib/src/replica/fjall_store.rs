@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 
-use super::apply::{checkpoint_cutoff, plan_apply, plan_install};
+use super::apply::{DIGEST_POINTS_KEPT, checkpoint_cutoff, plan_apply, plan_install, plan_replace};
 use super::{
     AppliedState, Direction, ItemIter, KeyRange, ReplicaError, ReplicaSnapshot, ReplicaStore,
 };
@@ -36,6 +36,8 @@ pub struct FjallReplicaStore {
     policy: CheckpointPolicy,
     /// The applied state; holding the lock serialises applies.
     applied: Mutex<AppliedState>,
+    /// Recent digest points between checkpoints, oldest first (in memory only).
+    points: Mutex<std::collections::VecDeque<Checkpoint>>,
 }
 
 impl FjallReplicaStore {
@@ -88,6 +90,7 @@ impl FjallReplicaStore {
             meta,
             policy,
             applied: Mutex::new(applied),
+            points: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -128,6 +131,46 @@ impl FjallReplicaStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The digests this store noted in memory every 16 LSNs between its checkpoints, over
+    /// about its last 2048 applied LSNs, oldest first; none right after opening.
+    #[must_use]
+    pub fn recent_points(&self) -> Vec<Checkpoint> {
+        self.points_lock().iter().cloned().collect()
+    }
+
+    /// Repair: replaces everything this store holds with `items`, a good copy's snapshot at
+    /// `applied_lsn`, in one batch. The digest is recomputed from the items; checkpoints and
+    /// digest points, which described this copy before, are dropped. The caller replays the
+    /// log after `applied_lsn` and must keep applies away meanwhile.
+    pub fn replace_all(
+        &self,
+        items: &[(Vec<u8>, Vec<u8>)],
+        applied_lsn: Lsn,
+    ) -> Result<(), ReplicaError> {
+        let mut applied = self.lock();
+        let existing = self.items.iter().map(|guard| Ok(guard.key()?.to_vec()));
+        let plan = plan_replace(items, existing, applied_lsn)?;
+        let old_checkpoints: Vec<_> = self
+            .meta
+            .prefix(CHECKPOINT_PREFIX)
+            .map(|guard| guard.key().map(|key| key.to_vec()))
+            .collect::<Result<_, _>>()?;
+        let mut batch = self.db.batch();
+        for key in old_checkpoints {
+            batch.remove(&self.meta, key);
+        }
+        self.points_lock().clear();
+        self.write_plan_in(batch, &mut applied, plan)?;
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    fn points_lock(&self) -> MutexGuard<'_, std::collections::VecDeque<Checkpoint>> {
+        self.points
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, AppliedState> {
@@ -240,7 +283,16 @@ impl FjallReplicaStore {
         applied: &mut AppliedState,
         plan: super::apply::ApplyPlan,
     ) -> Result<(), ReplicaError> {
-        let mut batch = self.db.batch();
+        self.write_plan_in(self.db.batch(), applied, plan)
+    }
+
+    /// [`FjallReplicaStore::write_plan`], adding to `batch`.
+    fn write_plan_in(
+        &self,
+        mut batch: fjall::OwnedWriteBatch,
+        applied: &mut AppliedState,
+        plan: super::apply::ApplyPlan,
+    ) -> Result<(), ReplicaError> {
         for (key, value) in &plan.mutations {
             match value {
                 Some(item) => batch.insert(&self.items, key.as_slice(), item.as_slice()),
@@ -270,6 +322,13 @@ impl FjallReplicaStore {
         }
         batch.commit()?;
         *applied = plan.state;
+        if !plan.points.is_empty() {
+            let mut points = self.points_lock();
+            points.extend(plan.points);
+            while points.len() > DIGEST_POINTS_KEPT {
+                points.pop_front();
+            }
+        }
         Ok(())
     }
 }

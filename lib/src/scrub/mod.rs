@@ -87,6 +87,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_repair_targets_the_replicas_named_odd_and_never_the_archive() {
+        let check = |outcome, odd: &[&str]| Check {
+            outcome,
+            lsn: Some(64),
+            odd: odd.iter().map(|name| (*name).to_string()).collect(),
+        };
+        let mut report = PartitionReport {
+            table_id: 1,
+            partition_id: 7,
+            peers: check(Outcome::Disagree, &["node 2"]),
+            archive: check(Outcome::Disagree, &["node 2"]),
+            at_rest: Some(AtRest {
+                outcome: Outcome::Disagree,
+                odd: vec!["node 3".to_string()],
+                at_ms: 0,
+                bytes: 0,
+            }),
+            reference_lsn: 64,
+            archive_error: None,
+            proven_lsn: None,
+            proven_at_ms: None,
+            checked_at_ms: 0,
+            differing_keys: Vec::new(),
+        };
+        assert_eq!(
+            report.odd_replicas().into_iter().collect::<Vec<_>>(),
+            [2, 3]
+        );
+        report.peers = check(Outcome::Agree, &[]);
+        report.archive = check(Outcome::Disagree, &["archive"]);
+        report.at_rest = None;
+        assert!(report.odd_replicas().is_empty());
+        // A stale name on a check that now agrees repairs nothing.
+        report.archive = check(Outcome::Agree, &["node 1"]);
+        assert!(report.odd_replicas().is_empty());
+    }
+
+    #[test]
     fn progress_estimates_the_end_from_the_pace_so_far() {
         let start = Progress::at(true, 0, 10, 1_000, 1_000);
         assert_eq!(start.eta_ms, None);
@@ -147,6 +185,45 @@ pub struct PartitionReport {
     /// streams taken now (under writes, keys written since the compared LSN may show too).
     #[serde(default)]
     pub differing_keys: Vec<String>,
+}
+
+impl PartitionReport {
+    /// The node ids of the replicas a check named odd (outvoted by the other copies and the
+    /// archive, or whose items do not add up to their digest): the ones a repair rebuilds.
+    /// The archive is never among them: a damaged archive is not repaired from the replicas.
+    #[must_use]
+    pub fn odd_replicas(&self) -> std::collections::BTreeSet<u32> {
+        let mut named: Vec<&String> = Vec::new();
+        for check in [&self.peers, &self.archive] {
+            if check.outcome == Outcome::Disagree {
+                named.extend(&check.odd);
+            }
+        }
+        if let Some(rest) = self
+            .at_rest
+            .as_ref()
+            .filter(|r| r.outcome == Outcome::Disagree)
+        {
+            named.extend(&rest.odd);
+        }
+        named
+            .into_iter()
+            .filter_map(|name| name.strip_prefix("node ")?.parse().ok())
+            .collect()
+    }
+}
+
+/// One replica a repair rebuilt (or could not), as `ddb-scrubber`'s `/repair` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    /// The partition.
+    pub partition_id: u64,
+    /// The node whose replica was odd.
+    pub node_id: u32,
+    /// The node it was rebuilt from, if one was found.
+    pub source: Option<u32>,
+    /// What the node reported (`RepairReport`), or why the repair did not happen.
+    pub outcome: Result<serde_json::Value, String>,
 }
 
 /// Check 3's result for one partition.

@@ -14,6 +14,7 @@
 //! | `POST /internal/partitions/P/fault?kind=diverge\|rot` | tests only (`DDB_FAULT_INJECTION=1`): the key changed, hex |
 //! | `GET /internal/partitions/P/key-hashes?after=HEX&limit=N` | `[[key hex, item hash hex]]`, in key order |
 //! | `POST /internal/partitions/P/full-scan[?bytes_per_sec=N]` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
+//! | `POST /internal/partitions/P/repair?from=N` | `RepairReport`: this node's replica rebuilt from node N's |
 //!
 //! A snapshot stream is: the magic `DDBSNAPS`, a u32 version (1), the LSN (u64), the time it
 //! was taken (u64, ms since the epoch) and the state digest at that LSN; then per item a u32
@@ -322,6 +323,29 @@ pub(super) async fn fault(
         let key = node.inject_fault(partition_id, &kind)?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         Ok(serde_json::json!({ "key": hex }))
+    })
+    .await
+}
+
+pub(super) async fn repair(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Path(partition_id): axum::extract::Path<u64>,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    let source: Option<u32> = uri
+        .query()
+        .and_then(|query| query.strip_prefix("from="))
+        .and_then(|id| id.parse().ok());
+    let node = Arc::clone(&state.node);
+    answer(move || {
+        let source = source.ok_or_else(|| {
+            crate::protocol::ApiError::validation("repair needs ?from=<node id of a good copy>")
+        })?;
+        node.repair_replica(partition_id, source)
     })
     .await
 }

@@ -112,6 +112,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             post(internal::fault),
         )
         .route(
+            "/internal/partitions/{partition}/repair",
+            post(internal::repair),
+        )
+        .route(
             "/internal/partitions/{partition}/key-hashes",
             get(internal::key_hashes),
         )
