@@ -28,6 +28,10 @@ pub struct ScrubberConfig {
     pub interval_ms: u64,
     /// How often every replica is also fully scanned (check 3); `scrub run --deep` runs one now.
     pub deep_every_ms: u64,
+    /// A calendar schedule for the deep passes instead of `deep_every_ms`: a cron expression
+    /// with seconds, in UTC (`sec min hour day-of-month month day-of-week`; when both days are
+    /// given, both must match), e.g. `0 0 3 * * Sun` for Sundays at 03:00 UTC.
+    pub deep_schedule: Option<String>,
     /// The pace of each full scan, bytes per second (0: as fast as the disk goes), so the
     /// nodes' foreground latency does not move.
     pub scan_bytes_per_sec: u64,
@@ -47,6 +51,7 @@ impl Default for ScrubberConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9500)),
             interval_ms: 10_000,
             deep_every_ms: 24 * 3600 * 1000,
+            deep_schedule: None,
             scan_bytes_per_sec: 4 * 1024 * 1024,
             auto_repair: false,
         }
@@ -66,6 +71,8 @@ Configuration keys (TOML file given with --config; variables in brackets overrid
   listen = \"127.0.0.1:9500\"          /metrics, /healthz, /status, /run [DDB_SCRUBBER_LISTEN]
   interval_ms = 10000                checks 1 and 2 (peers, archive) this often
   deep_every_ms = 86400000           check 3 (full scans of every replica) this often
+  deep_schedule = \"0 0 3 * * Sun\"    or on this calendar instead: cron with seconds, UTC (sec min
+                                     hour day-of-month month day-of-week) [DDB_SCRUBBER_DEEP_SCHEDULE]
   scan_bytes_per_sec = 4194304       pace of each full scan; 0: unpaced (docs/benchmarks.md)
   auto_repair = false                rebuild replicas a pass names odd from a good copy at once,
                                      instead of on `ddbctl scrub repair` [DDB_SCRUBBER_AUTO_REPAIR]
@@ -92,6 +99,9 @@ S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
         }
         if let Some(v) = env("DDB_SCRUBBER_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("DDB_SCRUBBER_DEEP_SCHEDULE") {
+            config.deep_schedule = Some(v).filter(|v| !v.trim().is_empty());
         }
         if let Some(v) = env("DDB_SCRUBBER_AUTO_REPAIR") {
             config.auto_repair = v
@@ -128,6 +138,9 @@ S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
             self.interval_ms > 0 && self.deep_every_ms > 0,
             "interval_ms and deep_every_ms must be positive"
         );
+        if let Some(schedule) = &self.deep_schedule {
+            crate::schedule::check(schedule)?;
+        }
         Ok(())
     }
 }

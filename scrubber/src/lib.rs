@@ -4,12 +4,14 @@
 //! and their checkpoints), brings each partition's **reference replica** — rebuilt only from the
 //! archive, kept in the scrubber's own directory — forward to the archive's end, and judges
 //! ([`judge`]): check 1, the full replicas agree; check 2, they agree with the reference. Every
-//! `deep_every_ms` (or on `POST /run?deep=true`) a pass also has every full replica recompute
-//! its digest from its items at rest (check 3). Results, with the last LSN proven equal across
+//! `deep_every_ms`, or on the `deep_schedule` calendar, or on `POST /run?deep=true`, a pass also
+//! has every full replica recompute its digest from its items at rest (check 3). `POST
+//! /repair` rebuilds the replicas a pass named odd from good copies. Results, with the last LSN proven equal across
 //! all copies and the archive, persist in `<data_dir>/status.json` and are served at
 //! `/status`. How it works and what remains: `docs/scrubber.md`.
 
 pub mod config;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -117,17 +119,40 @@ pub async fn run(
             }
         });
     }
+    let mut calendar = match &config.deep_schedule {
+        Some(expression) => {
+            let on_due = Arc::clone(&shared);
+            let calendar = schedule::DeepSchedule::start(expression, move || {
+                on_due
+                    .deep_requested
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                on_due.wake.notify_one();
+            })
+            .await?;
+            tracing::info!(schedule = %expression, "deep passes on a calendar (UTC)");
+            Some(calendar)
+        }
+        None => None,
+    };
     let mut references: HashMap<u64, FjallReplicaStore> = HashMap::new();
+    let deep_every = Duration::from_millis(config.deep_every_ms);
     let mut last_deep = Instant::now();
     tokio::pin!(shutdown);
     loop {
         let deep = shared
             .deep_requested
             .swap(false, std::sync::atomic::Ordering::SeqCst)
-            || last_deep.elapsed() >= Duration::from_millis(config.deep_every_ms);
+            || (calendar.is_none() && last_deep.elapsed() >= deep_every);
         if deep {
             last_deep = Instant::now();
         }
+        let next_deep_ms = match calendar.as_mut() {
+            Some(calendar) => calendar.next_ms().await,
+            None => {
+                Some(now_ms() + (deep_every.saturating_sub(last_deep.elapsed())).as_millis() as u64)
+            }
+        };
+        lock(&shared.status).next_deep_ms = next_deep_ms;
         let previous = lock(&shared.status).clone();
         if previous.paused {
             if deep {
@@ -166,6 +191,7 @@ pub async fn run(
                 let mut current = lock(&shared.status);
                 next.paused = current.paused;
                 next.progress = None;
+                next.next_deep_ms = next_deep_ms;
                 if let Err(e) = write_status(&status_path, &next) {
                     tracing::warn!(error = %e, "cannot persist the scrub status");
                 }
@@ -184,6 +210,9 @@ pub async fn run(
             () = shared.wake.notified() => {}
             () = tokio::time::sleep(Duration::from_millis(config.interval_ms)) => {}
         }
+    }
+    if let Some(calendar) = calendar {
+        calendar.stop().await;
     }
     Ok(())
 }
@@ -242,6 +271,7 @@ async fn pass(
         partitions,
         paused: false,
         progress: None,
+        next_deep_ms: previous.next_deep_ms,
     };
     let total = replicas.len() as u64;
     let mut done = 0;

@@ -186,11 +186,21 @@ fn report(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
     let now = now_ms();
     emit(format, status, |status| {
         let mut tables = Vec::new();
-        let mut summary = table(&["passes", "deep passes", "last pass", "nodes not reached"]);
+        let mut summary = table(&[
+            "passes",
+            "deep passes",
+            "last pass",
+            "next deep pass",
+            "nodes not reached",
+        ]);
         summary.add_row(vec![
             status.passes.to_string(),
             status.deep_passes.to_string(),
             ago(now, status.last_pass_ms),
+            status.next_deep_ms.map_or_else(
+                || "-".to_string(),
+                |at| format!("in {:.0} s", at.saturating_sub(now) as f64 / 1000.0),
+            ),
             status.nodes_down.join(", "),
         ]);
         tables.push(summary);

@@ -258,6 +258,10 @@ pub struct Status {
     /// The pass under way, if any.
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// When the next deep pass is due (ms since the epoch), by `deep_every_ms` or on the
+    /// `deep_schedule` calendar.
+    #[serde(default)]
+    pub next_deep_ms: Option<u64>,
 }
 
 /// How far the pass under way has got.
