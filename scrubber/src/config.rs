@@ -144,3 +144,38 @@ S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.";
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployed_example_loads_and_validates() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/scrubber.toml");
+        let config = ScrubberConfig::load(Some(&example), |_| None).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.nodes.len(), 3);
+        assert!(!config.auto_repair);
+    }
+
+    #[test]
+    fn the_environment_sets_the_calendar_and_automatic_repair() {
+        let env = |name: &str| match name {
+            "DDB_SCRUBBER_DEEP_SCHEDULE" => Some("0 30 2 * * *".to_string()),
+            "DDB_SCRUBBER_AUTO_REPAIR" => Some("true".to_string()),
+            "DDB_ARCHIVE_URL" => Some("file:///tmp/archive".to_string()),
+            _ => None,
+        };
+        let config = ScrubberConfig::load(None, env).unwrap();
+        assert_eq!(config.deep_schedule.as_deref(), Some("0 30 2 * * *"));
+        assert!(config.auto_repair);
+        config.validate().unwrap();
+        let wrong = ScrubberConfig {
+            deep_schedule: Some("daily".to_string()),
+            ..config
+        };
+        assert!(wrong.validate().is_err());
+        let bad_flag = |name: &str| (name == "DDB_SCRUBBER_AUTO_REPAIR").then(|| "yes".to_string());
+        assert!(ScrubberConfig::load(None, bad_flag).is_err());
+    }
+}

@@ -63,8 +63,15 @@ impl NodeProcess {
     /// Kills the node with SIGKILL (no shutdown of any kind) and starts it again on the same
     /// data directory; the endpoint (port) changes.
     pub fn kill_and_restart(&mut self) -> std::io::Result<()> {
+        self.kill_then_restart(|_| {})
+    }
+
+    /// [`NodeProcess::kill_and_restart`], calling `while_down` with the data directory while
+    /// the node is not running (to damage its files, say).
+    pub fn kill_then_restart(&mut self, while_down: impl FnOnce(&Path)) -> std::io::Result<()> {
         self.child.kill()?;
         self.child.wait()?;
+        while_down(&self.data_dir());
         let (child, endpoint) = spawn(&self.ddbd, &self.data_dir(), &self.log_path, &self.env)?;
         self.child = child;
         self.endpoint = endpoint.unwrap_or_default();
