@@ -276,6 +276,13 @@ pub(super) async fn scrub_replicas(
     answer(move || node.scrub_replicas()).await
 }
 
+/// The value of `name=value` in the request's query, if present.
+fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
 pub(super) async fn full_scan(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
@@ -285,10 +292,7 @@ pub(super) async fn full_scan(
     if let Err(refused) = authorized(&state, &headers) {
         return *refused;
     }
-    let rate = uri
-        .query()
-        .and_then(|query| query.strip_prefix("bytes_per_sec="))
-        .and_then(|rate| rate.parse().ok());
+    let rate = query_value(&uri, "bytes_per_sec").and_then(|rate| rate.parse().ok());
     let node = Arc::clone(&state.node);
     answer(move || {
         let report = node.full_scan(partition_id, rate)?;
@@ -313,11 +317,7 @@ pub(super) async fn fault(
     if let Err(refused) = authorized(&state, &headers) {
         return *refused;
     }
-    let kind = uri
-        .query()
-        .and_then(|query| query.strip_prefix("kind="))
-        .unwrap_or("")
-        .to_string();
+    let kind = query_value(&uri, "kind").unwrap_or("").to_string();
     let node = Arc::clone(&state.node);
     answer(move || {
         let key = node.inject_fault(partition_id, &kind)?;
@@ -336,10 +336,7 @@ pub(super) async fn repair(
     if let Err(refused) = authorized(&state, &headers) {
         return *refused;
     }
-    let source: Option<u32> = uri
-        .query()
-        .and_then(|query| query.strip_prefix("from="))
-        .and_then(|id| id.parse().ok());
+    let source: Option<u32> = query_value(&uri, "from").and_then(|id| id.parse().ok());
     let node = Arc::clone(&state.node);
     answer(move || {
         let source = source.ok_or_else(|| {
