@@ -266,6 +266,7 @@ async fn pass(
     let mut status = Status {
         passes: previous.passes + 1,
         deep_passes: previous.deep_passes + u64::from(deep),
+        scanned_bytes: previous.scanned_bytes,
         last_pass_ms: now_ms(),
         nodes_down,
         partitions,
@@ -350,7 +351,9 @@ async fn pass(
         };
         let at_rest = if deep {
             let rate = config.scan_bytes_per_sec;
-            Some(scan_at_rest(agent, token, &addresses, &copies, partition_id, rate).await)
+            let scan = scan_at_rest(agent, token, &addresses, &copies, partition_id, rate).await;
+            status.scanned_bytes += scan.bytes;
+            Some(scan)
         } else {
             before.and_then(|b| b.at_rest.clone())
         };
@@ -875,6 +878,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         text,
         "# HELP ddb_scrub_passes_total Scrub passes completed.\n# TYPE ddb_scrub_passes_total counter\nddb_scrub_passes_total {}\n",
         status.passes
+    );
+    let _ = write!(
+        text,
+        "# HELP ddb_scrub_scanned_bytes_total Bytes read by the replicas' full scans (check 3).\n# TYPE ddb_scrub_scanned_bytes_total counter\nddb_scrub_scanned_bytes_total {}\n",
+        status.scanned_bytes
     );
     let _ = write!(
         text,

@@ -12,7 +12,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ddb_tests::{LocalUp, binary, client, internal_call, parse_export};
@@ -144,6 +144,15 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     let status = proven(&scrubber, 5);
     // A clean run raises nothing.
     assert_eq!(health(&scrubber), "ok");
+    let port: u16 = scrubber.url.rsplit(':').next().unwrap().parse().unwrap();
+    let metrics = ddb_tests::http_get(port, "/metrics").unwrap();
+    let scanned: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ddb_scrub_scanned_bytes_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(scanned > 0, "{metrics}");
+    assert!(!metrics.contains("check=\"peers\"} 1"), "{metrics}");
     for partition in status["partitions"].as_object().unwrap().values() {
         assert!(partition["proven_lsn"].as_u64().unwrap() > 0, "{partition}");
     }
@@ -158,21 +167,29 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     // From here on a client keeps writing new items (never overwriting the ones the faults
     // change), so every check runs under writes.
     let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicU64::new(0));
     let writes = {
         let (stop, key_id, secret) = (Arc::clone(&stop), key_id.clone(), secret.clone());
+        let acknowledged = Arc::clone(&acknowledged);
         std::thread::spawn(move || {
             let writer = client(base, &key_id, &secret);
-            let (mut acknowledged, mut failed) = (0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
-                let item = serde_json::json!({"TableName": "scrubbed",
-                    "Item": {"k": {"S": format!("w{acknowledged}-{failed}")}, "v": {"S": "x"}}});
-                match writer.call("PutItem", &item) {
-                    Ok(_) => acknowledged += 1,
-                    Err(_) => failed += 1,
+            let mut failed = 0u64;
+            for n in 0u64.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
+                let item = serde_json::json!({"TableName": "scrubbed",
+                    "Item": {"k": {"S": format!("w{n}")}, "v": {"S": "x"}}});
+                match writer.call("PutItem", &item) {
+                    Ok(_) => acknowledged.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => {
+                        failed += 1;
+                        0
+                    }
+                };
                 std::thread::sleep(Duration::from_millis(2));
             }
-            (acknowledged, failed)
+            failed
         })
     };
 
@@ -240,6 +257,7 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
 
     // Repair rebuilds both odd copies from good ones while the writes go on; the deep pass
     // that follows finds no difference, and later passes prove the partitions again.
+    let before_repair = acknowledged.load(Ordering::Relaxed);
     let (code, answer) = scrub(&scrubber, &["repair"]);
     assert_eq!(code, 0, "{answer}");
     let mut repaired: Vec<(u64, u64)> = answer["repairs"]
@@ -272,9 +290,14 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
         (code, answer["repairs"].clone()),
         (0, serde_json::json!([]))
     );
+    // The client's writes went on through the faults, the repairs and the proofs after them.
+    let after_repair = acknowledged.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
-    let (acknowledged, failed) = writes.join().unwrap();
-    assert!(acknowledged > 100, "{acknowledged} writes, {failed} failed");
+    let failed = writes.join().unwrap();
+    assert!(
+        before_repair > 0 && after_repair > before_repair,
+        "{before_repair} writes before the repair, {after_repair} after, {failed} failed"
+    );
     drop(scrubber);
 
     // Damage one archived chunk of a third partition: a scrubber rebuilding its reference from

@@ -246,6 +246,9 @@ pub struct Status {
     pub passes: u64,
     /// Deep passes completed.
     pub deep_passes: u64,
+    /// Bytes the replicas' full scans (check 3) have read, over every deep pass.
+    #[serde(default)]
+    pub scanned_bytes: u64,
     /// When the last pass ended (ms since the epoch).
     pub last_pass_ms: u64,
     /// Nodes the last pass could not reach.
