@@ -1,0 +1,1 @@
+//! The customer-facing alarm (CFA) engine: being written.
