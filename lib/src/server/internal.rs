@@ -14,6 +14,7 @@
 //! | `POST /internal/partitions/P/fault?kind=diverge\|rot` | tests only (`DDB_FAULT_INJECTION=1`): the key changed, hex |
 //! | `GET /internal/partitions/P/key-hashes?after=HEX&limit=N` | `[[key hex, item hash hex]]`, in key order |
 //! | `POST /internal/partitions/P/full-scan[?bytes_per_sec=N]` | `{"applied_lsn", "incremental", "full", "items", "bytes", "matches"}` |
+//! | `POST /internal/fault/errors?rate=F` | tests only (`DDB_FAULT_INJECTION=1`): fail the fraction F of DynamoDB API requests with InternalServerError (0 stops) |
 //! | `POST /internal/partitions/P/repair?from=N` | `RepairReport`: this node's replica rebuilt from node N's |
 //!
 //! A snapshot stream is: the magic `DDBSNAPS`, a u32 version (1), the LSN (u64), the time it
@@ -325,6 +326,38 @@ pub(super) async fn fault(
         Ok(serde_json::json!({ "key": hex }))
     })
     .await
+}
+
+pub(super) async fn inject_errors(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Err(refused) = authorized(&state, &headers) {
+        return *refused;
+    }
+    if !state.node.options().fault_injection {
+        return api_error(&crate::protocol::ApiError::validation(
+            "fault injection is off (start the node with DDB_FAULT_INJECTION=1)",
+        ));
+    }
+    let rate = query_value(&uri, "rate").and_then(|rate| rate.parse::<f64>().ok());
+    let Some(rate) = rate.filter(|rate| (0.0..=1.0).contains(rate)) else {
+        return api_error(&crate::protocol::ApiError::validation(
+            "rate must be a fraction from 0 to 1",
+        ));
+    };
+    let ppm = (rate * 1_000_000.0).round() as u64;
+    state
+        .injected_errors_ppm
+        .store(ppm, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(rate, "injecting errors into DynamoDB API requests");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "rate": rate }).to_string(),
+    )
+        .into_response()
 }
 
 pub(super) async fn repair(

@@ -1,13 +1,15 @@
-//! Request counters and latency sums per operation and outcome, in Prometheus text format.
+//! Request counters and latency sums per table, operation and outcome, in Prometheus text
+//! format, under the label names the canary uses for what clients see (`op`, `outcome`).
 //!
 //! Metric names (stable; documented in `docs/node.md`):
-//! - `ddb_requests_total{operation, outcome}`: requests answered;
-//! - `ddb_request_seconds_sum{operation}` and `ddb_request_seconds_count{operation}`.
+//! - `ddb_requests_total{table, op, outcome}`: requests answered;
+//! - `ddb_request_seconds_sum{op}` and `ddb_request_seconds_count{op}`.
 //!
 //! Outcomes: `ok`, `client_error` (4xx that is not throttling), `throttled`, `server_error`
-//! (5xx: what counts against availability). The `operation` label is one of
+//! (5xx: what counts against availability). The `op` label is one of
 //! [`OPERATIONS`](crate::protocol::OPERATIONS) or `unknown`: clients choose the target header,
-//! so any other value would let them create series without bound.
+//! so any other value would let them create series without bound. For the same reason `table`
+//! is a table the catalog holds, or `-` (none named, several, or one that does not exist).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -75,34 +77,42 @@ fn operation_label(operation: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// The `table` label of requests that name no single existing table.
+pub const NO_TABLE: &str = "-";
+
 /// The node's request metrics.
 #[derive(Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<&'static str, OperationCounters>>,
+    /// By (table, operation).
+    counters: Mutex<BTreeMap<(String, &'static str), OperationCounters>>,
 }
 
 impl Metrics {
-    /// Counts one request.
-    pub fn record(&self, operation: &str, outcome: Outcome, elapsed: Duration) {
+    /// Counts one request on `table` (a table the catalog holds, or [`NO_TABLE`]).
+    pub fn record(&self, table: &str, operation: &str, outcome: Outcome, elapsed: Duration) {
         let mut counters = self
             .counters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = counters.entry(operation_label(operation)).or_default();
+        let key = (table.to_string(), operation_label(operation));
+        let entry = counters.entry(key).or_default();
         entry.by_outcome[outcome as usize] += 1;
         entry.seconds += elapsed.as_secs_f64();
     }
 
-    /// Requests counted for `operation` with `outcome`.
+    /// Requests counted for `operation` with `outcome`, over every table.
     #[must_use]
     pub fn count(&self, operation: &str, outcome: Outcome) -> u64 {
         let counters = self
             .counters
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let operation = operation_label(operation);
         counters
-            .get(operation_label(operation))
-            .map_or(0, |c| c.by_outcome[outcome as usize])
+            .iter()
+            .filter(|((_, op), _)| *op == operation)
+            .map(|(_, c)| c.by_outcome[outcome as usize])
+            .sum()
     }
 
     /// Prometheus text exposition.
@@ -114,37 +124,51 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = String::new();
         out.push_str(
-            "# HELP ddb_requests_total DynamoDB API requests answered, by operation and outcome.\n",
+            "# HELP ddb_requests_total DynamoDB API requests answered, by table, operation and outcome.\n",
         );
         out.push_str("# TYPE ddb_requests_total counter\n");
-        for (operation, c) in counters.iter() {
+        for ((table, operation), c) in counters.iter() {
             for outcome in Outcome::ALL {
                 let n = c.by_outcome[outcome as usize];
                 if n > 0 {
                     let _ = writeln!(
                         out,
-                        "ddb_requests_total{{operation=\"{operation}\",outcome=\"{}\"}} {n}",
+                        "ddb_requests_total{{table=\"{}\",op=\"{operation}\",outcome=\"{}\"}} {n}",
+                        escape_label(table),
                         outcome.label()
                     );
                 }
             }
         }
+        let mut by_operation: BTreeMap<&'static str, (u64, f64)> = BTreeMap::new();
+        for ((_, operation), c) in counters.iter() {
+            let entry = by_operation.entry(operation).or_default();
+            entry.0 += c.by_outcome.iter().sum::<u64>();
+            entry.1 += c.seconds;
+        }
         out.push_str("# HELP ddb_request_seconds Time to answer DynamoDB API requests.\n");
         out.push_str("# TYPE ddb_request_seconds summary\n");
-        for (operation, c) in counters.iter() {
-            let count: u64 = c.by_outcome.iter().sum();
+        for (operation, (count, seconds)) in by_operation {
             let _ = writeln!(
                 out,
-                "ddb_request_seconds_sum{{operation=\"{operation}\"}} {}",
-                c.seconds
+                "ddb_request_seconds_sum{{op=\"{operation}\"}} {seconds}"
             );
             let _ = writeln!(
                 out,
-                "ddb_request_seconds_count{{operation=\"{operation}\"}} {count}"
+                "ddb_request_seconds_count{{op=\"{operation}\"}} {count}"
             );
         }
         out
     }
+}
+
+/// A label value with Prometheus's escapes (table names may hold `.`, `-`, `_` only, but the
+/// exposition stays valid whatever they hold).
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -155,14 +179,29 @@ mod tests {
     fn client_chosen_operation_names_collapse_into_unknown() {
         let metrics = Metrics::default();
         for i in 0..100 {
-            metrics.record(&format!("Made{i}Up"), Outcome::ClientError, Duration::ZERO);
+            metrics.record(
+                NO_TABLE,
+                &format!("Made{i}Up"),
+                Outcome::ClientError,
+                Duration::ZERO,
+            );
         }
-        metrics.record("", Outcome::ClientError, Duration::ZERO);
-        metrics.record("PutItem", Outcome::Ok, Duration::from_millis(2));
+        metrics.record(NO_TABLE, "", Outcome::ClientError, Duration::ZERO);
+        metrics.record("orders", "PutItem", Outcome::Ok, Duration::from_millis(2));
+        metrics.record(
+            "users",
+            "PutItem",
+            Outcome::ServerError,
+            Duration::from_millis(2),
+        );
         assert_eq!(metrics.count("unknown", Outcome::ClientError), 101);
         assert_eq!(metrics.count("PutItem", Outcome::Ok), 1);
         let text = metrics.render();
-        assert_eq!(text.matches("ddb_requests_total{").count(), 2, "{text}");
-        assert!(text.contains("ddb_request_seconds_count{operation=\"PutItem\"} 1"));
+        assert_eq!(text.matches("ddb_requests_total{").count(), 3, "{text}");
+        assert!(text.contains(
+            "ddb_requests_total{table=\"users\",op=\"PutItem\",outcome=\"server_error\"} 1"
+        ));
+        assert!(text.contains("ddb_request_seconds_count{op=\"PutItem\"} 2"));
+        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

@@ -44,6 +44,11 @@ pub struct ServerState {
     /// The tokens the internal API accepts (the node's own, and in a cluster the one derived
     /// from the cluster secret); none refuses every internal request.
     internal_tokens: Vec<String>,
+    /// Fault injection (tests of the canary's alarms): the fraction of DynamoDB API requests,
+    /// in parts per million, answered with an injected InternalServerError.
+    injected_errors_ppm: std::sync::atomic::AtomicU64,
+    /// DynamoDB API requests seen while errors are injected (which ones fail is spread evenly).
+    injected_seen: std::sync::atomic::AtomicU64,
 }
 
 impl ServerState {
@@ -77,6 +82,8 @@ impl ServerState {
             metrics: Metrics::default(),
             request_ids,
             internal_tokens,
+            injected_errors_ppm: std::sync::atomic::AtomicU64::new(0),
+            injected_seen: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -84,6 +91,18 @@ impl ServerState {
     #[must_use]
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// True if this request is one of the injected failures: `ppm` of every million requests,
+    /// spread evenly (request n fails when n·ppm crosses a multiple of a million).
+    fn inject_error(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let ppm = self.injected_errors_ppm.load(Ordering::Relaxed);
+        if ppm == 0 {
+            return false;
+        }
+        let n = self.injected_seen.fetch_add(1, Ordering::Relaxed);
+        (n + 1) * ppm / 1_000_000 > n * ppm / 1_000_000
     }
 }
 
@@ -115,6 +134,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/internal/partitions/{partition}/repair",
             post(internal::repair),
         )
+        .route("/internal/fault/errors", post(internal::inject_errors))
         .route(
             "/internal/partitions/{partition}/key-hashes",
             get(internal::key_hashes),
@@ -218,8 +238,16 @@ async fn dynamodb(
         .unwrap_or("")
         .to_string();
     let started = std::time::Instant::now();
-    let result = handle(&state, &method, &uri, &headers, body, &operation).await;
+    let result = if state.inject_error() {
+        Err(ApiError::new(
+            ErrorCode::InternalServerError,
+            "Internal server error (injected by DDB_FAULT_INJECTION)",
+        ))
+    } else {
+        handle(&state, &method, &uri, &headers, body.clone(), &operation).await
+    };
     let elapsed = started.elapsed();
+    let table = table_label(&state.node, &body);
     let (status, body) = match result {
         Ok(value) => (StatusCode::OK, value),
         Err(error) => {
@@ -232,12 +260,29 @@ async fn dynamodb(
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             state
                 .metrics
-                .record(&operation, Outcome::from_error(error.code), elapsed);
+                .record(&table, &operation, Outcome::from_error(error.code), elapsed);
             return respond(status, &error.to_json(), &request_id);
         }
     };
-    state.metrics.record(&operation, Outcome::Ok, elapsed);
+    state
+        .metrics
+        .record(&table, &operation, Outcome::Ok, elapsed);
     respond(status, &body, &request_id)
+}
+
+/// The `table` label of a request: its `TableName` if the catalog holds that table, else
+/// [`metrics::NO_TABLE`] (so clients cannot create series without bound).
+fn table_label(node: &Node, body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "TableName")]
+        table: Option<String>,
+    }
+    serde_json::from_slice::<Named>(body)
+        .ok()
+        .and_then(|named| named.table)
+        .filter(|name| node.catalog().table(name).is_some())
+        .unwrap_or_else(|| metrics::NO_TABLE.to_string())
 }
 
 async fn handle(
