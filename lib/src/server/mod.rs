@@ -180,6 +180,24 @@ async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         );
     }
+    // Groups this node leads that run with a log replica (a lost replica replaced, not yet
+    // rebuilt): an operational alarm while it lasts, as the group has one full copy fewer.
+    let with_log_replica = state
+        .node
+        .group_status()
+        .iter()
+        .filter(|(_, status)| {
+            status.state == "leader"
+                && status
+                    .membership
+                    .iter()
+                    .any(|(_, role)| role == crate::replication::Role::Log)
+        })
+        .count();
+    let _ = write!(
+        text,
+        "# HELP ddb_groups_with_log_replica Groups this node leads whose membership holds a log replica.\n# TYPE ddb_groups_with_log_replica gauge\nddb_groups_with_log_replica {with_log_replica}\n"
+    );
     let archive = state.node.archive_partitions();
     type Value = fn(&crate::node::ArchivePartition) -> u64;
     let families: [(&str, &str, &str, Value); 4] = [
