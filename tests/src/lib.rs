@@ -23,7 +23,8 @@ pub mod s3;
 pub use archive_check::{Replayed, replay_archive};
 pub use archiver_process::{ArchivedNode, ArchiverProcess};
 pub use local_up::{
-    LocalUp, client, create_hash_table, http_get, internal_call, kill_node, parse_export,
+    LocalUp, RestartedNode, client, create_hash_table, http_get, internal_call, kill_node,
+    parse_export, restart_node,
 };
 pub use node_process::{NodeProcess, healthz_ok};
 pub use ports::{cluster_ports, free_cluster_base_port, nothing_listens_on};

@@ -199,6 +199,42 @@ pub fn kill_node(dir: &Path, id: u32) {
     assert!(killed, "no ddbd running with {config}");
 }
 
+/// A node of a `ddbctl local up` cluster started again by a test after [`kill_node`]; killed
+/// when dropped (ddbctl does not know it).
+pub struct RestartedNode(Child);
+
+impl Drop for RestartedNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts node `id` of the cluster in `dir` again, as `ddbctl local up` does (`ddbd --config
+/// nodeN/ddbd.toml`, output appended to its log), with `env` added.
+///
+/// # Panics
+/// When ddbd cannot be started.
+#[allow(clippy::unwrap_used)]
+pub fn restart_node(dir: &Path, id: u32, env: &[(&str, &str)]) -> RestartedNode {
+    let node = dir.join(format!("node{id}"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(node.join("ddbd.log"))
+        .unwrap();
+    let child = Command::new(crate::binary("ddbd"))
+        .arg("--config")
+        .arg(node.join("ddbd.toml"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    RestartedNode(child)
+}
+
 /// The body of `GET path` from the node on `port` (plain HTTP/1.1), if it answers.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};

@@ -132,6 +132,12 @@ pub enum Command {
     /// Ask the scrubber what it proved: replicas equal each other and the archive.
     #[command(subcommand)]
     Scrub(ScrubCommand),
+    /// What the canaries saw: availability and latency per endpoint, AZ and operation.
+    #[command(subcommand)]
+    Canary(CanaryCommand),
+    /// Customer-facing and operational alarms: list, history, silence.
+    #[command(subcommand)]
+    Alarms(AlarmsCommand),
     /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
     #[command(subcommand)]
     Drill(DrillCommand),
@@ -285,6 +291,87 @@ pub struct RestoreArgs {
     /// Example: --as-table orders_restored --endpoint http://127.0.0.1:8000
     #[arg(long, value_name = "NEW")]
     pub as_table: Option<String>,
+}
+
+/// Where the canaries serve.
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    /// Every canary to ask (one per AZ), comma-separated or repeated.
+    ///
+    /// Example: --canary http://10.0.1.10:9600,http://10.0.2.10:9600
+    #[arg(
+        long = "canary",
+        env = "DDB_CANARY",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:9600"
+    )]
+    pub canaries: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CanaryCommand {
+    /// Availability and latency as customers saw them, per endpoint, AZ and operation, over
+    /// the windows the canaries keep (5 minutes each by default, the last hour): calls that
+    /// counted, the share that succeeded, p50 and p99 latency, and a sparkline of availability
+    /// per window, oldest first (█ 100%, ▇ ≥99.99%, ▆ ≥99.9%, ▅ ≥99%, ▄ ≥95%, ▃ ≥90%, ▂ ≥50%,
+    /// ▁ below, blank: no calls). 5xx, timeouts, connection failures and wrong data count
+    /// against availability; client errors and throttling do not (throttled calls are shown).
+    ///
+    /// Exit status: 0 every canary answered; 2 one did not.
+    ///
+    /// Example: ddbctl canary report --canary http://127.0.0.1:9600,http://127.0.0.1:9601
+    #[command(verbatim_doc_comment)]
+    Report {
+        #[command(flatten)]
+        canaries: CanaryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlarmsCommand {
+    /// Alarms pending or firing now, on every canary: name, severity, state, since when,
+    /// whether silenced, and what is wrong.
+    ///
+    /// Exit status: 0 nothing fires; 1 an alarm fires; 2 a canary cannot be reached.
+    ///
+    /// Example: ddbctl alarms ls
+    #[command(verbatim_doc_comment)]
+    Ls {
+        #[command(flatten)]
+        canaries: CanaryArgs,
+    },
+    /// Alarm transitions (pending, firing, resolved), oldest first, as the canaries persisted
+    /// them.
+    ///
+    /// Example: ddbctl alarms history --limit 50
+    #[command(verbatim_doc_comment)]
+    History {
+        #[command(flatten)]
+        canaries: CanaryArgs,
+        /// How many entries per canary.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Silence alarms whose labels match every --match for a while: they are still evaluated
+    /// and listed (as silenced) and go to the history, but send no notification. Silences
+    /// persist across restarts of the canary.
+    ///
+    /// Example: ddbctl alarms silence --match alertname=page-fast --match endpoint=http://10.0.1.10:8000 --for 2h --comment "node 1 replaced"
+    #[command(verbatim_doc_comment)]
+    Silence {
+        #[command(flatten)]
+        canaries: CanaryArgs,
+        /// A label the alarm must carry, `name=value` (alertname, severity, endpoint, az,
+        /// node, partition, …); repeat for more.
+        #[arg(long = "match", value_name = "NAME=VALUE", required = true)]
+        matchers: Vec<String>,
+        /// How long: a number with s, m, h or d.
+        #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
+        duration: String,
+        /// Why, for the history.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
 }
 
 /// Where the scrubber serves.

@@ -4,6 +4,7 @@ mod archive;
 #[cfg(feature = "bucket-admin")]
 pub(crate) mod archive_bucket;
 mod archive_restore;
+mod canary;
 mod cluster;
 pub(crate) mod cluster_status;
 pub mod connect;
@@ -58,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Partition(command) => partition::run(&cli.global.connection, command, format),
         Command::Archive(command) => archive::run(command, &cli.global.connection, format),
         Command::Scrub(command) => scrub::run(command, format),
+        Command::Canary(command) => canary::run_canary(command, format),
+        Command::Alarms(command) => canary::run_alarms(command, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
     }
 }
