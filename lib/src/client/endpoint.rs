@@ -2,36 +2,38 @@
 
 use super::ClientError;
 
-/// A parsed `http://host[:port]` endpoint: the URL to post to and the `Host` header to sign.
+/// A parsed `http[s]://host[:port]` endpoint: the URL to post to and the `Host` header to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The URL requests go to, `http://host:port/`.
+    /// The URL requests go to, `http[s]://host:port/`.
     pub url: String,
-    /// The `Host` header value, `host:port` (or `host` when the port is 80).
+    /// The `Host` header value, `host:port` (or `host` when the port is the scheme's default).
     pub host_header: String,
+    /// True for `https://`.
+    pub tls: bool,
 }
 
 impl Endpoint {
-    /// Parses `http://host[:port][/]`. `https` is refused: this client is built without TLS to
-    /// keep the build lean, so put a TLS-terminating proxy elsewhere or use plain HTTP on a
-    /// trusted network. Paths other than `/` are refused too (DynamoDB posts to `/`).
+    /// Parses `http://host[:port][/]` or `https://host[:port][/]` (TLS with the webpki root
+    /// certificates, as for DynamoDB itself). Paths other than `/` are refused (DynamoDB posts
+    /// to `/`).
     pub fn parse(endpoint: &str) -> Result<Self, ClientError> {
         let bad = |why: &str| ClientError::Protocol(format!("endpoint {endpoint:?}: {why}"));
-        let rest = if let Some(rest) = endpoint.strip_prefix("http://") {
-            rest
-        } else if endpoint.starts_with("https://") {
-            return Err(bad(
-                "https is not supported yet (ddb's client is built without TLS); use http://",
-            ));
+        let (scheme, default_port, rest) = if let Some(rest) = endpoint.strip_prefix("http://") {
+            ("http", 80, rest)
+        } else if let Some(rest) = endpoint.strip_prefix("https://") {
+            ("https", 443, rest)
         } else {
-            return Err(bad("expected http://host:port"));
+            return Err(bad("expected http://host:port or https://host[:port]"));
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() {
             return Err(bad("no host"));
         }
         if authority.contains(['/', '?', '#', '@', ' ']) {
-            return Err(bad("expected only http://host:port, without path or user"));
+            return Err(bad(
+                "expected only scheme://host:port, without path or user",
+            ));
         }
         let host_header = match authority.rsplit_once(':') {
             // A bare IPv6 address like [::1] has colons but no port after the bracket.
@@ -40,7 +42,7 @@ impl Endpoint {
                     return Err(bad("no host"));
                 }
                 let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
-                if port == 80 {
+                if port == default_port {
                     host.to_owned()
                 } else {
                     format!("{host}:{port}")
@@ -49,8 +51,9 @@ impl Endpoint {
             _ => authority.to_owned(),
         };
         Ok(Endpoint {
-            url: format!("http://{authority}/"),
+            url: format!("{scheme}://{authority}/"),
             host_header,
+            tls: scheme == "https",
         })
     }
 }
@@ -82,12 +85,16 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_with_an_explanation() {
-        let error = Endpoint::parse("https://dynamodb.us-east-1.amazonaws.com").unwrap_err();
-        assert!(
-            error.to_string().contains("https is not supported"),
-            "{error}"
-        );
+    fn https_endpoints_use_tls_and_leave_out_port_443() {
+        let e = Endpoint::parse("https://dynamodb.us-east-1.amazonaws.com").unwrap();
+        assert_eq!(e.url, "https://dynamodb.us-east-1.amazonaws.com/");
+        assert_eq!(e.host_header, "dynamodb.us-east-1.amazonaws.com");
+        assert!(e.tls);
+        let e = Endpoint::parse("https://db.local:443/").unwrap();
+        assert_eq!(e.host_header, "db.local");
+        let e = Endpoint::parse("https://db.local:8443").unwrap();
+        assert_eq!(e.host_header, "db.local:8443");
+        assert!(!Endpoint::parse("http://db.local").unwrap().tls);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! the server sends one, and turns DynamoDB's error shape into [`ClientError::Service`]. It
 //! never retries: a caller that wants retries decides which errors deserve one.
 //!
-//! Only `http://` endpoints are supported for now: the HTTP library is built without TLS to
-//! keep the build lean.
+//! `http://` and `https://` endpoints are supported; TLS uses rustls (on the aws-lc-rs
+//! provider) with the webpki root certificates, so DynamoDB itself can be called.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -49,7 +49,7 @@ const IDLE_CONNECTIONS_PER_HOST: usize = 16;
 /// How to reach and sign for a DynamoDB endpoint.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `http://host:port`; `https` is not supported yet.
+    /// `http://host:port` or `https://host[:port]`.
     pub endpoint: String,
     /// The access key requests are signed with.
     pub credential: Credential,
@@ -77,8 +77,16 @@ impl Client {
     /// it does not connect until the first call.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let endpoint = Endpoint::parse(&config.endpoint)?;
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::WebPki)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(tls)
             .timeout_global(Some(config.timeout))
             .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
             .max_redirects(0)
@@ -187,5 +195,44 @@ impl Client {
             ureq::Error::ConnectionFailed => transport("connection failed".to_owned()),
             other => ClientError::Protocol(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    /// The TLS stack is wired (a crypto provider, root certificates): an https endpoint that
+    /// answers in plain HTTP fails the handshake with an error, never a panic.
+    #[test]
+    fn an_https_endpoint_that_speaks_plain_http_is_an_error() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut hello = [0u8; 512];
+                let _ = stream.read(&mut hello);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        let client = Client::new(ClientConfig {
+            endpoint: format!("https://127.0.0.1:{port}"),
+            credential: Credential::new("AKID", "SECRET"),
+            session_token: None,
+            region: DEFAULT_REGION.to_string(),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        let error = client
+            .call("ListTables", &serde_json::json!({}))
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientError::Transport { .. } | ClientError::Protocol(_)
+            ),
+            "{error:?}"
+        );
     }
 }
