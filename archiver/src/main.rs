@@ -52,16 +52,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(ddb_archiver::run(
-        config,
-        async {
-            ddb::service::shutdown_signal().await;
-            tracing::info!("stop signal received");
-        },
-        |address| {
-            println!("ddb-archiver serving /metrics and /healthz on http://{address}");
-            ddb::service::notify_systemd("READY=1");
-        },
-    ))
+    ddb::service::run_daemon(
+        "ddb-archiver",
+        "/metrics and /healthz",
+        |shutdown, ready| ddb_archiver::run(config, shutdown, ready),
+    )
 }

@@ -92,10 +92,6 @@ pub async fn run(
         rounds: AtomicU64::new(0),
         table_ready: AtomicBool::new(false),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let address = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -104,9 +100,7 @@ pub async fn run(
         .route("/alarms/history", get(history))
         .route("/silences", post(silence))
         .with_state(Arc::clone(&shared));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let address = ddb::service::serve_http(config.listen, app).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut probes = Vec::new();
@@ -121,14 +115,7 @@ pub async fn run(
     }
     tracing::info!(az = %config.az, endpoints = ?config.endpoints, %address, "probing");
     ready(address);
-    if let Some(period) = ddb::service::watchdog_period() {
-        tokio::spawn(async move {
-            loop {
-                ddb::service::notify_systemd("WATCHDOG=1");
-                tokio::time::sleep(period).await;
-            }
-        });
-    }
+    ddb::service::spawn_watchdog();
 
     let watched = ops::Watched {
         nodes: config.nodes.clone(),

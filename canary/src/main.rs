@@ -34,18 +34,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(ddb_canary::run(
-        config,
-        async {
-            ddb::service::shutdown_signal().await;
-            tracing::info!("stop signal received");
-        },
-        |address| {
-            println!(
-                "ddb-canary serving /report, /alarms, /metrics and /healthz on http://{address}"
-            );
-            ddb::service::notify_systemd("READY=1");
-        },
-    ))
+    ddb::service::run_daemon(
+        "ddb-canary",
+        "/report, /alarms, /metrics and /healthz",
+        |shutdown, ready| ddb_canary::run(config, shutdown, ready),
+    )
 }

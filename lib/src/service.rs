@@ -76,3 +76,61 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
 }
+
+/// Binds `listen` and serves `app` in the background (for a daemon's `/metrics`, `/healthz`
+/// and the like); the address it listens on.
+pub async fn serve_http(
+    listen: std::net::SocketAddr,
+    app: axum::Router,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("listening on {listen}: {e}")))?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(address)
+}
+
+/// Pings systemd's watchdog from a background task, if systemd asked for one. A daemon whose
+/// main loop may be busy for long (a deep scrub, a probe that times out) uses this; whether its
+/// work completes shows in its metrics instead.
+pub fn spawn_watchdog() {
+    if let Some(period) = watchdog_period() {
+        tokio::spawn(async move {
+            loop {
+                notify_systemd("WATCHDOG=1");
+                tokio::time::sleep(period).await;
+            }
+        });
+    }
+}
+
+/// A daemon's `main` after its configuration is loaded: runs `run` on a new runtime until
+/// SIGINT or SIGTERM; once it serves, prints `<name> serving <what> on http://<address>` (the
+/// line tests and `ddbctl local up` read) and tells systemd it is ready.
+pub fn run_daemon<F, E>(
+    name: &'static str,
+    what: &'static str,
+    run: impl FnOnce(
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+        Box<dyn FnOnce(std::net::SocketAddr) + Send>,
+    ) -> F,
+) -> Result<(), E>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: From<std::io::Error>,
+{
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(
+        Box::pin(async {
+            shutdown_signal().await;
+            tracing::info!("stop signal received");
+        }),
+        Box::new(move |address| {
+            println!("{name} serving {what} on http://{address}");
+            notify_systemd("READY=1");
+        }),
+    ))
+}

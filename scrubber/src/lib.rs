@@ -90,10 +90,6 @@ pub async fn run(
             agent: agent.clone(),
         },
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let address = listener.local_addr()?;
     let app = Router::new()
         .route("/status", get(status_json))
         .route("/metrics", get(metrics))
@@ -103,22 +99,13 @@ pub async fn run(
         .route("/resume", post(resume))
         .route("/repair", post(repair_now))
         .with_state(Arc::clone(&shared));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let address = ddb::service::serve_http(config.listen, app).await?;
     tracing::info!(archive = %config.archive, nodes = ?config.nodes, %address, "scrubbing");
     ready(address);
 
-    if let Some(period) = ddb::service::watchdog_period() {
-        // The loop below may spend long in a deep pass; the watchdog checks the process is
-        // alive and serving, the proven-LSN age shows whether passes complete.
-        tokio::spawn(async move {
-            loop {
-                ddb::service::notify_systemd("WATCHDOG=1");
-                tokio::time::sleep(period).await;
-            }
-        });
-    }
+    // The loop below may spend long in a deep pass; the watchdog checks the process is alive
+    // and serving, the proven-LSN age shows whether passes complete.
+    ddb::service::spawn_watchdog();
     let mut calendar = match &config.deep_schedule {
         Some(expression) => {
             let on_due = Arc::clone(&shared);

@@ -32,16 +32,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(ddb_scrubber::run(
-        config,
-        async {
-            ddb::service::shutdown_signal().await;
-            tracing::info!("stop signal received");
-        },
-        |address| {
-            println!("ddb-scrubber serving /status, /metrics and /healthz on http://{address}");
-            ddb::service::notify_systemd("READY=1");
-        },
-    ))
+    ddb::service::run_daemon(
+        "ddb-scrubber",
+        "/status, /metrics and /healthz",
+        |shutdown, ready| ddb_scrubber::run(config, shutdown, ready),
+    )
 }

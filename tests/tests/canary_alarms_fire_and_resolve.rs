@@ -15,11 +15,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ddb_tests::{LocalUp, binary, internal_call, kill_node, parse_export, restart_node};
+use ddb_tests::{Daemon, LocalUp, binary, internal_call, kill_node, parse_export, restart_node};
 use serde_json::Value;
 
 const NODES: u16 = 3;
@@ -70,19 +70,6 @@ fn receiver() -> (String, Received) {
     (address, received)
 }
 
-/// A running canary, killed when dropped.
-struct Canary {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Canary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_canary(
     work: &Path,
     name: &str,
@@ -90,7 +77,7 @@ fn start_canary(
     credentials: (&str, &str),
     slo: f64,
     receiver: &str,
-) -> Canary {
+) -> Daemon {
     let endpoints: Vec<String> = (0..NODES)
         .map(|i| format!("\"http://127.0.0.1:{}\"", base + i))
         .collect();
@@ -127,28 +114,11 @@ min_requests = 5
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary("ddb-canary"))
-        .arg("--config")
-        .arg(&config)
-        .env("DDB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("on ")
-        .last()
-        .map(|url| url.trim().to_string())
-        .unwrap_or_else(|| panic!("canary said {line:?}"));
-    Canary { child, url }
+    Daemon::start("ddb-canary", &config)
 }
 
 /// `ddbctl -o json <args> --canary URL`: exit code and JSON.
-fn ddbctl(canary: &Canary, args: &[&str]) -> (i32, Value) {
+fn ddbctl(canary: &Daemon, args: &[&str]) -> (i32, Value) {
     let output = Command::new(binary("ddbctl"))
         .args(["-o", "json"])
         .args(args)
@@ -166,7 +136,7 @@ fn ddbctl(canary: &Canary, args: &[&str]) -> (i32, Value) {
 }
 
 /// Alarms pending or firing now.
-fn alarms(canary: &Canary) -> Vec<Value> {
+fn alarms(canary: &Daemon) -> Vec<Value> {
     let (_, answer) = ddbctl(canary, &["alarms", "ls"]);
     answer["alarms"].as_array().unwrap().clone()
 }

@@ -64,8 +64,14 @@ fn a_byte_flipped_in_a_table_file_is_named_by_the_deep_pass() {
                 *size > 4 << 20 && path.components().any(|c| c.as_os_str() == "tables")
             })
             .max_by_key(|(_, size)| *size);
-        if let Some((path, _)) = found {
-            break path;
+        // Only a finished table counts: one still being written would be dropped at recovery
+        // (and the journal replayed), taking the flipped byte with it.
+        if let Some((path, size)) = found {
+            std::thread::sleep(Duration::from_secs(2));
+            let settled = std::fs::metadata(&path).is_ok_and(|meta| meta.len() == size);
+            if settled {
+                break path;
+            }
         }
         assert!(
             Instant::now() < deadline,
@@ -122,26 +128,13 @@ fn a_byte_flipped_in_a_table_file_is_named_by_the_deep_pass() {
         ),
     )
     .unwrap();
-    let mut scrubber = std::process::Command::new(binary("ddb-scrubber"))
-        .arg("--config")
-        .arg(&config)
-        .env("DDB_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(scrubber.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line.split("on ").last().unwrap().trim().to_string();
+    let scrubber = ddb_tests::Daemon::start("ddb-scrubber", &config);
+    let url = scrubber.url.clone();
     let output = std::process::Command::new(binary("ddbctl"))
         .args(["-o", "json", "scrub", "run", "--deep", "--scrubber", &url])
         .output()
         .unwrap();
-    let _ = scrubber.kill();
-    let _ = scrubber.wait();
+    drop(scrubber);
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
     });

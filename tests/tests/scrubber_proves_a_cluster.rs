@@ -9,34 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ddb_tests::{LocalUp, binary, client, internal_call, parse_export};
+use ddb_tests::{Daemon, LocalUp, binary, client, internal_call, parse_export};
 
 const NODES: u16 = 3;
 
-/// A running scrubber, killed when dropped.
-struct Scrubber {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Scrubber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_scrubber(
-    cluster_dir: &std::path::Path,
-    base: u16,
-    data_dir: &std::path::Path,
-) -> Scrubber {
+fn start_scrubber(cluster_dir: &std::path::Path, base: u16, data_dir: &std::path::Path) -> Daemon {
     let nodes: Vec<String> = (0..NODES)
         .map(|i| format!("\"http://127.0.0.1:{}\"", base + i))
         .collect();
@@ -52,24 +34,7 @@ fn start_scrubber(
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary("ddb-scrubber"))
-        .arg("--config")
-        .arg(&config)
-        .env("DDB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("on ")
-        .last()
-        .map(|url| url.trim().to_string())
-        .unwrap_or_else(|| panic!("scrubber said {line:?}"));
-    Scrubber { child, url }
+    Daemon::start("ddb-scrubber", &config)
 }
 
 /// A node that holds a full replica of `partition` and does not lead it.
@@ -88,7 +53,7 @@ fn follower_of(base: u16, token: &str, partition: u64) -> u32 {
 }
 
 /// `ddbctl -o json scrub run [--deep]`: exit code and the status it printed.
-fn scrub_run(scrubber: &Scrubber, deep: bool) -> (i32, serde_json::Value) {
+fn scrub_run(scrubber: &Daemon, deep: bool) -> (i32, serde_json::Value) {
     let mut args = vec!["run"];
     if deep {
         args.push("--deep");
@@ -97,7 +62,7 @@ fn scrub_run(scrubber: &Scrubber, deep: bool) -> (i32, serde_json::Value) {
 }
 
 /// `ddbctl -o json scrub <args> --scrubber URL`: exit code and the JSON it printed.
-fn scrub(scrubber: &Scrubber, args: &[&str]) -> (i32, serde_json::Value) {
+fn scrub(scrubber: &Daemon, args: &[&str]) -> (i32, serde_json::Value) {
     let output = Command::new(binary("ddbctl"))
         .args(["-o", "json", "scrub"])
         .args(args)
@@ -144,8 +109,7 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     let status = proven(&scrubber, 5);
     // A clean run raises nothing.
     assert_eq!(health(&scrubber), "ok");
-    let port: u16 = scrubber.url.rsplit(':').next().unwrap().parse().unwrap();
-    let metrics = ddb_tests::http_get(port, "/metrics").unwrap();
+    let metrics = ddb_tests::http_get(scrubber.port(), "/metrics").unwrap();
     let scanned: u64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("ddb_scrub_scanned_bytes_total "))
@@ -332,7 +296,7 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
 
 /// Runs deep passes until every check of at least `partitions` partitions agrees (under writes
 /// a check may be pending for a pass); the status then.
-fn proven(scrubber: &Scrubber, partitions: usize) -> serde_json::Value {
+fn proven(scrubber: &Daemon, partitions: usize) -> serde_json::Value {
     let (code, status) = scrub_until(scrubber, true, |status| {
         let reports = status["partitions"].as_object().unwrap();
         reports.len() >= partitions
@@ -349,7 +313,7 @@ fn proven(scrubber: &Scrubber, partitions: usize) -> serde_json::Value {
 /// Runs passes until `done` holds for the status one prints (within a minute); its exit code
 /// and that status.
 fn scrub_until(
-    scrubber: &Scrubber,
+    scrubber: &Daemon,
     deep: bool,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> (i32, serde_json::Value) {
@@ -365,7 +329,7 @@ fn scrub_until(
 }
 
 /// The body of the scrubber's `/healthz`: `ok` or `scrub mismatch`.
-fn health(scrubber: &Scrubber) -> String {
+fn health(scrubber: &Daemon) -> String {
     let port: u16 = scrubber.url.rsplit(':').next().unwrap().parse().unwrap();
     ddb_tests::http_get(port, "/healthz")
         .unwrap()
