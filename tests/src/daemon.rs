@@ -58,3 +58,24 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// `ddbctl -o json <args>`: its exit code and the JSON it printed.
+///
+/// # Panics
+/// When ddbctl cannot be run or prints no JSON (its output is shown).
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub fn ddbctl_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let output = Command::new(crate::binary("ddbctl"))
+        .args(["-o", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ddbctl {args:?}: {e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), json)
+}

@@ -23,7 +23,7 @@ pub mod s3;
 
 pub use archive_check::{Replayed, replay_archive};
 pub use archiver_process::{ArchivedNode, ArchiverProcess};
-pub use daemon::Daemon;
+pub use daemon::{Daemon, ddbctl_json};
 pub use local_up::{
     LocalUp, RestartedNode, client, create_hash_table, http_get, internal_call, kill_node,
     parse_export, restart_node,

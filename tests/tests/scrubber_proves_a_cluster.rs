@@ -9,12 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ddb_tests::{Daemon, LocalUp, binary, client, internal_call, parse_export};
+use ddb_tests::{Daemon, LocalUp, client, internal_call, parse_export};
 
 const NODES: u16 = 3;
 
@@ -63,20 +62,10 @@ fn scrub_run(scrubber: &Daemon, deep: bool) -> (i32, serde_json::Value) {
 
 /// `ddbctl -o json scrub <args> --scrubber URL`: exit code and the JSON it printed.
 fn scrub(scrubber: &Daemon, args: &[&str]) -> (i32, serde_json::Value) {
-    let output = Command::new(binary("ddbctl"))
-        .args(["-o", "json", "scrub"])
-        .args(args)
-        .args(["--scrubber", &scrubber.url])
-        .output()
-        .unwrap();
-    let status = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), status)
+    let mut all = vec!["scrub"];
+    all.extend(args);
+    all.extend(["--scrubber", &scrubber.url]);
+    ddb_tests::ddbctl_json(&all)
 }
 
 #[test]
