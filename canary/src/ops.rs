@@ -306,6 +306,96 @@ mod tests {
         assert!(samples[1].labels.is_empty());
     }
 
+    /// Serves `body` at every path, over real HTTP, until the test ends.
+    fn serve(body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn every_operational_condition_is_read_from_the_daemons_metrics() {
+        let node = serve(
+            "ddb_requests_total{table=\"t\",op=\"PutItem\",outcome=\"ok\"} 90\n\
+             ddb_requests_total{table=\"t\",op=\"GetItem\",outcome=\"ok\"} 10\n\
+             ddb_requests_total{table=\"t\",op=\"PutItem\",outcome=\"server_error\"} 4\n\
+             ddb_requests_total{table=\"-\",op=\"PutItem\",outcome=\"client_error\"} 7\n\
+             ddb_groups_with_log_replica 1\n\
+             ddb_archive_over_bound{table_id=\"1\",partition=\"3\"} 1\n\
+             ddb_archive_over_bound{table_id=\"1\",partition=\"4\"} 0\n",
+        );
+        let archiver = serve(
+            "ddb_archiver_lag_seconds{table_id=\"1\",partition=\"3\"} 120\n\
+             ddb_archiver_lag_seconds{table_id=\"1\",partition=\"4\"} 0.4\n\
+             ddb_archiver_split_brain{table_id=\"1\",partition=\"5\"} 1\n",
+        );
+        let scrubber = serve(
+            "ddb_scrub_mismatch{table_id=\"1\",partition=\"6\",check=\"peers\"} 1\n\
+             ddb_scrub_mismatch{table_id=\"1\",partition=\"6\",check=\"archive\"} 0\n",
+        );
+        // Nothing listens on port 9 of loopback.
+        let down = "http://127.0.0.1:9".to_string();
+        let scrape = scrape(&Watched {
+            nodes: vec![node.clone(), down.clone()],
+            archivers: vec![archiver.clone(), down.clone()],
+            scrubber: Some(scrubber),
+            archive_lag_alarm_seconds: 60.0,
+        });
+        assert_eq!(scrape.node_totals[&node], (100, 4));
+        let mut found: Vec<(&str, Severity, Labels)> = scrape
+            .conditions
+            .iter()
+            .map(|c| (c.name, c.severity, c.labels.clone()))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0).then(a.2.cmp(&b.2)));
+        let expected = vec![
+            (
+                "archive-lag",
+                Severity::Ticket,
+                labels(&[("archiver", &archiver), ("partition", "3")]),
+            ),
+            (
+                "archive-over-bound",
+                Severity::Page,
+                labels(&[("node", &node), ("partition", "3")]),
+            ),
+            (
+                "archive-split-brain",
+                Severity::Page,
+                labels(&[("archiver", &archiver), ("partition", "5")]),
+            ),
+            (
+                "archiver-down",
+                Severity::Ticket,
+                labels(&[("archiver", &down)]),
+            ),
+            (
+                "log-replica-in-use",
+                Severity::Ticket,
+                labels(&[("node", &node)]),
+            ),
+            ("node-down", Severity::Page, labels(&[("node", &down)])),
+            (
+                "scrub-mismatch",
+                Severity::Page,
+                labels(&[("check", "peers"), ("partition", "6")]),
+            ),
+        ];
+        assert_eq!(found, expected);
+    }
+
     #[test]
     fn a_condition_that_stops_holding_is_cleared_once() {
         let mut tracker = ConditionTracker::default();
