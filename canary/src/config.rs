@@ -48,6 +48,9 @@ pub struct CanaryConfig {
     pub archive_lag_alarm_seconds: f64,
     /// The scrubber's address (`scrub-mismatch`).
     pub scrubber: Option<String>,
+    /// How long an operational condition must hold, scrape after scrape, before it counts
+    /// (a daemon still starting, or one failed scrape, is not an alarm).
+    pub condition_hold_ms: u64,
     /// Where notifications are POSTed as JSON, one per transition.
     pub webhook_url: Option<String>,
     /// An Alertmanager (`http://host:9093`): alerts are POSTed to its `/api/v2/alerts`.
@@ -78,6 +81,7 @@ impl Default for CanaryConfig {
             archivers: Vec::new(),
             archive_lag_alarm_seconds: 60.0,
             scrubber: None,
+            condition_hold_ms: 30_000,
             webhook_url: None,
             alertmanager_url: None,
             alertmanager_resend_ms: 60_000,
@@ -105,6 +109,7 @@ Configuration keys (TOML file given with --config; variables in brackets overrid
   archivers = [...]                   archivers' metrics addresses (archive-lag, archive-split-brain)
   archive_lag_alarm_seconds = 60      archive lag that raises archive-lag
   scrubber = \"http://...\"             the scrubber (scrub-mismatch)
+  condition_hold_ms = 30000           an operational condition counts once it held this long
   webhook_url = \"http://...\"          JSON notifications, one per transition [DDB_CANARY_WEBHOOK_URL]
   alertmanager_url = \"http://...:9093\" Alertmanager v2 API [DDB_CANARY_ALERTMANAGER_URL]
   alertmanager_resend_ms = 60000      firing alerts renewed this often

@@ -255,36 +255,67 @@ pub fn scrape(watched: &Watched) -> Scrape {
     scrape
 }
 
-/// Conditions as the engine knows them, so one that stops holding is cleared.
-#[derive(Default)]
+/// Conditions as the engine knows them: one is reported only once it has held for the hold
+/// time without a break (one failed scrape, or a daemon still starting, is not an alarm), and
+/// one that stops holding is cleared.
 pub struct ConditionTracker {
-    active: BTreeSet<(String, Labels)>,
+    hold_ms: u64,
+    /// Conditions holding now, with when they started to.
+    holding: BTreeMap<(String, Labels), u64>,
+    /// Conditions reported active to the engine.
+    reported: BTreeSet<(String, Labels)>,
     severity: BTreeMap<(String, Labels), Severity>,
 }
 
 impl ConditionTracker {
-    /// Every condition to set: the ones holding (active) and the ones that held last time and
-    /// no longer do (cleared).
-    pub fn update(&mut self, now: &[Condition]) -> Vec<(String, Labels, bool, Severity, String)> {
+    /// A tracker that reports a condition after it has held `hold_ms`.
+    #[must_use]
+    pub fn new(hold_ms: u64) -> Self {
+        ConditionTracker {
+            hold_ms,
+            holding: BTreeMap::new(),
+            reported: BTreeSet::new(),
+            severity: BTreeMap::new(),
+        }
+    }
+
+    /// Every condition to set, given the ones holding at `now_ms`: those that have held long
+    /// enough (active), and those reported before that no longer hold (cleared).
+    pub fn update(
+        &mut self,
+        now: &[Condition],
+        now_ms: u64,
+    ) -> Vec<(String, Labels, bool, Severity, String)> {
         let mut out = Vec::new();
-        let mut next = BTreeSet::new();
+        let mut holding = BTreeMap::new();
         for condition in now {
             let key = (condition.name.to_string(), condition.labels.clone());
+            let since = self.holding.get(&key).copied().unwrap_or(now_ms);
+            holding.insert(key.clone(), since);
             self.severity.insert(key.clone(), condition.severity);
-            next.insert(key);
-            out.push((
-                condition.name.to_string(),
-                condition.labels.clone(),
-                true,
-                condition.severity,
-                condition.summary.clone(),
-            ));
+            if now_ms.saturating_sub(since) >= self.hold_ms {
+                self.reported.insert(key);
+                out.push((
+                    condition.name.to_string(),
+                    condition.labels.clone(),
+                    true,
+                    condition.severity,
+                    condition.summary.clone(),
+                ));
+            }
         }
-        for key in self.active.difference(&next) {
-            let severity = self.severity.get(key).copied().unwrap_or(Severity::Ticket);
-            out.push((key.0.clone(), key.1.clone(), false, severity, String::new()));
+        let cleared: Vec<(String, Labels)> = self
+            .reported
+            .iter()
+            .filter(|key| !holding.contains_key(*key))
+            .cloned()
+            .collect();
+        for key in cleared {
+            self.reported.remove(&key);
+            let severity = self.severity.get(&key).copied().unwrap_or(Severity::Ticket);
+            out.push((key.0, key.1, false, severity, String::new()));
         }
-        self.active = next;
+        self.holding = holding;
         out
     }
 }
@@ -397,21 +428,26 @@ mod tests {
     }
 
     #[test]
-    fn a_condition_that_stops_holding_is_cleared_once() {
-        let mut tracker = ConditionTracker::default();
+    fn a_condition_is_reported_once_it_holds_and_cleared_once_it_stops() {
+        let mut tracker = ConditionTracker::new(1_000);
         let down = Condition {
             name: "node-down",
             labels: labels(&[("node", "n1")]),
             severity: Severity::Page,
             summary: "down".to_string(),
         };
-        let set = tracker.update(std::slice::from_ref(&down));
+        // A blip shorter than the hold is never reported, nor cleared.
+        assert!(tracker.update(std::slice::from_ref(&down), 0).is_empty());
+        assert!(tracker.update(&[], 500).is_empty());
+        assert!(tracker.update(std::slice::from_ref(&down), 600).is_empty());
+        assert!(tracker.update(std::slice::from_ref(&down), 1_500).is_empty());
+        let set = tracker.update(std::slice::from_ref(&down), 1_600);
         assert_eq!(set.len(), 1);
         assert!(set[0].2);
-        let set = tracker.update(&[]);
+        let set = tracker.update(&[], 2_000);
         assert_eq!(set.len(), 1);
         assert!(!set[0].2);
         assert_eq!(set[0].3, Severity::Page);
-        assert!(tracker.update(&[]).is_empty());
+        assert!(tracker.update(&[], 3_000).is_empty());
     }
 }

@@ -40,8 +40,29 @@ impl LocalUp {
     ///
     /// # Panics
     /// When ddbctl cannot be started.
+    ///
+    /// Like [`LocalUp::start`] it runs no canaries (`--no-canary`): their tables would mix
+    /// with the ones a test makes; [`LocalUp::start_whole`] runs everything.
     #[allow(clippy::unwrap_used)]
     pub fn start_with_env(
+        dir: &Path,
+        base: u16,
+        nodes: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut args = vec!["--no-canary"];
+        args.extend_from_slice(extra);
+        LocalUp::start_whole(dir, base, nodes, &args, env)
+    }
+
+    /// The whole system as a user gets it from `ddbctl local up`: nodes, archivers, the
+    /// scrubber and a canary per AZ, plus `extra` arguments and `env`.
+    ///
+    /// # Panics
+    /// When ddbctl cannot be started.
+    #[allow(clippy::unwrap_used)]
+    pub fn start_whole(
         dir: &Path,
         base: u16,
         nodes: u16,

@@ -9,6 +9,8 @@ pub const PEER_PORT_OFFSET: u16 = 100;
 pub const ARCHIVER_PORT_OFFSET: u16 = 200;
 /// How far its scrubber's port sits above its first API port.
 pub const SCRUBBER_PORT_OFFSET: u16 = 300;
+/// How far its canaries' ports (one per AZ) sit above its first API port.
+pub const CANARY_PORT_OFFSET: u16 = 400;
 
 /// True if `127.0.0.1:port` can be bound right now (nothing listens on it and no connection
 /// uses it as its local port).
@@ -27,12 +29,15 @@ pub fn nothing_listens_on(port: u16) -> bool {
     .is_err()
 }
 
-/// Every API, peer and archiver port of a local cluster of `nodes` nodes from `base`.
+/// Every API, peer, archiver, scrubber and canary port of a local cluster of `nodes` nodes
+/// from `base`.
 pub fn cluster_ports(base: u16, nodes: u16) -> impl Iterator<Item = u16> {
+    let azs = nodes.min(3);
     (base..base + nodes)
         .chain(base + PEER_PORT_OFFSET..base + PEER_PORT_OFFSET + nodes)
         .chain(base + ARCHIVER_PORT_OFFSET..base + ARCHIVER_PORT_OFFSET + nodes)
         .chain(std::iter::once(base + SCRUBBER_PORT_OFFSET))
+        .chain(base + CANARY_PORT_OFFSET..base + CANARY_PORT_OFFSET + azs)
 }
 
 /// A base port whose API and peer ports for `nodes` nodes are all free right now (starting

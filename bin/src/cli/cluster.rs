@@ -16,6 +16,10 @@ pub enum LocalCommand {
     ///   node<i>/ddbd.toml   node i's configuration, rewritten on every start (mode 0600)
     ///   node<i>/data/       node i's data (WALs, replicas, catalog)
     ///   node<i>/ddbd.log    node i's output, appended
+    ///   node<i>/archiver.*  the archiver beside node i (its /metrics on BASE+200+i-1)
+    ///   scrubber.*          the scrubber (BASE+300): ddbctl scrub status --scrubber …
+    ///   canary-<az>.*       a canary per AZ (BASE+400+k): ddbctl canary report, alarms ls
+    ///   archive/            the archive (unless --archive or --no-archive)
     ///
     /// The first run generates the key and the secret; later runs on the same directory reuse
     /// them and the data. Once every node answers /healthz it prints the endpoints, the
@@ -76,6 +80,10 @@ pub struct LocalUpArgs {
     /// Run no archivers: nothing is archived and nodes do not bound their unarchived log.
     #[arg(long)]
     pub no_archive: bool,
+    /// Run no canaries (by default one per AZ probes every node, on its own table
+    /// `ddb-canary-<az>`, and raises the alarms: `ddbctl alarms ls`).
+    #[arg(long)]
+    pub no_canary: bool,
 }
 
 #[derive(Debug, Subcommand)]

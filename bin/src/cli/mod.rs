@@ -296,14 +296,15 @@ pub struct RestoreArgs {
 /// Where the canaries serve.
 #[derive(Debug, Args)]
 pub struct CanaryArgs {
-    /// Every canary to ask (one per AZ), comma-separated or repeated.
+    /// Every canary to ask (one per AZ), comma-separated or repeated; the default is where
+    /// `ddbctl local up` starts them.
     ///
     /// Example: --canary http://10.0.1.10:9600,http://10.0.2.10:9600
     #[arg(
         long = "canary",
         env = "DDB_CANARY",
         value_delimiter = ',',
-        default_value = "http://127.0.0.1:9600"
+        default_value = "http://127.0.0.1:8400,http://127.0.0.1:8401,http://127.0.0.1:8402"
     )]
     pub canaries: Vec<String>,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::Outcome;
-use super::cluster_status::{NodeAddress, NodeReport, ask_nodes};
+use super::cluster_status::{NodeAddress, NodeReport, ask_nodes, http_get};
 use super::local_fleet::{Fleet, Started, find_ddbd};
 use super::local_layout::{LocalCluster, REGION};
 use super::status_view::{LiveTable, render};
@@ -22,6 +22,9 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     let mut cluster = LocalCluster::plan(&args.dir, args.nodes, args.base_port)?;
     cluster.heal_after_ms = args.heal_after_ms;
+    if args.no_canary {
+        cluster.canaries.clear();
+    }
     cluster.check_ports_free()?;
     let ddbd = find_ddbd()?;
     std::fs::create_dir_all(&cluster.dir)
@@ -73,6 +76,20 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
             cluster.scrubber,
             cluster.scrubber_log_path().display(),
             cluster.scrubber
+        );
+    }
+    if !cluster.canaries.is_empty() {
+        for canary in &cluster.canaries {
+            out!(
+                "canary (az {}): http://{}/report  log {}",
+                canary.az,
+                canary.listen,
+                cluster.canary_log_path(canary).display()
+            );
+        }
+        out!(
+            "alarms: ddbctl alarms ls; what customers see: ddbctl canary report (--canary {})",
+            canary_urls(&cluster).join(",")
         );
     }
     out!(
@@ -162,7 +179,9 @@ fn watch(
                     .and_then(|r| r.exit)
                     .map(|status| NodeReport::Down(format!("exited: {status}")))
             });
-            live.show(&render(&view));
+            let mut text = render(&view);
+            text.push_str(&daemons_summary(cluster));
+            live.show(&text);
         }
         match signals.recv_timeout(REFRESH_INTERVAL) {
             Ok(signal) => return signal,
@@ -170,6 +189,132 @@ fn watch(
             Err(RecvTimeoutError::Disconnected) => return "signal listener gone",
         }
     }
+}
+
+fn canary_urls(cluster: &LocalCluster) -> Vec<String> {
+    cluster
+        .canaries
+        .iter()
+        .map(|canary| format!("http://{}", canary.listen))
+        .collect()
+}
+
+/// Below the nodes' table: the archive's lag, the scrubber's proof, what the canaries see and
+/// the alarms firing, each from its daemon (a line says so when one does not answer).
+fn daemons_summary(cluster: &LocalCluster) -> String {
+    use ddb_canary::ops::parse_metrics;
+    let get = |address: &str, path: &str| {
+        http_get(address, path, STATUS_TIMEOUT)
+            .ok()
+            .filter(|(code, _)| *code == 200)
+            .map(|(_, body)| body)
+    };
+    let mut lines = Vec::new();
+    if cluster.archive.is_some() {
+        let mut lag: Option<f64> = None;
+        let mut answered = 0;
+        for node in &cluster.nodes {
+            if let Some(text) = get(&node.archiver.to_string(), "/metrics") {
+                answered += 1;
+                for sample in parse_metrics(&text) {
+                    if sample.name == "ddb_archiver_lag_seconds" {
+                        lag = Some(lag.map_or(sample.value, |lag: f64| lag.max(sample.value)));
+                    }
+                }
+            }
+        }
+        lines.push(format!(
+            "archive: {} of {} archivers answer, largest lag {}",
+            answered,
+            cluster.nodes.len(),
+            lag.map_or_else(|| "-".to_string(), |lag| format!("{lag:.1} s"))
+        ));
+        let scrub = get(&cluster.scrubber.to_string(), "/status")
+            .and_then(|body| serde_json::from_str::<ddb::scrub::Status>(&body).ok());
+        lines.push(match scrub {
+            Some(status) => {
+                let now = ddb::service::now_ms();
+                // The stalest proof over all partitions; a partition never proven wins.
+                let ages: Vec<Option<u64>> = status
+                    .partitions
+                    .values()
+                    .map(|p| p.proven_at_ms.map(|at| now.saturating_sub(at)))
+                    .collect();
+                let oldest = if ages.iter().any(Option::is_none) {
+                    Some(None)
+                } else {
+                    ages.into_iter().flatten().max().map(Some)
+                };
+                format!(
+                    "scrub: {} partitions, oldest proof {}, {}",
+                    status.partitions.len(),
+                    match oldest {
+                        Some(Some(age)) => format!("{:.0} s ago", age as f64 / 1000.0),
+                        Some(None) => "never".to_string(),
+                        None => "-".to_string(),
+                    },
+                    if status.has_mismatch() {
+                        "MISMATCH (ddbctl scrub report)"
+                    } else {
+                        "no mismatch"
+                    }
+                )
+            }
+            None => "scrub: the scrubber does not answer".to_string(),
+        });
+    }
+    let mut availability = Vec::new();
+    let mut firing = std::collections::BTreeSet::new();
+    for canary in &cluster.canaries {
+        let address = canary.listen.to_string();
+        match get(&address, "/metrics") {
+            Some(text) => {
+                let seen: Vec<f64> = parse_metrics(&text)
+                    .into_iter()
+                    .filter(|sample| sample.name == "ddb_canary_availability")
+                    .map(|sample| sample.value)
+                    .collect();
+                let worst = seen.iter().copied().fold(None, |worst: Option<f64>, a| {
+                    Some(worst.map_or(a, |worst| worst.min(a)))
+                });
+                availability.push(format!(
+                    "{} {}",
+                    canary.az,
+                    worst.map_or_else(|| "-".to_string(), |a| format!("{:.2}%", a * 100.0))
+                ));
+            }
+            None => availability.push(format!("{} not answering", canary.az)),
+        }
+        if let Some(body) = get(&address, "/alarms")
+            && let Ok(answer) = serde_json::from_str::<serde_json::Value>(&body)
+        {
+            for alarm in answer["alarms"].as_array().into_iter().flatten() {
+                if alarm["state"] == "firing" && alarm["silenced"] != true {
+                    firing.insert(alarm["key"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    if !cluster.canaries.is_empty() {
+        lines.push(format!(
+            "canaries (worst endpoint, this window): {}",
+            availability.join(", ")
+        ));
+        lines.push(if firing.is_empty() {
+            "alarms firing: none".to_string()
+        } else {
+            format!(
+                "alarms firing: {}",
+                firing.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        });
+    }
+    let mut text = String::new();
+    for line in lines {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
 }
 
 /// Listens for SIGINT and SIGTERM (from now on they no longer end ddbctl by themselves) and

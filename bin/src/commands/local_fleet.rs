@@ -33,7 +33,8 @@ pub struct Fleet {
     cluster: LocalCluster,
     /// One per node of `cluster`, in the same order.
     pub nodes: Vec<RunningNode>,
-    /// The archiver beside each node and the scrubber, when the cluster archives.
+    /// The archiver beside each node and the scrubber (when the cluster archives), and the
+    /// canaries.
     archivers: Vec<Child>,
 }
 
@@ -89,6 +90,16 @@ impl Fleet {
                 spawn_configured(&scrubber, &cluster.scrubber_config_path(), log)
                     .with_context(|| format!("starting {}", scrubber.display()))?,
             );
+        }
+        if !cluster.canaries.is_empty() {
+            let program = find_binary("ddb-canary")?;
+            for canary in &cluster.canaries {
+                let log = open_log(&cluster.canary_log_path(canary))?;
+                fleet.archivers.push(
+                    spawn_configured(&program, &cluster.canary_config_path(canary), log)
+                        .with_context(|| format!("starting {}", program.display()))?,
+                );
+            }
         }
         Ok(fleet)
     }
@@ -227,7 +238,8 @@ impl Fleet {
     /// SIGTERM to every node still running, then SIGKILL to any still running after
     /// [`STOP_TIMEOUT`]. Idempotent.
     pub fn stop(&mut self) {
-        // Archivers and the scrubber first, so they stop polling nodes that are going away;
+        // Archivers, the scrubber and the canaries first, so they stop polling nodes that are
+        // going away (and no canary pages for a cluster being stopped);
         // archivers finish their in-flight uploads within their own grace period.
         for archiver in &self.archivers {
             let _ = kill_process(Pid::from_child(archiver), Signal::TERM);
@@ -304,7 +316,7 @@ pub fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
     on_path.with_context(|| {
         format!(
             "cannot find {name}: not beside ddbctl ({}) nor on PATH; build it with \
-             `cargo build -p ddbctl -p ddb-archiver -p ddb-scrubber --bins`",
+             `cargo build -p ddbctl -p ddb-archiver -p ddb-scrubber -p ddb-canary --bins`",
             beside.map_or_else(|| "?".into(), |p| p.display().to_string())
         )
     })

@@ -18,6 +18,8 @@ pub const PEER_PORT_OFFSET: u16 = 100;
 pub const ARCHIVER_PORT_OFFSET: u16 = 200;
 /// The scrubber (one per cluster) listens this far above the first API port.
 pub const SCRUBBER_PORT_OFFSET: u16 = 300;
+/// The canaries (one per AZ) listen this far above the first API port, in AZ order.
+pub const CANARY_PORT_OFFSET: u16 = 400;
 /// The region every local node serves and clients sign for.
 pub const REGION: &str = "us-east-1";
 const CREDENTIALS_FILE: &str = "credentials.toml";
@@ -52,6 +54,32 @@ pub struct LocalCluster {
     pub archive: Option<String>,
     /// Where the cluster's scrubber serves.
     pub scrubber: SocketAddr,
+    /// One canary per AZ of the nodes (none with `--no-canary`).
+    pub canaries: Vec<LocalCanary>,
+}
+
+/// A canary of a local cluster: its AZ and where it serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalCanary {
+    pub az: String,
+    pub listen: SocketAddr,
+}
+
+/// A canary's configuration file (the keys `local up` sets; the alarm rules keep their
+/// defaults).
+#[derive(Serialize)]
+struct CanaryFile {
+    az: String,
+    endpoints: Vec<String>,
+    nodes: Vec<String>,
+    archivers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrubber: Option<String>,
+    access_key_id: String,
+    secret_access_key: String,
+    region: String,
+    listen: SocketAddr,
+    data_dir: PathBuf,
 }
 
 /// The scrubber's configuration file (the keys `local up` sets).
@@ -124,12 +152,26 @@ impl LocalCluster {
         let scrubber = base_port
             .checked_add(SCRUBBER_PORT_OFFSET)
             .with_context(|| format!("--base-port {base_port} is too high: the scrubber listens on BASE+{SCRUBBER_PORT_OFFSET}"))?;
+        let mut azs: Vec<String> = nodes.iter().map(|node| node.az.clone()).collect();
+        azs.sort();
+        azs.dedup();
+        let mut canaries = Vec::new();
+        for (index, az) in (0u16..).zip(azs) {
+            let port = base_port
+                .checked_add(CANARY_PORT_OFFSET + index)
+                .with_context(|| format!("--base-port {base_port} is too high: canaries listen from BASE+{CANARY_PORT_OFFSET}"))?;
+            canaries.push(LocalCanary {
+                az,
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            });
+        }
         Ok(LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
             heal_after_ms: NodeConfig::default().heal_after_ms,
             archive: None,
             scrubber: SocketAddr::from((Ipv4Addr::LOCALHOST, scrubber)),
+            canaries,
         })
     }
 
@@ -143,6 +185,9 @@ impl LocalCluster {
             }
             if self.archive.is_some() && node.id == 1 {
                 ports.push(("scrubber", self.scrubber));
+            }
+            if node.id == 1 {
+                ports.extend(self.canaries.iter().map(|canary| ("canary", canary.listen)));
             }
             for (what, address) in ports {
                 if let Err(e) = TcpListener::bind(address) {
@@ -191,6 +236,16 @@ impl LocalCluster {
     /// `<dir>/scrubber.log`.
     pub fn scrubber_log_path(&self) -> PathBuf {
         self.dir.join(SCRUBBER_LOG_FILE)
+    }
+
+    /// `<dir>/canary-<az>.toml`.
+    pub fn canary_config_path(&self, canary: &LocalCanary) -> PathBuf {
+        self.dir.join(format!("canary-{}.toml", canary.az))
+    }
+
+    /// `<dir>/canary-<az>.log`.
+    pub fn canary_log_path(&self, canary: &LocalCanary) -> PathBuf {
+        self.dir.join(format!("canary-{}.log", canary.az))
     }
 
     /// `<dir>/credentials.toml`.
@@ -300,6 +355,40 @@ impl LocalCluster {
                 toml::to_string(&scrubber).context("serialising the scrubber configuration")?
             );
             write_private(&self.scrubber_config_path(), &text)?;
+        }
+        let apis: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("http://{}", n.api))
+            .collect();
+        for canary in &self.canaries {
+            let file = CanaryFile {
+                az: canary.az.clone(),
+                endpoints: apis.clone(),
+                nodes: apis.clone(),
+                archivers: if self.archive.is_some() {
+                    self.nodes
+                        .iter()
+                        .map(|n| format!("http://{}", n.archiver))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                scrubber: self
+                    .archive
+                    .as_ref()
+                    .map(|_| format!("http://{}", self.scrubber)),
+                access_key_id: secrets.access_key.access_key_id.clone(),
+                secret_access_key: secrets.access_key.secret_access_key.clone(),
+                region: REGION.to_string(),
+                listen: canary.listen,
+                data_dir: self.dir.join(format!("canary-{}", canary.az)),
+            };
+            let text = format!(
+                "# Written by `ddbctl local up` on every start: edit the flags, not this file.\n{}",
+                toml::to_string(&file).context("serialising a canary configuration")?
+            );
+            write_private(&self.canary_config_path(canary), &text)?;
         }
         Ok(secrets)
     }
