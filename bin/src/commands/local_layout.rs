@@ -463,11 +463,18 @@ mod tests {
         let five = LocalCluster::plan(Path::new("/tmp/x"), 5, 8000).unwrap();
         let azs: Vec<&str> = five.nodes.iter().map(|n| n.az.as_str()).collect();
         assert_eq!(azs, ["a", "b", "c", "a", "b"]);
+        let canaries: Vec<(&str, u16)> = cluster
+            .canaries
+            .iter()
+            .map(|c| (c.az.as_str(), c.listen.port()))
+            .collect();
+        assert_eq!(canaries, [("a", 8400), ("b", 8401), ("c", 8402)]);
+        assert_eq!(five.canaries.len(), 3, "one canary per AZ, not per node");
         assert!(
-            LocalCluster::plan(Path::new("x"), 3, 65_236).is_err(),
-            "scrubber port 65536"
+            LocalCluster::plan(Path::new("x"), 3, 65_134).is_err(),
+            "the third canary's port would be 65536"
         );
-        assert!(LocalCluster::plan(Path::new("x"), 3, 65_235).is_ok());
+        assert!(LocalCluster::plan(Path::new("x"), 3, 65_133).is_ok());
         assert!(LocalCluster::plan(Path::new("x"), 27, 8000).is_err());
     }
 
