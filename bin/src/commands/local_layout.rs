@@ -498,6 +498,16 @@ mod tests {
         }
         assert_eq!(mode(&cluster.credentials_path()), 0o600);
         assert_eq!(mode(&dir.path().join(SECRET_FILE)), 0o600);
+        for canary in &cluster.canaries {
+            let path = cluster.canary_config_path(canary);
+            let config = ddb_canary::CanaryConfig::load(Some(&path), |_| None).unwrap();
+            config.validate().unwrap();
+            assert_eq!(config.az, canary.az);
+            assert_eq!(config.endpoints.len(), 3);
+            assert_eq!(config.listen, canary.listen);
+            assert_eq!(config.table, format!("ddb-canary-{}", canary.az));
+            assert_eq!(mode(&path), 0o600, "the canary's config holds the secret key");
+        }
     }
 
     #[test]
