@@ -49,7 +49,8 @@ pub struct CanaryConfig {
     /// The scrubber's address (`scrub-mismatch`).
     pub scrubber: Option<String>,
     /// How long an operational condition must hold, scrape after scrape, before it counts
-    /// (a daemon still starting, or one failed scrape, is not an alarm).
+    /// (a daemon still starting, or one failed scrape, is not an alarm); scaled by
+    /// `cfa.window_scale` like the alarm windows.
     pub condition_hold_ms: u64,
     /// Where notifications are POSTed as JSON, one per transition.
     pub webhook_url: Option<String>,

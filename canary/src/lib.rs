@@ -123,7 +123,8 @@ pub async fn run(
         scrubber: config.scrubber.clone(),
         archive_lag_alarm_seconds: config.archive_lag_alarm_seconds,
     };
-    let mut tracker = ops::ConditionTracker::new(config.condition_hold_ms);
+    let mut tracker =
+        ops::ConditionTracker::new(config.cfa.scaled(config.condition_hold_ms));
     let mut node_totals: BTreeMap<String, ops::NodeTotals> = BTreeMap::new();
     let mut last_resend = 0u64;
     let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -100,7 +100,6 @@ data_dir = "{data}"
 webhook_url = "{receiver}/webhook"
 alertmanager_url = "{receiver}"
 alertmanager_resend_ms = 1000
-condition_hold_ms = 500
 
 [cfa]
 slo = {slo}

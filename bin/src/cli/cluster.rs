@@ -84,6 +84,13 @@ pub struct LocalUpArgs {
     /// `ddb-canary-<az>`, and raises the alarms: `ddbctl alarms ls`).
     #[arg(long)]
     pub no_canary: bool,
+    /// Shrink every alarm window (and the alarms' hysteresis) by this factor, for demos and
+    /// tests: at 0.01 the fast page alarm's hour lasts 36 s, so a killed node pages within a
+    /// second and resolves seconds after it is back. 1 keeps the production windows.
+    ///
+    /// Example: --alarm-window-scale 0.01
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub alarm_window_scale: f64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,11 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     if args.no_canary {
         cluster.canaries.clear();
     }
+    anyhow::ensure!(
+        args.alarm_window_scale > 0.0,
+        "--alarm-window-scale must be positive"
+    );
+    cluster.alarm_window_scale = args.alarm_window_scale;
     cluster.check_ports_free()?;
     let ddbd = find_ddbd()?;
     std::fs::create_dir_all(&cluster.dir)

@@ -56,6 +56,8 @@ pub struct LocalCluster {
     pub scrubber: SocketAddr,
     /// One canary per AZ of the nodes (none with `--no-canary`).
     pub canaries: Vec<LocalCanary>,
+    /// The canaries' `[cfa] window_scale`.
+    pub alarm_window_scale: f64,
 }
 
 /// A canary of a local cluster: its AZ and where it serves.
@@ -80,6 +82,13 @@ struct CanaryFile {
     region: String,
     listen: SocketAddr,
     data_dir: PathBuf,
+    cfa: CanaryAlarms,
+}
+
+/// The `[cfa]` keys `local up` sets in a canary's configuration.
+#[derive(Serialize)]
+struct CanaryAlarms {
+    window_scale: f64,
 }
 
 /// The scrubber's configuration file (the keys `local up` sets).
@@ -172,6 +181,7 @@ impl LocalCluster {
             archive: None,
             scrubber: SocketAddr::from((Ipv4Addr::LOCALHOST, scrubber)),
             canaries,
+            alarm_window_scale: 1.0,
         })
     }
 
@@ -383,6 +393,9 @@ impl LocalCluster {
                 region: REGION.to_string(),
                 listen: canary.listen,
                 data_dir: self.dir.join(format!("canary-{}", canary.az)),
+                cfa: CanaryAlarms {
+                    window_scale: self.alarm_window_scale,
+                },
             };
             let text = format!(
                 "# Written by `ddbctl local up` on every start: edit the flags, not this file.\n{}",
