@@ -141,6 +141,33 @@ pub enum Command {
     /// Failure drills on a local cluster: kill nodes under load, then check nothing was lost.
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// Print a shell completion script for ddbctl on standard output: every command,
+    /// subcommand, flag and value list, generated from the same definitions as --help, so it
+    /// always matches this binary. Load it the way the shell expects (below); regenerate it
+    /// after upgrading ddbctl.
+    ///
+    /// Example: ddbctl completions bash > ~/.local/share/bash-completion/completions/ddbctl
+    ///
+    /// Example: ddbctl completions zsh > ~/.zfunc/_ddbctl   (with `fpath+=~/.zfunc` before
+    ///            `compinit` in ~/.zshrc)
+    ///
+    /// Example: ddbctl completions fish > ~/.config/fish/completions/ddbctl.fish
+    ///
+    /// Example: eval (ddbctl completions elvish | slurp)   (in ~/.config/elvish/rc.elv)
+    ///
+    /// Example: ddbctl completions powershell | Out-String | Invoke-Expression   (in $PROFILE)
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
+    /// Write ddbctl's manual pages, one roff page per command and subcommand, named after the
+    /// command path: ddbctl.1, ddbctl-scrub.1, ddbctl-scrub-repair.1, … Each holds that
+    /// command's full --help text. DIR is created if missing; pages already there are
+    /// replaced. Prints the path of every page written (`--output json`: the list).
+    ///
+    /// Example: ddbctl man && man -l man/ddbctl-scrub-repair.1
+    ///
+    /// Example: sudo ddbctl man --dir /usr/local/share/man/man1 && man ddbctl-archive-restore
+    #[command(verbatim_doc_comment)]
+    Man(ManArgs),
 }
 
 /// Where the archive is.
@@ -527,4 +554,25 @@ pub enum ReplicaCommand {
         /// The replica store's directory.
         dir: PathBuf,
     },
+}
+
+/// `ddbctl completions`' argument.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    ///
+    /// Example: bash
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `ddbctl man`'s flags.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into; `man` finds them there when DIR is a `man1`
+    /// directory on its MANPATH.
+    ///
+    /// Example: --dir /usr/local/share/man/man1
+    #[arg(long, value_name = "DIR", default_value = "man")]
+    pub dir: PathBuf,
 }

@@ -7,6 +7,7 @@ mod archive_restore;
 mod canary;
 mod cluster;
 pub(crate) mod cluster_status;
+mod completions;
 pub mod connect;
 mod item;
 mod item_json;
@@ -62,5 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Canary(command) => canary::run_canary(command, format),
         Command::Alarms(command) => canary::run_alarms(command, format),
         Command::Drill(DrillCommand::PowerOff(args)) => crate::drill::power_off(&args, format),
+        Command::Completions(args) => completions::print_completions(args.shell),
+        Command::Man(args) => completions::write_man_pages(&args.dir, format),
     }
 }
