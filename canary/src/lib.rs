@@ -123,8 +123,7 @@ pub async fn run(
         scrubber: config.scrubber.clone(),
         archive_lag_alarm_seconds: config.archive_lag_alarm_seconds,
     };
-    let mut tracker =
-        ops::ConditionTracker::new(config.cfa.scaled(config.condition_hold_ms));
+    let mut tracker = ops::ConditionTracker::new(config.cfa.scaled(config.condition_hold_ms));
     let mut node_totals: BTreeMap<String, ops::NodeTotals> = BTreeMap::new();
     let mut last_resend = 0u64;
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -158,7 +157,9 @@ pub async fn run(
                 }
                 node_totals.insert(node.clone(), (*ok, *failed));
             }
-            for (name, labels, active, severity, summary) in tracker.update(&scraped.conditions, now) {
+            for (name, labels, active, severity, summary) in
+                tracker.update(&scraped.conditions, now)
+            {
                 engine.set_condition(&name, &labels, active, severity, &summary, now);
             }
             engine.evaluate(now)

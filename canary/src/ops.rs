@@ -440,7 +440,11 @@ mod tests {
         assert!(tracker.update(std::slice::from_ref(&down), 0).is_empty());
         assert!(tracker.update(&[], 500).is_empty());
         assert!(tracker.update(std::slice::from_ref(&down), 600).is_empty());
-        assert!(tracker.update(std::slice::from_ref(&down), 1_500).is_empty());
+        assert!(
+            tracker
+                .update(std::slice::from_ref(&down), 1_500)
+                .is_empty()
+        );
         let set = tracker.update(std::slice::from_ref(&down), 1_600);
         assert_eq!(set.len(), 1);
         assert!(set[0].2);

@@ -60,6 +60,8 @@ pub fn binary(name: &str) -> PathBuf {
             "ddb-archiver",
             "-p",
             "ddb-scrubber",
+            "-p",
+            "ddb-canary",
             "--bins",
         ]);
         if profile_is_release {

@@ -47,8 +47,7 @@ fn local_up_starts_three_nodes_stops_them_on_sigint_and_restarts_with_the_same_k
         .join(",");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let (code, reports) =
-            ddb_tests::ddbctl_json(&["canary", "report", "--canary", &canaries]);
+        let (code, reports) = ddb_tests::ddbctl_json(&["canary", "report", "--canary", &canaries]);
         assert_eq!(code, 0, "{reports}");
         let probed = |report: &serde_json::Value| {
             first.api_ports().all(|port| {

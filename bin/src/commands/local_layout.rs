@@ -519,7 +519,11 @@ mod tests {
             assert_eq!(config.endpoints.len(), 3);
             assert_eq!(config.listen, canary.listen);
             assert_eq!(config.table, format!("ddb-canary-{}", canary.az));
-            assert_eq!(mode(&path), 0o600, "the canary's config holds the secret key");
+            assert_eq!(
+                mode(&path),
+                0o600,
+                "the canary's config holds the secret key"
+            );
         }
     }
 
