@@ -392,6 +392,44 @@ mod tests {
         assert!(short.validate(2).is_err());
     }
 
+    /// `deploy/config/ddbd.toml` loads with the real loader, describes host 1 of a three-AZ
+    /// cluster as ddbd checks it at start, and its placeholder cluster secret cannot be used by
+    /// mistake.
+    #[test]
+    fn the_example_deploy_config_is_host_one_of_three_azs() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/ddbd.toml");
+        let placeholder = NodeConfig::load(Some(&path), |_| None).unwrap();
+        assert!(
+            placeholder.cluster.as_ref().unwrap().validate(1).is_err(),
+            "ddbd must refuse the example's placeholder secret"
+        );
+
+        let config = NodeConfig::load(Some(&path), |name| {
+            (name == "DDB_CLUSTER_SECRET").then(|| "0123456789abcdef0123456789abcdef".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.node_id, 1);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/ddb"));
+        assert!(config.archive.enabled, "an archiver runs beside every node");
+        assert!(!config.allow_unauthenticated);
+        assert_eq!(
+            config.credentials.len(),
+            2,
+            "the application's and the canary's keys"
+        );
+        let cluster = config.cluster.as_ref().unwrap();
+        let this = cluster.validate(config.node_id).unwrap();
+        assert_eq!(
+            this.az, config.az,
+            "ddbd refuses an az the node list contradicts"
+        );
+        assert_eq!(this.peer, cluster.peer_listen);
+        let mut azs: Vec<&str> = cluster.nodes.iter().map(|node| node.az.as_str()).collect();
+        azs.sort_unstable();
+        assert_eq!(azs, ["a", "b", "c"], "three nodes, one per AZ");
+        assert_eq!(config.listen.port(), this.api.port());
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         let dir = tempfile::tempdir().unwrap();
