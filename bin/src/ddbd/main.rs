@@ -111,6 +111,9 @@ fn main() -> anyhow::Result<()> {
         );
         credentials::print_for_clients(&keys, &config, address);
         ddb::service::notify_systemd("READY=1");
+        // The runtime that serves requests also pings systemd's watchdog (WatchdogSec in
+        // deploy/systemd/ddbd.service): a wedged runtime gets the node restarted.
+        ddb::service::spawn_watchdog();
         serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok::<(), anyhow::Error>(())
