@@ -92,10 +92,9 @@ pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
                 cluster.canary_log_path(canary).display()
             );
         }
-        out!(
-            "alarms: ddbctl alarms ls; what customers see: ddbctl canary report (--canary {})",
-            canary_urls(&cluster).join(",")
-        );
+        let canaries = canary_urls(&cluster).join(",");
+        out!("alarms: ddbctl alarms ls --canary {canaries}");
+        out!("what customers see: ddbctl canary report --canary {canaries}");
     }
     out!(
         "credentials (every node accepts them; kept in {}):",
