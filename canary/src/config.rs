@@ -22,8 +22,12 @@ pub struct CanaryConfig {
     pub access_key_id: Option<String>,
     /// Its secret (else `AWS_SECRET_ACCESS_KEY`).
     pub secret_access_key: Option<String>,
-    /// The canary's own table (created on demand: PAY_PER_REQUEST, hash key `k`).
+    /// The canary's own table (created if missing, hash key `k`).
     pub table: String,
+    /// 0: the table is created PAY_PER_REQUEST (cheapest on DynamoDB itself); else PROVISIONED
+    /// with this many read and write units, which on ddb gives it a single partition (one
+    /// replication group, one archive stream) instead of the on-demand partition count.
+    pub table_capacity_units: u64,
     /// How often each endpoint is probed (one round: PutItem, GetItem strongly and eventually
     /// consistent, Query, DeleteItem).
     pub interval_ms: u64,
@@ -71,6 +75,7 @@ impl Default for CanaryConfig {
             access_key_id: None,
             secret_access_key: None,
             table: String::new(),
+            table_capacity_units: 0,
             interval_ms: 1_000,
             timeout_ms: 2_000,
             window_ms: 300_000,
@@ -99,7 +104,9 @@ Configuration keys (TOML file given with --config; variables in brackets overrid
   endpoints = [\"http://127.0.0.1:8000\"] every endpoint customers use [DDB_CANARY_ENDPOINTS, comma-separated]
   region = \"us-east-1\"                the region requests are signed for [AWS_REGION]
   access_key_id, secret_access_key    the probes' credentials [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]
-  table = \"ddb-canary-<az>\"           the canary's own table, created on demand
+  table = \"ddb-canary-<az>\"           the canary's own table, created if missing
+  table_capacity_units = 0            0: PAY_PER_REQUEST; else PROVISIONED with these units
+                                      (one partition on ddb)
   interval_ms = 1000                  one probe round per endpoint this often
   timeout_ms = 2000                   timeout of every call (one attempt, no retries)
   window_ms = 300000, windows_kept = 12   availability windows kept for reports

@@ -227,7 +227,12 @@ fn probe_loop(config: &CanaryConfig, client: Client, shared: &Shared, stop: &Ato
         if !shared.table_ready.load(Ordering::Acquire) {
             // Setting up is not measured: a table still settling is nobody's outage. Any
             // endpoint's probe may do it.
-            match probe::ensure_table(probe.client(), &config.table, interval) {
+            match probe::ensure_table(
+                probe.client(),
+                &config.table,
+                config.table_capacity_units,
+                interval,
+            ) {
                 Ok(()) => shared.table_ready.store(true, Ordering::Release),
                 Err(reason) => {
                     tracing::debug!(%endpoint, %reason, "canary table not ready through this endpoint");

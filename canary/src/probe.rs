@@ -243,18 +243,29 @@ impl Probe {
     }
 }
 
-/// Creates the canary's table through `client` unless it exists, and waits until a write to
-/// it succeeds (so a table still settling is not counted against any endpoint).
-pub fn ensure_table(client: &Client, table: &str, patience: Duration) -> Result<(), String> {
-    let create = client.call(
-        "CreateTable",
-        &json!({
-            "TableName": table,
-            "AttributeDefinitions": [{ "AttributeName": "k", "AttributeType": "S" }],
-            "KeySchema": [{ "AttributeName": "k", "KeyType": "HASH" }],
-            "BillingMode": "PAY_PER_REQUEST",
-        }),
-    );
+/// Creates the canary's table through `client` unless it exists — on demand, or provisioned
+/// with `capacity_units` read and write units when not 0 — and waits until a write to it
+/// succeeds (so a table still settling is not counted against any endpoint).
+pub fn ensure_table(
+    client: &Client,
+    table: &str,
+    capacity_units: u64,
+    patience: Duration,
+) -> Result<(), String> {
+    let mut request = json!({
+        "TableName": table,
+        "AttributeDefinitions": [{ "AttributeName": "k", "AttributeType": "S" }],
+        "KeySchema": [{ "AttributeName": "k", "KeyType": "HASH" }],
+        "BillingMode": "PAY_PER_REQUEST",
+    });
+    if capacity_units > 0 {
+        request["BillingMode"] = json!("PROVISIONED");
+        request["ProvisionedThroughput"] = json!({
+            "ReadCapacityUnits": capacity_units,
+            "WriteCapacityUnits": capacity_units,
+        });
+    }
+    let create = client.call("CreateTable", &request);
     match create {
         Ok(_) => tracing::info!(
             table,

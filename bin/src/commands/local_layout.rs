@@ -80,6 +80,7 @@ struct CanaryFile {
     access_key_id: String,
     secret_access_key: String,
     region: String,
+    table_capacity_units: u64,
     listen: SocketAddr,
     data_dir: PathBuf,
     cfa: CanaryAlarms,
@@ -391,6 +392,9 @@ impl LocalCluster {
                 access_key_id: secrets.access_key.access_key_id.clone(),
                 secret_access_key: secrets.access_key.secret_access_key.clone(),
                 region: REGION.to_string(),
+                // One partition per canary table: a laptop runs fewer groups, and the archive
+                // gets one stream of small chunks per canary instead of one per partition.
+                table_capacity_units: 100,
                 listen: canary.listen,
                 data_dir: self.dir.join(format!("canary-{}", canary.az)),
                 cfa: CanaryAlarms {
