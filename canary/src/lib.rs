@@ -44,6 +44,11 @@ struct Shared {
     /// Set once the canary's table takes writes (through any endpoint: one that is down from
     /// the start is measured as down, not left unmeasured).
     table_ready: AtomicBool,
+    /// When the canary started and when a probe round last completed (ms since the epoch).
+    started_ms: u64,
+    last_round_ms: AtomicU64,
+    /// Probe interval, ms.
+    interval_ms: u64,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +96,9 @@ pub async fn run(
         delivered: Mutex::new(BTreeMap::new()),
         rounds: AtomicU64::new(0),
         table_ready: AtomicBool::new(false),
+        started_ms: now_ms(),
+        last_round_ms: AtomicU64::new(0),
+        interval_ms: config.interval_ms,
     });
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -259,6 +267,7 @@ fn probe_loop(config: &CanaryConfig, client: Client, shared: &Shared, stop: &Ato
             }
             locked(&shared.engine).record(&series, at, good, bad);
             shared.rounds.fetch_add(1, Ordering::Relaxed);
+            shared.last_round_ms.store(at, Ordering::Relaxed);
             if probe.table_missing {
                 probe.table_missing = false;
                 shared.table_ready.store(false, Ordering::Release);
@@ -342,9 +351,43 @@ fn post_json(agent: &ureq::Agent, url: &str, body: &serde_json::Value) -> bool {
     }
 }
 
+/// True when the canary measures nothing: no probe round has completed for ten intervals (at
+/// least a minute), counting from its start. Every endpoint down still completes rounds (each
+/// call fails fast or times out); stalled probes are the canary's own fault.
+#[must_use]
+pub fn probes_stalled(started_ms: u64, last_round_ms: u64, now_ms: u64, interval_ms: u64) -> bool {
+    let allowed = interval_ms.saturating_mul(10).max(60_000);
+    now_ms.saturating_sub(last_round_ms.max(started_ms)) > allowed
+}
+
 async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let _ = shared.rounds.load(Ordering::Relaxed);
-    "ok\n"
+    let last = shared.last_round_ms.load(Ordering::Relaxed);
+    if probes_stalled(shared.started_ms, last, now_ms(), shared.interval_ms) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no probe round completed recently\n",
+        )
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_stall_after_ten_intervals_or_a_minute_without_a_round() {
+        // Just started: a minute of grace before the first round.
+        assert!(!probes_stalled(1_000_000, 0, 1_059_000, 1_000));
+        assert!(probes_stalled(1_000_000, 0, 1_061_000, 1_000));
+        // Rounds complete: healthy; then they stop.
+        assert!(!probes_stalled(1_000_000, 1_500_000, 1_550_000, 1_000));
+        assert!(probes_stalled(1_000_000, 1_500_000, 1_561_000, 1_000));
+        // A slow probe interval allows ten of them.
+        assert!(!probes_stalled(0, 1_000_000, 1_099_000, 10_000));
+        assert!(probes_stalled(0, 1_000_000, 1_101_000, 10_000));
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -181,6 +181,11 @@ fn alarms_fire_for_an_outage_and_a_slow_burn_and_resolve() {
         "{:?}",
         received.lock().unwrap()
     );
+    assert_eq!(
+        ddb_tests::http_get(canary.port(), "/healthz").as_deref(),
+        Some("ok\n"),
+        "the canary's probes run"
+    );
 
     // 2. Node 3 dies. Its endpoint fails every call: the fast page alarm needs the 7.2 s
     // window's error ratio to reach 14.4 × 0.1% = 1.44%, about 0.1 s of outage, and the
