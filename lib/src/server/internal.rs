@@ -144,6 +144,19 @@ fn digest_query(uri: &Uri) -> Option<(u64, u64)> {
     partition.zip(at_most)
 }
 
+/// Route layer on every `/internal/` route: refuses a request without a token this node
+/// accepts, before its handler runs.
+pub(super) async fn require_token(
+    State(state): State<Arc<ServerState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorized(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => *refused,
+    }
+}
+
 fn authorized(state: &ServerState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let presented = headers
         .get(INTERNAL_TOKEN_HEADER)
@@ -202,13 +215,7 @@ async fn answer<T: Serialize + Send + 'static>(
     }
 }
 
-pub(super) async fn partitions(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn partitions(State(state): State<Arc<ServerState>>) -> Response {
     let node = Arc::clone(&state.node);
     answer(move || {
         Ok(ArchivePartitions {
@@ -219,14 +226,7 @@ pub(super) async fn partitions(
     .await
 }
 
-pub(super) async fn digest(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn digest(State(state): State<Arc<ServerState>>, uri: Uri) -> Response {
     let Some((partition, at_most)) = digest_query(&uri) else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -246,14 +246,7 @@ pub(super) async fn digest(
     .await
 }
 
-pub(super) async fn watermark(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn watermark(State(state): State<Arc<ServerState>>, body: Bytes) -> Response {
     let report: WatermarkReport = match serde_json::from_slice(&body) {
         Ok(report) => report,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("watermark report: {e}\n")),
@@ -266,13 +259,7 @@ pub(super) async fn watermark(
     .await
 }
 
-pub(super) async fn scrub_replicas(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn scrub_replicas(State(state): State<Arc<ServerState>>) -> Response {
     let node = Arc::clone(&state.node);
     answer(move || node.scrub_replicas()).await
 }
@@ -286,13 +273,9 @@ fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 
 pub(super) async fn full_scan(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
     uri: Uri,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
     let rate = query_value(&uri, "bytes_per_sec").and_then(|rate| rate.parse().ok());
     let node = Arc::clone(&state.node);
     answer(move || {
@@ -311,13 +294,9 @@ pub(super) async fn full_scan(
 
 pub(super) async fn fault(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
     uri: Uri,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
     let kind = query_value(&uri, "kind").unwrap_or("").to_string();
     let node = Arc::clone(&state.node);
     answer(move || {
@@ -328,14 +307,7 @@ pub(super) async fn fault(
     .await
 }
 
-pub(super) async fn inject_errors(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn inject_errors(State(state): State<Arc<ServerState>>, uri: Uri) -> Response {
     if !state.node.options().fault_injection {
         return api_error(&crate::protocol::ApiError::validation(
             "fault injection is off (start the node with DDB_FAULT_INJECTION=1)",
@@ -362,13 +334,9 @@ pub(super) async fn inject_errors(
 
 pub(super) async fn repair(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
     uri: Uri,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
     let source: Option<u32> = query_value(&uri, "from").and_then(|id| id.parse().ok());
     let node = Arc::clone(&state.node);
     answer(move || {
@@ -382,13 +350,9 @@ pub(super) async fn repair(
 
 pub(super) async fn key_hashes(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
     uri: Uri,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
     let (mut after, mut limit) = (None, 1000usize);
     for pair in uri.query().unwrap_or("").split('&') {
         match pair.split_once('=') {
@@ -409,10 +373,7 @@ pub(super) async fn key_hashes(
     .await
 }
 
-pub(super) async fn catalog(State(state): State<Arc<ServerState>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
+pub(super) async fn catalog(State(state): State<Arc<ServerState>>) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -423,12 +384,8 @@ pub(super) async fn catalog(State(state): State<Arc<ServerState>>, headers: Head
 
 pub(super) async fn snapshot(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
     axum::extract::Path(partition_id): axum::extract::Path<u64>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
-        return *refused;
-    }
     let partition = match state.node.local_partition(partition_id) {
         Ok(partition) => partition,
         Err(error) => return api_error(&error),

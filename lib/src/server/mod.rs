@@ -108,11 +108,8 @@ impl ServerState {
 
 /// The node's HTTP routes.
 pub fn router(state: Arc<ServerState>) -> Router {
-    Router::new()
-        .route("/", post(dynamodb))
-        .route("/healthz", get(healthz))
-        .route("/cluster/status", get(cluster_status))
-        .route("/metrics", get(metrics_text))
+    // Every internal route is behind the token check, as one layer.
+    let internal = Router::new()
         .route("/internal/archive/partitions", get(internal::partitions))
         .route("/internal/archive/digest", get(internal::digest))
         .route("/internal/archive/watermark", post(internal::watermark))
@@ -139,6 +136,16 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/internal/partitions/{partition}/key-hashes",
             get(internal::key_hashes),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            internal::require_token,
+        ));
+    Router::new()
+        .route("/", post(dynamodb))
+        .route("/healthz", get(healthz))
+        .route("/cluster/status", get(cluster_status))
+        .route("/metrics", get(metrics_text))
+        .merge(internal)
         .with_state(state)
 }
 
@@ -256,16 +263,20 @@ async fn dynamodb(
         .unwrap_or("")
         .to_string();
     let started = std::time::Instant::now();
+    let mut named = None;
     let result = if state.inject_error() {
         Err(ApiError::new(
             ErrorCode::InternalServerError,
             "Internal server error (injected by DDB_FAULT_INJECTION)",
         ))
     } else {
-        handle(&state, &method, &uri, &headers, body.clone(), &operation).await
+        handle(
+            &state, &method, &uri, &headers, body, &operation, &mut named,
+        )
+        .await
     };
     let elapsed = started.elapsed();
-    let table = table_label(&state.node, &body);
+    let table = table_label(&state.node, named.as_deref());
     let (status, body) = match result {
         Ok(value) => (StatusCode::OK, value),
         Err(error) => {
@@ -288,19 +299,12 @@ async fn dynamodb(
     respond(status, &body, &request_id)
 }
 
-/// The `table` label of a request: its `TableName` if the catalog holds that table, else
-/// [`metrics::NO_TABLE`] (so clients cannot create series without bound).
-fn table_label(node: &Node, body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        #[serde(rename = "TableName")]
-        table: Option<String>,
-    }
-    serde_json::from_slice::<Named>(body)
-        .ok()
-        .and_then(|named| named.table)
+/// The `table` label of a request that named `table`: the name if the catalog holds that
+/// table, else [`metrics::NO_TABLE`] (so clients cannot create series without bound).
+fn table_label(node: &Node, table: Option<&str>) -> String {
+    table
         .filter(|name| node.catalog().table(name).is_some())
-        .unwrap_or_else(|| metrics::NO_TABLE.to_string())
+        .map_or_else(|| metrics::NO_TABLE.to_string(), str::to_owned)
 }
 
 async fn handle(
@@ -310,6 +314,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Bytes,
     operation: &str,
+    named: &mut Option<String>,
 ) -> Result<Value, ApiError> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(ApiError::validation(
@@ -327,6 +332,11 @@ async fn handle(
     }
     let json: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::serialization(format!("Request body is not valid JSON: {e}")))?;
+    // For the metrics' table label, from the one parse of the body.
+    *named = json
+        .get("TableName")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     if answers_without_blocking(&state.node, operation, &json) {
         // Point reads and catalog reads take microseconds and never wait on a disk sync:
         // answering them on the async worker saves a thread hand-off per request.
