@@ -62,11 +62,7 @@ pub fn run(command: ScrubCommand, format: OutputFormat) -> anyhow::Result<Outcom
                         &serde_json::json!({ "repairs": repairs, "status": status })
                     )?
                 );
-                if status.has_mismatch() {
-                    Outcome::ProblemFound
-                } else {
-                    Outcome::Clean
-                }
+                verdict_of(&status)
             } else {
                 if repairs.is_empty() {
                     crate::out!("no replica is named odd: nothing to repair");
@@ -271,11 +267,7 @@ fn report(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
         }
         tables
     })?;
-    Ok(if status.has_mismatch() {
-        Outcome::ProblemFound
-    } else {
-        Outcome::Clean
-    })
+    Ok(verdict_of(status))
 }
 
 fn verdict(check: &Check) -> String {
@@ -365,9 +357,14 @@ fn show(status: &Status, format: OutputFormat) -> anyhow::Result<Outcome> {
         }
         tables
     })?;
-    Ok(if status.has_mismatch() {
+    Ok(verdict_of(status))
+}
+
+/// A status's exit outcome: a problem while any check finds copies that differ.
+fn verdict_of(status: &Status) -> Outcome {
+    if status.has_mismatch() {
         Outcome::ProblemFound
     } else {
         Outcome::Clean
-    })
+    }
 }
