@@ -1,5 +1,7 @@
 //! ddb's storage library: the pieces every ddb process shares.
 //!
+//! - [`admission`]: capacity admission: routers' buckets, global admission control, partition
+//!   and node buckets with burst credit.
 //! - [`item`]: DynamoDB attribute values, their validation, DynamoDB JSON, the canonical item
 //!   encoding and the order-preserving key encoding.
 //! - [`wal`]: the write-ahead log: log entries, segment files, group commit and recovery.
@@ -21,6 +23,7 @@
 //! The library holds no global state and starts no threads of its own except where a type says
 //! so in its documentation; configuration arrives as values.
 
+pub mod admission;
 pub mod archive;
 pub mod catalog;
 pub mod client;
