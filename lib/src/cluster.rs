@@ -13,6 +13,7 @@
 //! | 6 promote | call | group id (u64 LE), node (u32 LE); reply: empty |
 //! | 7 removed | one-way | group id (u64 LE), then the group's committed membership (`Membership::encode`) |
 //! | 8 metadata lookup | call | a table name; reply: the catalog's metadata LSN (u64 LE), then 1 if the table exists else 0 |
+//! | 9 admission grant | call | the router's node id (u32 LE), then its asks as JSON (`[RouterAsk]`); reply: the grants as JSON (`[{rate, burst}]`, one per ask) |
 //!
 //! A reply starts with a status byte: 0 for success (followed by the body above), 1 for a
 //! DynamoDB error (followed by its JSON, [`ApiError::to_json`]).
@@ -37,6 +38,7 @@ const KIND_SNAPSHOT_PAGE: u8 = 5;
 const KIND_PROMOTE: u8 = 6;
 const KIND_REMOVED: u8 = 7;
 const KIND_METADATA_LOOKUP: u8 = 8;
+const KIND_GAC_GRANT: u8 = 9;
 
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
@@ -192,6 +194,20 @@ impl GroupNetwork for ClusterNetwork {
         payload.extend_from_slice(&group_id.to_le_bytes());
         payload.extend_from_slice(&node.to_le_bytes());
         self.call(leader, payload, READ_INDEX_TIMEOUT).map(|_| ())
+    }
+
+    fn gac_grant(
+        &self,
+        to: NodeId,
+        router: NodeId,
+        asks: &[crate::admission::RouterAsk],
+    ) -> Result<Vec<crate::admission::Grant>, ApiError> {
+        let mut payload = vec![KIND_GAC_GRANT];
+        payload.extend_from_slice(&router.to_le_bytes());
+        payload.extend_from_slice(&serde_json::to_vec(asks).unwrap_or_default());
+        let reply = self.call(to, payload, READ_INDEX_TIMEOUT)?;
+        serde_json::from_slice(&reply)
+            .map_err(|e| ApiError::internal(format!("malformed admission grant: {e}")))
     }
 
     fn is_reachable(&self, id: NodeId) -> bool {
@@ -361,6 +377,15 @@ fn answer_request(node: &Node, payload: &[u8]) -> Vec<u8> {
                 None => Err(ApiError::internal("malformed promote request")),
             },
             None => Err(ApiError::internal("malformed promote request")),
+        },
+        Some((&KIND_GAC_GRANT, rest)) => match rest.split_first_chunk::<4>() {
+            Some((router, asks)) => {
+                serde_json::from_slice::<Vec<crate::admission::RouterAsk>>(asks)
+                    .map_err(|e| ApiError::internal(format!("malformed admission request: {e}")))
+                    .and_then(|asks| node.gac_grant(u32::from_le_bytes(*router), &asks))
+                    .map(|rates| serde_json::to_vec(&rates).unwrap_or_default())
+            }
+            None => Err(ApiError::internal("malformed admission request")),
         },
         Some((&KIND_METADATA_LOOKUP, table)) => node
             .lookup_table(table)

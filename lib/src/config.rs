@@ -145,6 +145,8 @@ pub struct NodeConfig {
     pub heal_after_ms: u64,
     /// Archiving of the node's log by the `ddb-archiver` beside it.
     pub archive: NodeArchiveConfig,
+    /// Capacity admission (`docs/admission.md`).
+    pub admission: crate::admission::AdmissionLimits,
 }
 
 /// The `[archive]` section of a node's configuration.
@@ -182,6 +184,7 @@ impl Default for NodeConfig {
             cluster: None,
             heal_after_ms: 5_000,
             archive: NodeArchiveConfig::default(),
+            admission: crate::admission::AdmissionLimits::default(),
         }
     }
 }
@@ -236,6 +239,17 @@ variable in brackets):
   [archive]                      the ddb-archiver beside this node
   enabled = false                bound the unarchived log (set where an archiver runs) [DDB_ARCHIVE_ENABLED]
   max_unarchived_bytes = 1073741824  per partition; past it writes get ThrottlingException [DDB_MAX_UNARCHIVED_BYTES]
+  [admission]                    capacity admission (docs/admission.md)
+  mode = \"gac\"                   gac: global admission control; static: each partition its equal
+                                 share, no table-level control; off: never throttle [DDB_ADMISSION_MODE]
+  partition_read_units = 3000    most RCU/s a partition serves; also sizes new tables' partitions
+  partition_write_units = 1000   most WCU/s a partition takes; also sizes new tables' partitions
+  node_read_units = 30000        RCU/s the node serves before partitions may no longer burst
+  node_write_units = 10000       WCU/s the node takes before partitions may no longer burst
+  burst_seconds = 300            unused capacity kept as burst credit for this long
+  gac_interval_ms = 2000         how often routers ask GAC for their rates
+  on_demand_read_units = 12000   an on-demand table's starting rate (then twice its previous peak)
+  on_demand_write_units = 4000
   [cluster]                      omit to run a single node
   peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
   secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]
@@ -307,6 +321,9 @@ With no credentials configured, a key pair is generated on first start, stored i
         }
         if let Some(v) = env("DDB_ARCHIVE_ENABLED") {
             self.archive.enabled = parsed("DDB_ARCHIVE_ENABLED", v)?;
+        }
+        if let Some(v) = env("DDB_ADMISSION_MODE") {
+            self.admission.mode = parsed("DDB_ADMISSION_MODE", v)?;
         }
         if let Some(v) = env("DDB_MAX_UNARCHIVED_BYTES") {
             self.archive.max_unarchived_bytes = parsed("DDB_MAX_UNARCHIVED_BYTES", v)?;

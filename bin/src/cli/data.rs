@@ -42,10 +42,23 @@ pub enum TableCommand {
     ///
     /// Example: ddbctl table ls
     Ls,
-    /// Show a table's key schema, billing mode and status.
+    /// Show a table's key schema, billing mode and status, and the capacity it consumed and
+    /// had throttled across the cluster (see `table capacity` for the breakdown).
     ///
     /// Example: ddbctl table describe orders --output json
     Describe {
+        /// The table's name.
+        name: String,
+    },
+    /// Show where a table's capacity goes: each router's rate (granted by global admission
+    /// control), consumed units and throttled requests, GAC's rate, burst credit and demand,
+    /// and every partition replica's allocated rate, consumption, throttling and burst credit.
+    /// Asks every node of the cluster (GET /admission/status).
+    ///
+    /// Example: ddbctl table capacity orders
+    ///
+    /// Example: ddbctl table capacity orders --output json
+    Capacity {
         /// The table's name.
         name: String,
     },

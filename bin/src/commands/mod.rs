@@ -20,6 +20,7 @@ mod replica;
 mod scrub;
 mod status_view;
 mod table;
+mod table_capacity;
 mod wal;
 
 use std::process::ExitCode;
@@ -49,7 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Wal(WalCommand::Inspect { dir }) => wal::inspect_dir(&dir, format),
         Command::Replica(ReplicaCommand::Verify { dir }) => replica::verify(&dir, format),
         Command::Table(command) => {
-            table::run(&connect::client(&cli.global.connection)?, command, format)
+            let client = connect::client(&cli.global.connection)?;
+            table::run(&client, &cli.global.connection, command, format)
         }
         Command::Item(command) => {
             item::run(&connect::client(&cli.global.connection)?, command, format)

@@ -5,11 +5,13 @@ use ddb::client::Client;
 use serde_json::{Value, json};
 
 use super::Outcome;
-use crate::cli::{Billing, OutputFormat, TableCommand};
+use super::table_capacity;
+use crate::cli::{Billing, ConnectionArgs, OutputFormat, TableCommand};
 use crate::output::{emit, table};
 
 pub fn run(
     client: &Client,
+    connection: &ConnectionArgs,
     command: TableCommand,
     format: OutputFormat,
 ) -> anyhow::Result<Outcome> {
@@ -39,7 +41,21 @@ pub fn run(
         }
         TableCommand::Describe { name } => {
             let answer = client.call("DescribeTable", &json!({"TableName": name}))?;
-            print_description(format, answer.get("Table"))?;
+            let timeout = super::connect::timeout(connection)?;
+            let capacity = table_capacity::gather(&connection.endpoint, &name, timeout);
+            let mut description = answer
+                .get("Table")
+                .cloned()
+                .context("the answer has no table description")?;
+            description["Capacity"] = capacity_summary(&capacity);
+            print_description(format, Some(&description))?;
+        }
+        TableCommand::Capacity { name } => {
+            // The table must exist: a typo should not print empty tables.
+            client.call("DescribeTable", &json!({"TableName": name}))?;
+            let timeout = super::connect::timeout(connection)?;
+            let capacity = table_capacity::gather(&connection.endpoint, &name, timeout);
+            emit(format, &capacity, table_capacity::render)?;
         }
         TableCommand::Delete { name } => {
             let answer = client.call("DeleteTable", &json!({"TableName": name}))?;
@@ -47,6 +63,24 @@ pub fn run(
         }
     }
     Ok(Outcome::Clean)
+}
+
+/// The capacity totals `table describe` shows: consumed units and throttled requests across
+/// the cluster, and GAC's burst credit, per kind.
+fn capacity_summary(capacity: &table_capacity::TableCapacity) -> Value {
+    let kind = |kind: &str| {
+        let credit = capacity
+            .gac
+            .iter()
+            .find(|row| row.kind == kind)
+            .map(|row| row.burst_balance);
+        json!({
+            "ConsumedUnits": capacity.consumed(kind),
+            "ThrottledRequests": capacity.throttled(kind),
+            "BurstCreditUnits": credit,
+        })
+    };
+    json!({"Read": kind("read"), "Write": kind("write")})
 }
 
 /// Every table name, following `LastEvaluatedTableName` through all pages.
@@ -168,7 +202,30 @@ fn print_description(format: OutputFormat, description: Option<&Value>) -> anyho
             d.get("ItemCount").map(Value::to_string).unwrap_or_default(),
             text("TableArn"),
         ]);
-        vec![t]
+        let mut out = vec![t];
+        if let Some(capacity) = d.get("Capacity") {
+            let mut c = table(&[
+                "capacity",
+                "consumed units",
+                "throttled requests",
+                "burst credit",
+            ]);
+            for (label, kind) in [("read", "Read"), ("write", "Write")] {
+                let field = |name: &str| capacity[kind][name].clone();
+                c.add_row(vec![
+                    label.to_string(),
+                    field("ConsumedUnits")
+                        .as_f64()
+                        .map_or_else(String::new, |u| format!("{u:.1}")),
+                    field("ThrottledRequests").to_string(),
+                    field("BurstCreditUnits")
+                        .as_f64()
+                        .map_or_else(|| "-".to_string(), |u| format!("{u:.0}")),
+                ]);
+            }
+            out.push(c);
+        }
+        out
     })
 }
 

@@ -136,6 +136,7 @@ fn open_node(
             .then_some(config.archive.max_unarchived_bytes),
         // Only from the environment, never a configuration file: it exists for tests.
         fault_injection: std::env::var("DDB_FAULT_INJECTION").is_ok_and(|v| v == "1"),
+        admission: config.admission.clone(),
         ..NodeOptions::default()
     };
     let Some(cluster) = &config.cluster else {

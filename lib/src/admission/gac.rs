@@ -10,6 +10,16 @@ const ROUTER_EXPIRY_INTERVALS: u64 = 3;
 /// An on-demand table's previous peak is remembered this long (DynamoDB: 30 minutes).
 const PEAK_MEMORY_MS: u64 = 30 * 60 * 1000;
 
+/// What GAC grants a router for one table and kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    /// Units per second the router may admit.
+    pub rate: f64,
+    /// Burst credit the router may hold beyond one interval of `rate`: its part of the table's
+    /// unused capacity, so a spike is absorbed at once rather than after the next grant.
+    pub burst: f64,
+}
+
 /// One router's ask for one table, with the table's provisioned rate as the catalog has it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GacAsk {
@@ -71,12 +81,14 @@ impl GacService {
         }
     }
 
-    /// Grants `router` a rate for each of its asks, in order.
-    pub fn grant(&mut self, router: u32, asks: &[GacAsk], now_ms: u64) -> Vec<f64> {
-        asks.iter().map(|ask| self.grant_one(router, ask, now_ms)).collect()
+    /// Grants `router` a rate (and burst credit) for each of its asks, in order.
+    pub fn grant(&mut self, router: u32, asks: &[GacAsk], now_ms: u64) -> Vec<Grant> {
+        asks.iter()
+            .map(|ask| self.grant_one(router, ask, now_ms))
+            .collect()
     }
 
-    fn grant_one(&mut self, router: u32, ask: &GacAsk, now_ms: u64) -> f64 {
+    fn grant_one(&mut self, router: u32, ask: &GacAsk, now_ms: u64) -> Grant {
         let interval_ms = self.limits.gac_interval_ms.max(1);
         let interval_s = interval_ms as f64 / 1000.0;
         let burst_seconds = self.limits.burst_seconds as f64;
@@ -98,9 +110,9 @@ impl GacService {
             0.0
         };
         table.routers.insert(router, (demand, now_ms));
-        table
-            .routers
-            .retain(|_, (_, at)| now_ms.saturating_sub(*at) <= ROUTER_EXPIRY_INTERVALS * interval_ms);
+        table.routers.retain(|_, (_, at)| {
+            now_ms.saturating_sub(*at) <= ROUTER_EXPIRY_INTERVALS * interval_ms
+        });
         let total_demand: f64 = table.routers.values().map(|(d, _)| d).sum();
         let rate = match ask.provisioned {
             Some(rate) => rate,
@@ -129,12 +141,22 @@ impl GacService {
         let credit = (table.pool - rate * interval_s).max(0.0);
         let available = rate + credit / interval_s;
         let routers = table.routers.len().max(1) as f64;
-        if total_demand <= rate {
+        let rate = if total_demand <= rate {
             demand + (rate - total_demand) / routers
         } else if total_demand <= available {
             demand
         } else {
             demand * available / total_demand
+        };
+        // Each router holds its part of the credit: by demand, or evenly when nobody asks.
+        let part = if total_demand > 0.0 {
+            demand / total_demand
+        } else {
+            1.0 / routers
+        };
+        Grant {
+            rate,
+            burst: credit * part,
         }
     }
 
@@ -176,8 +198,8 @@ mod tests {
     #[test]
     fn demand_within_the_rate_is_granted_with_the_headroom_shared() {
         let mut gac = GacService::new(AdmissionLimits::default());
-        let a = gac.grant(1, &[ask(30.0, 0.0, Some(100.0))], 0)[0];
-        let b = gac.grant(2, &[ask(10.0, 0.0, Some(100.0))], 10)[0];
+        let a = gac.grant(1, &[ask(30.0, 0.0, Some(100.0))], 0)[0].rate;
+        let b = gac.grant(2, &[ask(10.0, 0.0, Some(100.0))], 10)[0].rate;
         // Total demand 40 of 100: router 2 gets its 10 plus half of the 60 left.
         assert!((b - 40.0).abs() < 1e-9, "{b}");
         assert!(a >= 30.0);
@@ -195,7 +217,7 @@ mod tests {
             for (router, demand) in demands.iter().enumerate() {
                 let consumed = grants[router] * 2.0;
                 grants[router] =
-                    gac.grant(router as u32, &[ask(*demand, consumed, Some(200.0))], now)[0];
+                    gac.grant(router as u32, &[ask(*demand, consumed, Some(200.0))], now)[0].rate;
             }
         }
         let total: f64 = grants.iter().sum();
@@ -210,17 +232,23 @@ mod tests {
         for round in 0..=50u64 {
             gac.grant(1, &[ask(0.0, 0.0, Some(100.0))], round * 2000);
         }
-        let credit = gac.stats(1, Kind::Write).map(|s| s.burst_balance).unwrap_or(0.0);
+        let credit = gac
+            .stats(1, Kind::Write)
+            .map(|s| s.burst_balance)
+            .unwrap_or(0.0);
         assert!((credit - 10_000.0).abs() < 1.0, "{credit}");
         // A spike of 300 units/s is granted whole while credit lasts...
         let mut now = 100_000;
-        let granted = gac.grant(1, &[ask(300.0, 0.0, Some(100.0))], now)[0];
-        assert_eq!(granted, 300.0);
+        let grant = gac.grant(1, &[ask(300.0, 0.0, Some(100.0))], now)[0];
+        assert_eq!(grant.rate, 300.0);
+        // The router may hold the credit beyond one interval, so the spike needs no wait.
+        assert!((grant.burst - 9800.0).abs() < 1.0, "{grant:?}");
+        let granted = grant.rate;
         // ...and falls back to the rate once the spike has spent it.
         let mut last = granted;
         for _ in 0..100 {
             now += 2000;
-            last = gac.grant(1, &[ask(300.0, last * 2.0, Some(100.0))], now)[0];
+            last = gac.grant(1, &[ask(300.0, last * 2.0, Some(100.0))], now)[0].rate;
         }
         assert!((last - 100.0).abs() < 5.0, "{last}");
     }
@@ -230,7 +258,10 @@ mod tests {
         let mut gac = GacService::new(AdmissionLimits::default());
         gac.grant(1, &[ask(0.0, 0.0, Some(10.0))], 0);
         gac.grant(1, &[ask(0.0, 0.0, Some(10.0))], 3_600_000);
-        let credit = gac.stats(1, Kind::Write).map(|s| s.burst_balance).unwrap_or(0.0);
+        let credit = gac
+            .stats(1, Kind::Write)
+            .map(|s| s.burst_balance)
+            .unwrap_or(0.0);
         assert_eq!(credit, 3000.0);
     }
 
@@ -238,7 +269,7 @@ mod tests {
     fn routers_that_stop_asking_stop_counting() {
         let mut gac = GacService::new(AdmissionLimits::default());
         gac.grant(1, &[ask(1000.0, 0.0, Some(100.0))], 0);
-        let later = gac.grant(2, &[ask(50.0, 0.0, Some(100.0))], 10_000)[0];
+        let later = gac.grant(2, &[ask(50.0, 0.0, Some(100.0))], 10_000)[0].rate;
         assert_eq!(later, 100.0, "a router silent for 10 s still took a share");
     }
 
@@ -256,7 +287,7 @@ mod tests {
         gac.grant(1, &[ask(150.0, 0.0, None)], 2000);
         assert_eq!(gac.stats(1, Kind::Write).map(|s| s.rate_units), Some(300.0));
         // A jump to ten times the peak is not granted at once.
-        let granted = gac.grant(1, &[ask(3000.0, 0.0, None)], 4000)[0];
+        let granted = gac.grant(1, &[ask(3000.0, 0.0, None)], 4000)[0].rate;
         assert!(granted < 3000.0, "{granted}");
     }
 }

@@ -21,7 +21,7 @@ mod partition;
 mod router;
 
 pub use bucket::TokenBucket;
-pub use gac::{GacAsk, GacService, GacTableStats};
+pub use gac::{GacAsk, GacService, GacTableStats, Grant};
 pub use partition::{Admitted, NodeCapacity, PartitionAdmission, PartitionShare, Throttled};
 pub use router::{RouterAllowance, RouterAsk};
 
@@ -65,9 +65,11 @@ pub enum AdmissionMode {
     Off,
 }
 
-impl AdmissionMode {
+impl std::str::FromStr for AdmissionMode {
+    type Err = String;
+
     /// Parses `gac`, `static` or `off`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, String> {
         match text {
             "gac" => Ok(AdmissionMode::Gac),
             "static" => Ok(AdmissionMode::Static),
@@ -174,7 +176,8 @@ impl AdmissionLimits {
         let partitions = table.partitions.len().max(1) as f64;
         let share = |kind| {
             let ceiling = self.partition_ceiling(kind);
-            Self::provisioned_rate(table, kind).map_or(ceiling, |rate| (rate / partitions).min(ceiling))
+            Self::provisioned_rate(table, kind)
+                .map_or(ceiling, |rate| (rate / partitions).min(ceiling))
         };
         PartitionShare {
             read_units: share(Kind::Read),

@@ -357,8 +357,14 @@ mod tests {
                 Err(_) => throttled += 1,
             }
         }
-        assert!(throttled > 0, "bursting went on while the node was saturated");
-        assert!(f64::from(admitted) / 5.0 <= 50.0 + 10.0 + 1.0, "{admitted} admitted");
+        assert!(
+            throttled > 0,
+            "bursting went on while the node was saturated"
+        );
+        assert!(
+            f64::from(admitted) / 5.0 <= 50.0 + 10.0 + 1.0,
+            "{admitted} admitted"
+        );
         assert!(partition.stats(Kind::Write, 15_000).burst_balance >= 499.0);
     }
 
@@ -372,7 +378,10 @@ mod tests {
         let (admitted, throttled) = offer(&mut partition, &mut node, 300_000, 10_000, 3);
         assert!(throttled > 0);
         let rate = f64::from(admitted) / 10.0;
-        assert!(rate <= 100.0 + 10.0 + 1.0, "rate {rate} past the 100/s ceiling");
+        assert!(
+            rate <= 100.0 + 10.0 + 1.0,
+            "rate {rate} past the 100/s ceiling"
+        );
     }
 
     #[test]
@@ -382,7 +391,10 @@ mod tests {
         let mut fixed = PartitionAdmission::new(share(25.0, false), &limits, 0);
         let mut node = NodeCapacity::new(&limits, 0);
         let (_, throttled) = offer(&mut adaptive, &mut node, 0, 10_000, 1);
-        assert_eq!(throttled, 0, "GAC mode throttled below the ceiling on an idle node");
+        assert_eq!(
+            throttled, 0,
+            "GAC mode throttled below the ceiling on an idle node"
+        );
         let mut node = NodeCapacity::new(&limits, 0);
         let (_, throttled) = offer(&mut fixed, &mut node, 0, 10_000, 1);
         assert!(throttled > 0, "static mode let a partition past its share");

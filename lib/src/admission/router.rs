@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Kind, TokenBucket};
+use super::{Grant, Kind, TokenBucket};
 
 /// Past this many GAC intervals without a grant, a router's rate starts to decay.
 const GRACE_INTERVALS: f64 = 2.0;
@@ -24,8 +24,8 @@ pub struct RouterAsk {
 #[derive(Clone, Debug, PartialEq)]
 struct LocalBucket {
     bucket: TokenBucket,
-    /// The rate GAC granted last, and when.
-    granted: Option<(f64, u64)>,
+    /// What GAC granted last, and when.
+    granted: Option<(Grant, u64)>,
     /// Units attempted and consumed since the last ask.
     attempted: f64,
     consumed: f64,
@@ -80,24 +80,47 @@ impl RouterAllowance {
             })
     }
 
-    /// The rate to admit at: the grant, decayed if stale, never below `floor`.
-    fn effective_rate(granted: Option<(f64, u64)>, floor: f64, interval_ms: u64, now_ms: u64) -> f64 {
-        let Some((rate, at_ms)) = granted else {
-            return floor;
+    /// The rate to admit at and the burst credit to hold: the grant, decayed if stale (the
+    /// rate never below `floor`).
+    fn effective(
+        granted: Option<(Grant, u64)>,
+        floor: f64,
+        interval_ms: u64,
+        now_ms: u64,
+    ) -> Grant {
+        let Some((grant, at_ms)) = granted else {
+            return Grant {
+                rate: floor,
+                burst: 0.0,
+            };
         };
         let intervals = now_ms.saturating_sub(at_ms) as f64 / interval_ms.max(1) as f64;
         let missed = (intervals - GRACE_INTERVALS).max(0.0);
-        (rate * 0.5f64.powf(missed)).max(floor)
+        let decay = 0.5f64.powf(missed);
+        Grant {
+            rate: (grant.rate * decay).max(floor),
+            burst: grant.burst * decay,
+        }
     }
 
     /// Whether a request of `kind` on `table_id` may go ahead. `floor` is the table's rate
     /// divided among the routers; `interval_ms` is GAC's refill interval (the bucket holds one
     /// interval of the rate, so a router can spend its grant in bursts within it).
-    pub fn admit(&mut self, table_id: u64, kind: Kind, floor: f64, interval_ms: u64, now_ms: u64) -> bool {
+    pub fn admit(
+        &mut self,
+        table_id: u64,
+        kind: Kind,
+        floor: f64,
+        interval_ms: u64,
+        now_ms: u64,
+    ) -> bool {
         let local = self.local(table_id, kind, floor, now_ms);
-        let rate = Self::effective_rate(local.granted, floor, interval_ms, now_ms);
+        let grant = Self::effective(local.granted, floor, interval_ms, now_ms);
         local.bucket.refill(now_ms);
-        local.bucket.reshape(rate, rate * interval_ms as f64 / 1000.0);
+        local.bucket.reshape(
+            grant.rate,
+            grant.rate * interval_ms as f64 / 1000.0 + grant.burst,
+        );
         if local.bucket.last_balance() > 0.0 {
             return true;
         }
@@ -141,10 +164,29 @@ impl RouterAllowance {
         asks
     }
 
-    /// Installs the rate GAC granted for `table_id` and `kind`.
-    pub fn grant(&mut self, table_id: u64, kind: Kind, rate: f64, now_ms: u64) {
+    /// Installs what GAC granted for `table_id` and `kind` (`interval_ms` as for
+    /// [`RouterAllowance::admit`]): the bucket refills at the new rate from now on, and may
+    /// hold the granted credit.
+    pub fn grant(
+        &mut self,
+        table_id: u64,
+        kind: Kind,
+        grant: Grant,
+        interval_ms: u64,
+        now_ms: u64,
+    ) {
         if let Some(local) = self.buckets.get_mut(&(table_id, kind)) {
-            local.granted = Some((rate.max(0.0), now_ms));
+            let clean = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
+            let grant = Grant {
+                rate: clean(grant.rate),
+                burst: clean(grant.burst),
+            };
+            local.bucket.refill(now_ms);
+            local.bucket.reshape(
+                grant.rate,
+                grant.rate * interval_ms as f64 / 1000.0 + grant.burst,
+            );
+            local.granted = Some((grant, now_ms));
         }
     }
 
@@ -155,7 +197,14 @@ impl RouterAllowance {
 
     /// Where `table_id` stands for `kind` at this router.
     #[must_use]
-    pub fn stats(&self, table_id: u64, kind: Kind, floor: f64, interval_ms: u64, now_ms: u64) -> RouterKindStats {
+    pub fn stats(
+        &self,
+        table_id: u64,
+        kind: Kind,
+        floor: f64,
+        interval_ms: u64,
+        now_ms: u64,
+    ) -> RouterKindStats {
         let Some(local) = self.buckets.get(&(table_id, kind)) else {
             return RouterKindStats {
                 rate_units: floor,
@@ -166,7 +215,7 @@ impl RouterAllowance {
             (now_ms.saturating_sub(at) as f64) <= GRACE_INTERVALS * interval_ms as f64
         });
         RouterKindStats {
-            rate_units: Self::effective_rate(local.granted, floor, interval_ms, now_ms),
+            rate_units: Self::effective(local.granted, floor, interval_ms, now_ms).rate,
             granted: fresh,
             consumed_units: local.consumed_total,
             throttled: local.throttled,
@@ -206,8 +255,20 @@ mod tests {
         assert_eq!(asks.len(), 1);
         // It was offered 1000 units/s and admitted about 10/s: demand says so.
         assert!(asks[0].demand > 500.0, "{asks:?}");
-        assert!(asks[0].consumed > 10.0 && asks[0].consumed < 40.0, "{asks:?}");
-        router.grant(1, Kind::Write, 100.0, 2000);
+        assert!(
+            asks[0].consumed > 10.0 && asks[0].consumed < 40.0,
+            "{asks:?}"
+        );
+        router.grant(
+            1,
+            Kind::Write,
+            Grant {
+                rate: 100.0,
+                burst: 0.0,
+            },
+            2000,
+            2000,
+        );
         let admitted = offer(&mut router, 10.0, 2000, 2000, 1);
         let rate = f64::from(admitted) / 2.0;
         assert!((rate - 100.0).abs() < 30.0, "rate {rate}");
@@ -217,7 +278,16 @@ mod tests {
     fn cut_off_from_gac_it_decays_toward_the_floor_but_never_stops() {
         let mut router = RouterAllowance::new();
         offer(&mut router, 10.0, 0, 100, 1);
-        router.grant(1, Kind::Write, 160.0, 0);
+        router.grant(
+            1,
+            Kind::Write,
+            Grant {
+                rate: 160.0,
+                burst: 0.0,
+            },
+            2000,
+            0,
+        );
         let stats = |router: &RouterAllowance, now| router.stats(1, Kind::Write, 10.0, 2000, now);
         assert_eq!(stats(&router, 4000).rate_units, 160.0);
         assert!(stats(&router, 4000).granted);
@@ -231,9 +301,41 @@ mod tests {
     }
 
     #[test]
+    fn granted_credit_absorbs_a_spike_at_once() {
+        let mut router = RouterAllowance::new();
+        offer(&mut router, 10.0, 0, 100, 100);
+        // Idle, granted every interval, long enough for the bucket to fill: 20 units of rate
+        // plus 200 of credit.
+        for now in (100..=30_000).step_by(2000) {
+            router.grant(
+                1,
+                Kind::Write,
+                Grant {
+                    rate: 10.0,
+                    burst: 200.0,
+                },
+                2000,
+                now,
+            );
+        }
+        // A spike of 1,000 units/s for 0.2 s (200 units) passes whole.
+        let admitted = offer(&mut router, 10.0, 30_000, 200, 1);
+        assert!(admitted >= 200, "{admitted}");
+    }
+
+    #[test]
     fn grants_for_tables_never_asked_about_are_ignored() {
         let mut router = RouterAllowance::new();
-        router.grant(7, Kind::Read, 1e9, 0);
+        router.grant(
+            7,
+            Kind::Read,
+            Grant {
+                rate: 1e9,
+                burst: 0.0,
+            },
+            2000,
+            0,
+        );
         assert!(router.asks(0).is_empty());
         assert_eq!(router.stats(7, Kind::Read, 3.0, 2000, 0).rate_units, 3.0);
     }

@@ -246,18 +246,28 @@ pub fn split_hash_space(count: u64) -> Vec<(u64, u64)> {
 }
 
 /// How many partitions a new table starts with, as DynamoDB sizes them: a partition serves up
-/// to 3,000 RCU or 1,000 WCU, so `ceil(RCU / 3000 + WCU / 1000)` (at least one); on-demand
-/// tables start with `on_demand_partitions`.
+/// to `partition_read_units` (DynamoDB: 3,000) RCU or `partition_write_units` (1,000) WCU, so
+/// `ceil(RCU / read + WCU / write)` (at least one); on-demand tables start with
+/// `on_demand_partitions`.
 #[must_use]
-pub fn initial_partition_count(billing: Billing, on_demand_partitions: u64) -> u64 {
+pub fn initial_partition_count(
+    billing: Billing,
+    on_demand_partitions: u64,
+    partition_read_units: u64,
+    partition_write_units: u64,
+) -> u64 {
     match billing {
         Billing::PayPerRequest => on_demand_partitions.max(1),
         Billing::Provisioned {
             read_capacity_units,
             write_capacity_units,
         } => {
-            let units = read_capacity_units.saturating_add(write_capacity_units.saturating_mul(3));
-            units.div_ceil(3000).max(1)
+            let (read, write) = (partition_read_units.max(1), partition_write_units.max(1));
+            // In units of 1/(read*write) of a partition, to stay in integers.
+            let units = read_capacity_units
+                .saturating_mul(write)
+                .saturating_add(write_capacity_units.saturating_mul(read));
+            units.div_ceil(read.saturating_mul(write)).max(1)
         }
     }
 }
@@ -286,10 +296,25 @@ mod tests {
             read_capacity_units: r,
             write_capacity_units: w,
         };
-        assert_eq!(initial_partition_count(provisioned(5, 5), 4), 1);
-        assert_eq!(initial_partition_count(provisioned(3000, 1000), 4), 2);
-        assert_eq!(initial_partition_count(provisioned(6001, 0), 4), 3);
-        assert_eq!(initial_partition_count(Billing::PayPerRequest, 4), 4);
+        assert_eq!(initial_partition_count(provisioned(5, 5), 4, 3000, 1000), 1);
+        assert_eq!(
+            initial_partition_count(provisioned(3000, 1000), 4, 3000, 1000),
+            2
+        );
+        assert_eq!(
+            initial_partition_count(provisioned(6001, 0), 4, 3000, 1000),
+            3
+        );
+        assert_eq!(
+            initial_partition_count(Billing::PayPerRequest, 4, 3000, 1000),
+            4
+        );
+        // Smaller ceilings (a scaled-down test cluster) give more partitions.
+        assert_eq!(initial_partition_count(provisioned(0, 400), 4, 300, 100), 4);
+        assert_eq!(
+            initial_partition_count(provisioned(300, 50), 4, 300, 100),
+            2
+        );
     }
 
     #[test]

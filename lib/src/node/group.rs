@@ -63,6 +63,16 @@ pub trait GroupNetwork: Send + Sync {
     /// Tells node `to`, which acts as a replica of group `group_id` but is not a member of its
     /// committed `membership`, that it was removed (best effort).
     fn send_removed(&self, to: NodeId, group_id: u64, membership: &Membership);
+    /// Asks node `to`, which should lead the metadata group, for `router`'s admission rates
+    /// (global admission control; blocking, bounded).
+    fn gac_grant(
+        &self,
+        _to: NodeId,
+        _router: NodeId,
+        _asks: &[crate::admission::RouterAsk],
+    ) -> Result<Vec<crate::admission::Grant>, ApiError> {
+        Err(no_peers())
+    }
     /// Asks `leader` to make `node`, a rebuilt log replica of group `group_id`, a full member.
     fn request_promotion(
         &self,

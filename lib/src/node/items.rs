@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
 use super::query::key_item;
 use super::{Node, Partition, WriteOp};
+use crate::admission::Kind;
 use crate::catalog::TableDef;
 use crate::expr::{
     Condition, ExprError, ExpressionKind, ExpressionScope, Projection, UpdateExpression,
@@ -17,6 +18,7 @@ use crate::item::{
     AttributeValue, Item, decode_item, encode_item, encode_key, item_size, item_to_json,
     partition_hash, validate_item,
 };
+use crate::protocol::ErrorCode;
 use crate::protocol::{ApiError, Params, missing, parse_item};
 
 /// Most keys in one BatchGetItem.
@@ -176,6 +178,7 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let admitted = self.admit_write(&table, &partition)?;
         let encoded = encode_item(&item);
         let new_size = item_size(&item);
         let old = partition.write(key, |current| {
@@ -183,6 +186,7 @@ impl Node {
             Ok((WriteOp::Put(encoded), old))
         })?;
         let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
+        self.charge(&partition, Kind::Write, admitted, units);
         Ok(all_old_response(
             old.as_ref(),
             return_values,
@@ -205,9 +209,11 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let admitted = self.admit_read(&table, &partition)?;
         partition.read_barrier(consistent)?;
         let item = decode_stored(partition.get(&key)?.as_deref())?;
         let units = read_units(item.as_ref().map_or(0, item_size), consistent);
+        self.charge(&partition, Kind::Read, admitted, units);
         let mut response = Map::new();
         if let Some(item) = item {
             let shown = match &projection {
@@ -237,6 +243,7 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let admitted = self.admit_write(&table, &partition)?;
         let old = partition.write(key, |current| {
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let op = if old.is_some() {
@@ -247,6 +254,7 @@ impl Node {
             Ok((op, old))
         })?;
         let units = write_units(old.as_ref().map_or(0, item_size));
+        self.charge(&partition, Kind::Write, admitted, units);
         Ok(all_old_response(
             old.as_ref(),
             return_values,
@@ -285,6 +293,7 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let admitted = self.admit_write(&table, &partition)?;
         let (old, new) = partition.write(key, |current| {
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let base = old.clone().unwrap_or_else(|| key_item.clone());
@@ -302,6 +311,7 @@ impl Node {
             Ok((WriteOp::Put(encode_item(&new)), (old, new)))
         })?;
         let units = write_units(item_size(&new).max(old.as_ref().map_or(0, item_size)));
+        self.charge(&partition, Kind::Write, admitted, units);
         let attributes = match return_values {
             ReturnValues::None => None,
             ReturnValues::AllOld => old.clone(),
@@ -346,9 +356,12 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
         let mut responses = Map::new();
         let mut consumed = Vec::new();
-        for (table_name, request) in request_items {
+        let mut unprocessed = Map::new();
+        let mut processed = 0usize;
+        let mut throttle = None;
+        for (table_name, raw_request) in request_items {
             let table = self.active_table(table_name)?;
-            let request = Params::new(request)?;
+            let request = Params::new(raw_request)?;
             let keys = request
                 .optional_array("Keys")?
                 .ok_or_else(|| missing("Keys"))?;
@@ -373,14 +386,30 @@ impl Node {
                         "Provided list of item keys contains duplicates",
                     ));
                 }
-                located.push((partition, encoded));
+                located.push((partition, encoded, key));
             }
             let mut items = Vec::new();
             let mut units = 0.0;
-            for (partition, encoded) in located {
+            let mut throttled_keys = Vec::new();
+            for (partition, encoded, key) in located {
+                // A key whose partition is over its capacity comes back unprocessed.
+                let admitted = match self.admit_read(&table, &partition) {
+                    Ok(admitted) => admitted,
+                    Err(error)
+                        if error.code == ErrorCode::ProvisionedThroughputExceededException =>
+                    {
+                        throttled_keys.push(key.clone());
+                        throttle = Some(error);
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
+                processed += 1;
                 partition.read_barrier(consistent)?;
                 let item = decode_stored(partition.get(&encoded)?.as_deref())?;
-                units += read_units(item.as_ref().map_or(0, item_size), consistent);
+                let item_units = read_units(item.as_ref().map_or(0, item_size), consistent);
+                self.charge(&partition, Kind::Read, admitted, item_units);
+                units += item_units;
                 if let Some(item) = item {
                     let shown = match &projection {
                         Some(projection) => projection.apply(&item),
@@ -393,8 +422,19 @@ impl Node {
             if let Some(report) = capacity.report(table_name, units, UnitKind::Read) {
                 consumed.push(report);
             }
+            if !throttled_keys.is_empty() {
+                let mut again = raw_request.clone();
+                again["Keys"] = Value::Array(throttled_keys);
+                unprocessed.insert(table_name.clone(), again);
+            }
         }
-        let mut response = json!({"Responses": responses, "UnprocessedKeys": {}});
+        // Nothing could be read: DynamoDB answers with the throttling error itself.
+        if processed == 0
+            && let Some(error) = throttle
+        {
+            return Err(error);
+        }
+        let mut response = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
         if capacity != ReturnCapacity::None {
             response["ConsumedCapacity"] = Value::Array(consumed);
         }
@@ -440,8 +480,8 @@ impl Node {
                 ApiError::serialization("RequestItems values must be lists of write requests")
             })?;
             let mut seen = BTreeSet::new();
-            for request in requests {
-                let request = Params::new(request)?;
+            for raw in requests {
+                let request = Params::new(raw)?;
                 let put = request.raw("PutRequest");
                 let delete = request.raw("DeleteRequest");
                 let (item, key_item, op_is_put) = match (put, delete) {
@@ -467,14 +507,28 @@ impl Node {
                         "Provided list of item keys contains duplicates",
                     ));
                 }
-                writes.push((Arc::clone(&table), partition, encoded, item));
+                writes.push((Arc::clone(&table), partition, encoded, item, raw.clone()));
             }
         }
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
-        for (table, partition, key, item) in writes {
+        // Requests whose partition is over its capacity come back unprocessed.
+        let mut unprocessed: Map<String, Value> = Map::new();
+        let (mut processed, mut throttle) = (0usize, None);
+        let is_throttle =
+            |error: &ApiError| error.code == ErrorCode::ProvisionedThroughputExceededException;
+        for (table, partition, key, item, original) in writes {
             let (op, size) = match &item {
                 Some(item) => (WriteOp::Put(encode_item(item)), item_size(item)),
                 None => (WriteOp::Delete, 0),
+            };
+            let admitted = match self.admit_write(&table, &partition) {
+                Ok(admitted) => admitted,
+                Err(error) if is_throttle(&error) => {
+                    push_unprocessed(&mut unprocessed, &table.name, original);
+                    throttle = Some(error);
+                    continue;
+                }
+                Err(error) => return Err(error),
             };
             let written = partition.write(key.clone(), |current| {
                 let old_size = decode_stored(current)?.as_ref().map_or(0, item_size);
@@ -490,14 +544,29 @@ impl Node {
                 // Items of one batch live in partitions led by different nodes: each item the
                 // leader of its partition writes, as a single-item request.
                 Err(error) if error.redirect.is_some() => {
-                    self.forward_batch_item(&table, &key, item.as_ref(), error)?;
-                    0
+                    match self.forward_batch_item(&table, &key, item.as_ref(), error) {
+                        Ok(()) => 0,
+                        Err(error) if is_throttle(&error) => {
+                            push_unprocessed(&mut unprocessed, &table.name, original);
+                            throttle = Some(error);
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    }
                 }
                 Err(error) => return Err(error),
             };
-            *units.entry(table.name.clone()).or_default() += write_units(size.max(old_size));
+            processed += 1;
+            let item_units = write_units(size.max(old_size));
+            self.charge(&partition, Kind::Write, admitted, item_units);
+            *units.entry(table.name.clone()).or_default() += item_units;
         }
-        let mut response = json!({"UnprocessedItems": {}});
+        if processed == 0
+            && let Some(error) = throttle
+        {
+            return Err(error);
+        }
+        let mut response = json!({"UnprocessedItems": unprocessed});
         if capacity != ReturnCapacity::None {
             let consumed: Vec<Value> = units
                 .iter()
@@ -534,6 +603,16 @@ impl Node {
         };
         self.redirect(not_leader, request.0, &request.1, 0)
             .map(|_| ())
+    }
+}
+
+/// Adds a write request of a BatchWriteItem to the `UnprocessedItems` of `table`.
+fn push_unprocessed(unprocessed: &mut Map<String, Value>, table: &str, request: Value) {
+    if let Value::Array(list) = unprocessed
+        .entry(table.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        list.push(request);
     }
 }
 

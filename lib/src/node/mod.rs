@@ -4,6 +4,7 @@
 //! JSON request body and returns the JSON response or a DynamoDB error. It is synchronous and
 //! blocks on WAL fsyncs: the HTTP layer runs it on blocking threads.
 
+mod admission;
 mod archive;
 mod capacity;
 mod describe;
@@ -77,6 +78,8 @@ pub struct NodeOptions {
     pub archive_bound: Option<u64>,
     /// Serve the internal fault-injection route (tests of the scrubber only).
     pub fault_injection: bool,
+    /// Capacity admission: mode, ceilings, the node's capacity, burst window, GAC interval.
+    pub admission: crate::admission::AdmissionLimits,
 }
 
 impl Default for NodeOptions {
@@ -90,6 +93,7 @@ impl Default for NodeOptions {
             heal_after: None,
             archive_bound: None,
             fault_injection: false,
+            admission: crate::admission::AdmissionLimits::default(),
         }
     }
 }
@@ -156,6 +160,7 @@ pub struct Node {
     /// Members operators asked to replace, by group: healed as if they were silent.
     forced_heals: std::sync::Mutex<HashMap<u64, NodeId>>,
     routing: RoutingCounters,
+    admission: admission::NodeAdmission,
 }
 
 /// How this node routes requests and serves metadata, counted for `/metrics`.
@@ -184,6 +189,8 @@ impl Node {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
         let catalog = Catalog::open(data_dir).map_err(|e| e.to_string())?;
+        let admission =
+            admission::NodeAdmission::new(options.admission.clone(), options.cluster.len());
         let node = Node {
             data_dir: data_dir.to_path_buf(),
             options,
@@ -193,6 +200,7 @@ impl Node {
             catalog_lsn: std::sync::Mutex::new(Lsn::ZERO),
             forced_heals: std::sync::Mutex::new(HashMap::new()),
             routing: RoutingCounters::default(),
+            admission,
         };
         if node.is_clustered() {
             node.open_partition(PartitionDef {
@@ -438,6 +446,18 @@ impl Node {
                 }
             })
             .map(|_| ())?;
+        // Its own thread: asking GAC (on another node) must never delay ticks either.
+        let node: Weak<Node> = Arc::downgrade(self);
+        let interval = Duration::from_millis(self.options.admission.gac_interval_ms.max(10));
+        std::thread::Builder::new()
+            .name("ddb-admission".to_string())
+            .spawn(move || {
+                while let Some(node) = node.upgrade() {
+                    node.refresh_allowances();
+                    drop(node);
+                    std::thread::sleep(interval);
+                }
+            })?;
         if self.is_clustered() {
             // Its own thread: fetching the catalog from another node must never delay ticks.
             let node: Weak<Node> = Arc::downgrade(self);
@@ -925,7 +945,14 @@ impl Node {
     /// Runs one DynamoDB operation. Parts that need a group this node does not lead (writes,
     /// catalog changes) go to the node that does; while a group has no leader the request
     /// waits for one (bounded).
+    /// Requests that read or write items are admitted first (`docs/admission.md`): a table
+    /// over its capacity gets `ProvisionedThroughputExceededException`.
     pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+        self.handle_admitted(operation, body, |body| self.route(operation, body))
+    }
+
+    /// Runs a request here or where it must go (see [`Node::handle`]).
+    fn route(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
         self.route_metadata(body);
         let deadline = std::time::Instant::now() + LEADER_WAIT;
         loop {

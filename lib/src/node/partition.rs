@@ -186,6 +186,11 @@ impl Partition {
         &self.archive
     }
 
+    /// Whether this replica leads its group now.
+    pub fn is_leader(&self) -> bool {
+        self.lock().core.is_leader()
+    }
+
     /// Where this replica stands in its group.
     pub fn status(&self) -> ReplicaStatus {
         self.lock().core.status()

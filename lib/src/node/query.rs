@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::capacity::{ReturnCapacity, UnitKind};
 use super::items::{Placeholders, expr_error, projection};
 use super::{Node, Partition};
+use crate::admission::Kind;
 use crate::catalog::TableDef;
 use crate::expr::{Condition, ExpressionKind, ExpressionScope, Projection, SortKeyCondition};
 use crate::item::{
@@ -149,15 +150,13 @@ impl<'p> Page<'p> {
         Ok(!self.full)
     }
 
+    /// Read units for `bytes` read by this page's kind of read.
+    fn units_of(&self, bytes: usize) -> f64 {
+        super::capacity::read_units(bytes, self.plan.consistent)
+    }
+
     fn into_response(self, table: &TableDef, more: bool) -> Result<Value, ApiError> {
-        let units = {
-            let units = self.bytes.div_ceil(4096).max(1) as f64;
-            if self.plan.consistent {
-                units
-            } else {
-                units / 2.0
-            }
-        };
+        let units = self.units_of(self.bytes);
         let mut response = Map::new();
         if self.plan.select != Select::Count {
             response.insert("Items".into(), Value::Array(self.items));
@@ -312,6 +311,7 @@ impl Node {
             }
         }
         let (partition, _) = self.locate(&table, &pk, None)?;
+        let admitted = self.admit_read(&table, &partition)?;
         partition.read_barrier(plan.consistent)?;
         let snapshot = partition.snapshot()?;
         let direction = if forward {
@@ -333,6 +333,7 @@ impl Node {
             // follows; ddb looks ahead so a page that ends exactly at the end says so.
             more = iter.next().is_some();
         }
+        self.charge(&partition, Kind::Read, admitted, page.units_of(page.bytes));
         page.into_response(&table, more)
     }
 
@@ -368,6 +369,8 @@ impl Node {
             .collect();
         'partitions: for (index, def) in partitions.iter().enumerate() {
             let partition: std::sync::Arc<Partition> = self.partition(def.id)?;
+            let admitted = self.admit_read(&table, &partition)?;
+            let bytes_before = page.bytes;
             partition.read_barrier(plan.consistent)?;
             let snapshot = partition.snapshot()?;
             let mut range = KeyRange::all();
@@ -391,9 +394,21 @@ impl Node {
                 }
                 if !page.offer(&key, &stored)? {
                     more = iter.next().is_some() || index + 1 < partitions.len();
+                    self.charge(
+                        &partition,
+                        Kind::Read,
+                        admitted,
+                        page.units_of(page.bytes - bytes_before),
+                    );
                     break 'partitions;
                 }
             }
+            self.charge(
+                &partition,
+                Kind::Read,
+                admitted,
+                page.units_of(page.bytes - bytes_before),
+            );
         }
         page.into_response(&table, more)
     }

@@ -31,7 +31,13 @@ impl Node {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let partition_count = initial_partition_count(billing, self.options.on_demand_partitions);
+        let limits = &self.options.admission;
+        let partition_count = initial_partition_count(
+            billing,
+            self.options.on_demand_partitions,
+            limits.partition_read_units,
+            limits.partition_write_units,
+        );
         let table = self.change_catalog(|catalog| {
             catalog
                 .create_table(name, |id, next_partition_id| TableDef {

@@ -205,3 +205,122 @@ mod tests {
         assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }
+
+/// Appends the admission metrics (documented in `docs/admission.md`) from a node's
+/// `/admission/status` document: per table at this router, per partition this node serves, and
+/// per table at GAC when this node runs it.
+pub fn render_admission(text: &mut String, status: &serde_json::Value) {
+    use serde_json::Value;
+    let number =
+        |value: &Value, field: &str| value.get(field).and_then(Value::as_f64).unwrap_or(0.0);
+    let families: [(&str, &str, &str, &str, &str); 9] = [
+        (
+            "ddb_router_consumed_units_total",
+            "counter",
+            "Capacity units consumed by requests this node routed.",
+            "router",
+            "consumed_units",
+        ),
+        (
+            "ddb_router_throttled_total",
+            "counter",
+            "Requests this node's router throttled.",
+            "router",
+            "throttled",
+        ),
+        (
+            "ddb_router_rate_units",
+            "gauge",
+            "Units per second this router admits for the table (GAC's grant, or the floor).",
+            "router",
+            "rate_units",
+        ),
+        (
+            "ddb_partition_consumed_units_total",
+            "counter",
+            "Capacity units consumed at this node's replica of the partition.",
+            "partition",
+            "consumed_units",
+        ),
+        (
+            "ddb_partition_throttled_total",
+            "counter",
+            "Requests this node's replica of the partition throttled.",
+            "partition",
+            "throttled",
+        ),
+        (
+            "ddb_partition_burst_balance_units",
+            "gauge",
+            "Burst credit the partition has left.",
+            "partition",
+            "burst_balance",
+        ),
+        (
+            "ddb_gac_rate_units",
+            "gauge",
+            "The table's rate at global admission control (on the metadata leader).",
+            "gac",
+            "rate_units",
+        ),
+        (
+            "ddb_gac_burst_balance_units",
+            "gauge",
+            "The table's burst credit at global admission control.",
+            "gac",
+            "burst_balance",
+        ),
+        (
+            "ddb_gac_demand_units",
+            "gauge",
+            "Routers' total demand for the table at global admission control (units/s).",
+            "gac",
+            "demand_units",
+        ),
+    ];
+    let tables = status
+        .get("tables")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let partitions = status
+        .get("partitions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (name, kind, help, level, field) in families {
+        let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for capacity in ["read", "write"] {
+            if level == "partition" {
+                for partition in &partitions {
+                    let table = partition
+                        .get("table")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-");
+                    let id = partition
+                        .get("partition_id")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    let value = number(&partition[capacity], field);
+                    let _ = writeln!(
+                        text,
+                        "{name}{{table=\"{table}\",partition=\"{id}\",kind=\"{capacity}\"}} {value}"
+                    );
+                }
+                continue;
+            }
+            for table in &tables {
+                let stats = &table[capacity][level];
+                if stats.is_null() {
+                    continue;
+                }
+                let name_label = table.get("table").and_then(Value::as_str).unwrap_or("-");
+                let value = number(stats, field);
+                let _ = writeln!(
+                    text,
+                    "{name}{{table=\"{name_label}\",kind=\"{capacity}\"}} {value}"
+                );
+            }
+        }
+    }
+}

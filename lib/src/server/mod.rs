@@ -144,6 +144,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/", post(dynamodb))
         .route("/healthz", get(healthz))
         .route("/cluster/status", get(cluster_status))
+        .route("/admission/status", get(admission_status))
         .route("/metrics", get(metrics_text))
         .merge(internal)
         .with_state(state)
@@ -165,6 +166,20 @@ async fn cluster_status(
 ) -> Response {
     let node = Arc::clone(&state.node);
     match tokio::task::spawn_blocking(move || node.cluster_status()).await {
+        Ok(status) => respond(StatusCode::OK, &status, "status"),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &ApiError::internal(format!("status: {e}")).to_json(),
+            "status",
+        ),
+    }
+}
+
+async fn admission_status(
+    axum::extract::State(state): axum::extract::State<Arc<ServerState>>,
+) -> Response {
+    let node = Arc::clone(&state.node);
+    match tokio::task::spawn_blocking(move || node.admission_status()).await {
         Ok(status) => respond(StatusCode::OK, &status, "status"),
         Err(e) => respond(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -205,6 +220,7 @@ async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
         text,
         "# HELP ddb_groups_with_log_replica Groups this node leads whose membership holds a log replica.\n# TYPE ddb_groups_with_log_replica gauge\nddb_groups_with_log_replica {with_log_replica}\n"
     );
+    metrics::render_admission(&mut text, &state.node.admission_status());
     let archive = state.node.archive_partitions();
     type Value = fn(&crate::node::ArchivePartition) -> u64;
     let families: [(&str, &str, &str, Value); 4] = [

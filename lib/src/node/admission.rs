@@ -1,0 +1,487 @@
+//! The node's side of admission control: its router allowance, its partitions' buckets, the
+//! node-level bucket and, on the metadata group's leader, global admission control.
+//!
+//! Router admission runs once per client request in [`Node::handle`]; partition admission on
+//! the replica that serves the request (the leader for writes, any replica for reads). See
+//! `docs/admission.md`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::{META_GROUP, Node, Partition};
+use crate::admission::{
+    AdmissionLimits, AdmissionMode, Admitted, GacAsk, GacService, Grant, Kind, NodeCapacity,
+    PartitionAdmission, RouterAllowance, RouterAsk,
+};
+use crate::catalog::TableDef;
+use crate::protocol::{ApiError, ErrorCode};
+use crate::replication::NodeId;
+
+/// Everything admission keeps on one node, behind one lock (each use is a few arithmetic
+/// operations).
+pub(super) struct NodeAdmission {
+    limits: AdmissionLimits,
+    /// Routers of the cluster (every node routes): a table's floor is its rate over these.
+    routers: usize,
+    started: Instant,
+    state: Mutex<AdmissionState>,
+}
+
+struct AdmissionState {
+    node: NodeCapacity,
+    partitions: HashMap<u64, PartitionAdmission>,
+    router: RouterAllowance,
+    gac: GacService,
+}
+
+/// The throttling error DynamoDB returns for data-plane requests over capacity.
+fn throttled(table: &TableDef) -> ApiError {
+    let message = if AdmissionLimits::provisioned_rate(table, Kind::Read).is_some() {
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."
+    } else {
+        "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly."
+    };
+    ApiError::new(ErrorCode::ProvisionedThroughputExceededException, message)
+}
+
+/// Which kind of capacity `operation` consumes, if any.
+pub(super) fn operation_kind(operation: &str) -> Option<Kind> {
+    match operation {
+        "GetItem" | "Query" | "Scan" | "BatchGetItem" => Some(Kind::Read),
+        "PutItem" | "DeleteItem" | "UpdateItem" | "BatchWriteItem" => Some(Kind::Write),
+        _ => None,
+    }
+}
+
+/// The tables a request names: `TableName`, or the keys of a batch's `RequestItems`.
+fn named_tables(body: &Value) -> Vec<&str> {
+    if let Some(name) = body.get("TableName").and_then(Value::as_str) {
+        return vec![name];
+    }
+    body.get("RequestItems")
+        .and_then(Value::as_object)
+        .map(|items| items.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Capacity units per table in a response's `ConsumedCapacity` (an object or a list).
+fn consumed_units(response: &Value) -> Vec<(String, f64)> {
+    let one = |entry: &Value| {
+        Some((
+            entry.get("TableName")?.as_str()?.to_string(),
+            entry.get("CapacityUnits")?.as_f64()?,
+        ))
+    };
+    match response.get("ConsumedCapacity") {
+        Some(Value::Array(list)) => list.iter().filter_map(one).collect(),
+        Some(entry) => one(entry).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+impl NodeAdmission {
+    pub(super) fn new(limits: AdmissionLimits, routers: usize) -> Self {
+        let started = Instant::now();
+        NodeAdmission {
+            state: Mutex::new(AdmissionState {
+                node: NodeCapacity::new(&limits, 0),
+                partitions: HashMap::new(),
+                router: RouterAllowance::new(),
+                gac: GacService::new(limits.clone()),
+            }),
+            limits,
+            routers: routers.max(1),
+            started,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AdmissionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(super) fn limits(&self) -> &AdmissionLimits {
+        &self.limits
+    }
+
+    /// A table's rate for `kind` divided among the routers: what a router admits without GAC.
+    fn floor(&self, table: &TableDef, kind: Kind) -> f64 {
+        AdmissionLimits::provisioned_rate(table, kind)
+            .unwrap_or_else(|| self.limits.on_demand_units(kind))
+            / self.routers as f64
+    }
+
+    /// Router admission of a request of `kind` on `tables`: refused if any table's local
+    /// bucket is empty. Only under GAC.
+    fn admit_router(
+        &self,
+        tables: &[std::sync::Arc<TableDef>],
+        kind: Kind,
+    ) -> Result<(), ApiError> {
+        if self.limits.mode != AdmissionMode::Gac {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        for table in tables {
+            let floor = self.floor(table, kind);
+            if !state
+                .router
+                .admit(table.id, kind, floor, self.limits.gac_interval_ms, now)
+            {
+                return Err(throttled(table));
+            }
+        }
+        Ok(())
+    }
+
+    fn charge_router(&self, table: &TableDef, kind: Kind, units: f64) {
+        if self.limits.mode != AdmissionMode::Gac {
+            return;
+        }
+        let floor = self.floor(table, kind);
+        let now = self.now_ms();
+        self.lock().router.charge(table.id, kind, floor, units, now);
+    }
+
+    /// Partition admission on the replica serving the request.
+    pub(super) fn admit_partition(
+        &self,
+        table: &TableDef,
+        partition_id: u64,
+        kind: Kind,
+    ) -> Result<Option<Admitted>, ApiError> {
+        if self.limits.mode == AdmissionMode::Off {
+            return Ok(None);
+        }
+        let now = self.now_ms();
+        let share = self.limits.partition_share(table);
+        let mut state = self.lock();
+        let AdmissionState {
+            node, partitions, ..
+        } = &mut *state;
+        let partition = partitions
+            .entry(partition_id)
+            .or_insert_with(|| PartitionAdmission::new(share, &self.limits, now));
+        partition.reshape(share, &self.limits, now);
+        partition
+            .admit(kind, node, now)
+            .map(Some)
+            .map_err(|_| throttled(table))
+    }
+
+    /// Charges `units` to a partition that admitted a request as `how`.
+    pub(super) fn charge_partition(
+        &self,
+        partition_id: u64,
+        kind: Kind,
+        how: Option<Admitted>,
+        units: f64,
+    ) {
+        let Some(how) = how else {
+            return;
+        };
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let AdmissionState {
+            node, partitions, ..
+        } = &mut *state;
+        if let Some(partition) = partitions.get_mut(&partition_id) {
+            partition.charge(kind, how, units, node, now);
+        }
+    }
+
+    /// Forgets partitions this node no longer holds and tables that no longer exist.
+    fn retain(&self, partitions: &[u64], tables: &[u64]) {
+        let mut state = self.lock();
+        state.partitions.retain(|id, _| partitions.contains(id));
+        state.router.retain_tables(|id| tables.contains(&id));
+        state.gac.retain_tables(|id| tables.contains(&id));
+    }
+}
+
+impl Node {
+    /// Runs a client's request through router admission: refused at once when a table it
+    /// names has no capacity left at this router; otherwise run, and what it consumed charged
+    /// (the response's `ConsumedCapacity`, asked for on the client's behalf and removed again
+    /// when the client did not ask).
+    pub(super) fn handle_admitted(
+        &self,
+        operation: &str,
+        body: &Value,
+        run: impl FnOnce(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
+        let admission = &self.admission;
+        let kind = operation_kind(operation);
+        let Some(kind) =
+            kind.filter(|_| admission.limits().mode == AdmissionMode::Gac && body.is_object())
+        else {
+            return run(body);
+        };
+        let tables: Vec<std::sync::Arc<TableDef>> = named_tables(body)
+            .into_iter()
+            .filter_map(|name| self.catalog.table(name))
+            .collect();
+        if tables.is_empty() {
+            return run(body);
+        }
+        admission.admit_router(&tables, kind)?;
+        let asked = body
+            .get("ReturnConsumedCapacity")
+            .and_then(Value::as_str)
+            .is_some_and(|value| value != "NONE");
+        let result = if asked {
+            run(body)
+        } else {
+            let mut with_capacity = body.clone();
+            with_capacity["ReturnConsumedCapacity"] = json!("TOTAL");
+            run(&with_capacity)
+        };
+        match result {
+            Ok(mut response) => {
+                for (name, units) in consumed_units(&response) {
+                    if let Some(table) = tables.iter().find(|table| table.name == name) {
+                        admission.charge_router(table, kind, units);
+                    }
+                }
+                if !asked && let Some(object) = response.as_object_mut() {
+                    object.remove("ConsumedCapacity");
+                }
+                Ok(response)
+            }
+            Err(error) => {
+                // A failed condition still read the item: DynamoDB charges it.
+                if error.code == ErrorCode::ConditionalCheckFailedException {
+                    for table in &tables {
+                        admission.charge_router(table, kind, 1.0);
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Partition admission of a write on `partition`, if this replica leads it (elsewhere the
+    /// write goes to the leader, whose node admits it).
+    pub(super) fn admit_write(
+        &self,
+        table: &TableDef,
+        partition: &Partition,
+    ) -> Result<Option<Admitted>, ApiError> {
+        if !partition.is_leader() {
+            return Ok(None);
+        }
+        self.admission
+            .admit_partition(table, partition.def().id, Kind::Write)
+    }
+
+    /// Partition admission of a read served by this replica of `partition`.
+    pub(super) fn admit_read(
+        &self,
+        table: &TableDef,
+        partition: &Partition,
+    ) -> Result<Option<Admitted>, ApiError> {
+        self.admission
+            .admit_partition(table, partition.def().id, Kind::Read)
+    }
+
+    /// Charges what a request admitted by [`Node::admit_write`] or [`Node::admit_read`]
+    /// consumed.
+    pub(super) fn charge(
+        &self,
+        partition: &Partition,
+        kind: Kind,
+        how: Option<Admitted>,
+        units: f64,
+    ) {
+        self.admission
+            .charge_partition(partition.def().id, kind, how, units);
+    }
+
+    /// On the metadata group's leader (or a single node): grants `router` its rates.
+    pub fn gac_grant(&self, router: NodeId, asks: &[RouterAsk]) -> Result<Vec<Grant>, ApiError> {
+        if self.is_clustered() {
+            let meta = self.partition(META_GROUP)?;
+            if !meta.is_leader() {
+                return Err(ApiError::not_leader(meta.with_core(|core| core.leader())));
+            }
+        }
+        let tables = self.catalog.tables();
+        let asks: Vec<GacAsk> = asks
+            .iter()
+            .map(|ask| GacAsk {
+                ask: *ask,
+                provisioned: match tables.iter().find(|table| table.id == ask.table_id) {
+                    Some(table) => AdmissionLimits::provisioned_rate(table, ask.kind),
+                    // A table GAC does not know (yet): nothing beyond the router's floor.
+                    None => Some(0.0),
+                },
+            })
+            .collect();
+        let now = self.admission.now_ms();
+        Ok(self.admission.lock().gac.grant(router, &asks, now))
+    }
+
+    /// Asks GAC for this router's rates and installs them; the admission thread calls it
+    /// every GAC interval. When GAC cannot be reached the router keeps its decaying rates.
+    pub fn refresh_allowances(&self) {
+        let admission = &self.admission;
+        let partitions: Vec<u64> = self.partitions_read().keys().copied().collect();
+        let tables: Vec<u64> = self.catalog.tables().iter().map(|t| t.id).collect();
+        admission.retain(&partitions, &tables);
+        if admission.limits().mode != AdmissionMode::Gac {
+            return;
+        }
+        let now = admission.now_ms();
+        let asks = admission.lock().router.asks(now);
+        if asks.is_empty() {
+            return;
+        }
+        let me = self.options.node_id;
+        let granted = if self.is_clustered() {
+            self.ask_gac(me, &asks)
+        } else {
+            self.gac_grant(me, &asks)
+        };
+        match granted {
+            Ok(grants) if grants.len() == asks.len() => {
+                let now = admission.now_ms();
+                let mut state = admission.lock();
+                for (ask, grant) in asks.iter().zip(grants) {
+                    state.router.grant(
+                        ask.table_id,
+                        ask.kind,
+                        grant,
+                        admission.limits().gac_interval_ms,
+                        now,
+                    );
+                }
+            }
+            Ok(_) => tracing::warn!("GAC answered a different number of grants than asked"),
+            Err(error) => tracing::debug!(error = %error.message, "GAC not reached; rates decay"),
+        }
+    }
+
+    /// Sends `asks` to the metadata group's leader: this node's own metadata replica if it
+    /// leads, else the leader it knows, else each metadata member in turn.
+    fn ask_gac(&self, me: NodeId, asks: &[RouterAsk]) -> Result<Vec<Grant>, ApiError> {
+        let known_leader = self
+            .partitions_read()
+            .get(&META_GROUP)
+            .and_then(|meta| meta.with_core(|core| core.leader()));
+        if known_leader == Some(me) {
+            return self.gac_grant(me, asks);
+        }
+        let mut candidates: Vec<NodeId> = known_leader.into_iter().collect();
+        candidates.extend(self.membership_of(META_GROUP).ids().filter(|id| *id != me));
+        candidates.dedup();
+        let mut last = ApiError::new(ErrorCode::ServiceUnavailable, "no metadata leader known");
+        for candidate in candidates {
+            match self.network.gac_grant(candidate, me, asks) {
+                Ok(rates) => return Ok(rates),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    /// Where every table's capacity stands as this node sees it (router, GAC if it leads the
+    /// metadata group, the partitions it serves), for `/admission/status` and `ddbctl`.
+    pub fn admission_status(&self) -> Value {
+        let admission = &self.admission;
+        let limits = admission.limits();
+        let now = admission.now_ms();
+        let tables = self.catalog.tables();
+        let leads: HashMap<u64, bool> = self
+            .partitions_read()
+            .iter()
+            .map(|(id, partition)| (*id, partition.is_leader()))
+            .collect();
+        let mut state = admission.lock();
+        let kinds = [Kind::Read, Kind::Write];
+        let table_status: Vec<Value> = tables
+            .iter()
+            .map(|table| {
+                let mut entry = json!({"table": table.name, "table_id": table.id});
+                for kind in kinds {
+                    let floor = admission.floor(table, kind);
+                    let router =
+                        state
+                            .router
+                            .stats(table.id, kind, floor, limits.gac_interval_ms, now);
+                    entry[kind.as_str()] = json!({
+                        "provisioned": AdmissionLimits::provisioned_rate(table, kind),
+                        "router": router,
+                        "gac": state.gac.stats(table.id, kind),
+                    });
+                }
+                entry
+            })
+            .collect();
+        let AdmissionState {
+            node, partitions, ..
+        } = &mut *state;
+        let mut partition_status: Vec<Value> = Vec::new();
+        for table in tables.iter() {
+            for def in &table.partitions {
+                let Some(partition) = partitions.get_mut(&def.id) else {
+                    continue;
+                };
+                partition_status.push(json!({
+                    "table": table.name,
+                    "partition_id": def.id,
+                    "leader": leads.get(&def.id).copied().unwrap_or(false),
+                    "read": partition.stats(Kind::Read, now),
+                    "write": partition.stats(Kind::Write, now),
+                }));
+            }
+        }
+        json!({
+            "node_id": self.options.node_id,
+            "mode": limits.mode,
+            "node": {
+                "read_units": limits.node_read_units,
+                "write_units": limits.node_write_units,
+                "read_balance": node.balance(Kind::Read, now),
+                "write_balance": node.balance(Kind::Write, now),
+            },
+            "tables": table_status,
+            "partitions": partition_status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumed_capacity_is_read_from_objects_and_lists() {
+        let one = json!({"ConsumedCapacity": {"TableName": "a", "CapacityUnits": 2.5}});
+        assert_eq!(consumed_units(&one), vec![("a".to_string(), 2.5)]);
+        let many = json!({"ConsumedCapacity": [
+            {"TableName": "a", "CapacityUnits": 1.0},
+            {"TableName": "b", "CapacityUnits": 3.0},
+        ]});
+        assert_eq!(consumed_units(&many).len(), 2);
+        assert!(consumed_units(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn batches_name_every_table() {
+        let batch = json!({"RequestItems": {"a": [], "b": []}});
+        assert_eq!(named_tables(&batch), vec!["a", "b"]);
+        assert_eq!(named_tables(&json!({"TableName": "t"})), vec!["t"]);
+        assert_eq!(operation_kind("Scan"), Some(Kind::Read));
+        assert_eq!(operation_kind("UpdateItem"), Some(Kind::Write));
+        assert_eq!(operation_kind("CreateTable"), None);
+    }
+}
