@@ -9,9 +9,11 @@
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
 //! - [`ArchiverProcess`]: a real `ddb-archiver` beside a node, killed when dropped.
 //! - [`s3`]: real S3-compatible servers ([`s3::S3sFs`], [`s3::Moto`]) for archive tests.
+//! - [`admission`]: fixed-rate load through `ddbctl bench` and `ddbctl table capacity`.
 //! - [`archive_fixture::TableArchive`]: a `file://` archive of a table's history, with its
 //!   catalog, for restore tests.
 
+pub mod admission;
 mod archive_check;
 pub mod archive_fixture;
 mod archiver_process;

@@ -61,6 +61,9 @@ pub fn run(
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
+    let zipf = args
+        .zipf
+        .map(|s| std::sync::Arc::new(workload::ZipfKeys::new(args.items, s)));
     let ops = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
     let duration = Duration::from_secs(args.duration);
@@ -78,7 +81,8 @@ pub fn run(
                     args.items,
                     args.item_bytes,
                     seeds.next(),
-                );
+                )
+                .with_zipf(zipf.clone());
                 let (ops, errors) = (&ops, &errors);
                 let pace = args
                     .rate

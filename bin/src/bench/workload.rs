@@ -4,6 +4,7 @@
 //! of one partition key reads up to ten items.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::cli::Workload;
 
@@ -26,6 +27,55 @@ pub struct RequestBuilder {
     payload: String,
     buffer: Vec<u8>,
     random: SplitMix64,
+    zipf: Option<Arc<ZipfKeys>>,
+}
+
+/// Keys drawn from a Zipf distribution over the key space (`--zipf`).
+pub struct ZipfKeys {
+    /// `cdf[r]`: the probability of picking a rank at most `r`.
+    cdf: Vec<f64>,
+    /// The item each rank stands for: a fixed shuffle, so hot items spread over partitions.
+    items: Vec<u64>,
+}
+
+impl ZipfKeys {
+    /// Most items a Zipf key space holds (its table is built in memory).
+    pub const MAX_ITEMS: u64 = 10_000_000;
+
+    /// The distribution over `items` items (at most [`ZipfKeys::MAX_ITEMS`]) with exponent `s`.
+    pub fn new(items: u64, s: f64) -> Self {
+        let items = items.clamp(1, Self::MAX_ITEMS);
+        let mut cdf = Vec::with_capacity(items as usize);
+        let mut total = 0.0;
+        for rank in 1..=items {
+            total += 1.0 / (rank as f64).powf(s);
+            cdf.push(total);
+        }
+        for value in &mut cdf {
+            *value /= total;
+        }
+        // Fisher–Yates with a fixed seed: every thread and run agrees on the hot items.
+        let mut shuffle: Vec<u64> = (0..items).collect();
+        let mut random = SplitMix64(0x5EED_2026);
+        for i in (1..shuffle.len()).rev() {
+            let j = random.below(i as u64 + 1) as usize;
+            shuffle.swap(i, j);
+        }
+        ZipfKeys {
+            cdf,
+            items: shuffle,
+        }
+    }
+
+    /// The item for a uniform draw `bits`.
+    fn pick(&self, bits: u64) -> u64 {
+        let u = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        let rank = self
+            .cdf
+            .partition_point(|c| *c < u)
+            .min(self.items.len() - 1);
+        self.items[rank]
+    }
 }
 
 impl RequestBuilder {
@@ -41,12 +91,22 @@ impl RequestBuilder {
             payload: payload(item_bytes),
             buffer: Vec::with_capacity(256 + item_bytes as usize),
             random: SplitMix64(seed),
+            zipf: None,
         }
+    }
+
+    /// Draws keys from `zipf` instead of uniformly.
+    pub fn with_zipf(mut self, zipf: Option<Arc<ZipfKeys>>) -> Self {
+        self.zipf = zipf;
+        self
     }
 
     /// The next request of the workload.
     pub fn next_request(&mut self) -> Request<'_> {
-        let item = self.random.below(self.items);
+        let item = match &self.zipf {
+            Some(zipf) => zipf.pick(self.random.next()),
+            None => self.random.below(self.items),
+        };
         let kind = match self.workload {
             Workload::Mix if self.random.next() & 1 == 0 => Workload::Put,
             Workload::Mix => Workload::GetEventual,
@@ -144,6 +204,28 @@ impl SplitMix64 {
     /// A number in `0..bound` (bound > 0), with negligible bias for bounds far below 2^64.
     pub fn below(&mut self, bound: u64) -> u64 {
         ((u128::from(self.next()) * u128::from(bound)) >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+mod zipf_tests {
+    use super::*;
+
+    #[test]
+    fn zipf_keys_favour_a_few_items_and_stay_in_the_key_space() {
+        let zipf = ZipfKeys::new(1000, 1.2);
+        let mut random = SplitMix64(7);
+        let mut counts = vec![0u32; 1000];
+        for _ in 0..100_000 {
+            counts[zipf.pick(random.next()) as usize] += 1;
+        }
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        let top: u32 = counts[..10].iter().sum();
+        // Exponent 1.2 over 1,000 items: the top ten take about half of all picks.
+        assert!(top > 40_000 && top < 70_000, "{top}");
+        // The same shuffle in every instance: the hottest item is the same.
+        let again = ZipfKeys::new(1000, 1.2);
+        assert_eq!(zipf.items[0], again.items[0]);
     }
 }
 

@@ -57,6 +57,21 @@ pub struct BenchArgs {
     /// Example: --rate 2000
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
+    /// Pick keys from a Zipf distribution with this exponent instead of uniformly: the item of
+    /// rank r is chosen in proportion to 1/r^S, so a few items (and the partitions holding them)
+    /// take most of the traffic, as real traffic does. Ranks are shuffled over the key space
+    /// (the same way in every thread and run), so the hot items land in random partitions.
+    ///
+    /// Example: --zipf 1.1
+    #[arg(long, value_parser = parse_zipf)]
+    pub zipf: Option<f64>,
+}
+
+fn parse_zipf(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 10.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a Zipf exponent in (0, 10]")),
+    }
 }
 
 /// `--workload`.

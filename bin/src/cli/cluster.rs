@@ -64,6 +64,13 @@ pub struct LocalUpArgs {
     /// Example: --heal-after-ms 3000
     #[arg(long, default_value_t = 5_000)]
     pub heal_after_ms: u64,
+    /// Sets a key of every node's `[admission]` section (repeatable; keys as in
+    /// `ddbd --help`): the admission mode, or smaller ceilings and capacities to watch
+    /// throttling, bursting and GAC at laptop rates.
+    ///
+    /// Example: --admission mode=static --admission partition_write_units=100
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub admission: Vec<String>,
     /// Where the archivers (one beside each node) archive the log: `file:///abs/path` or
     /// `s3://bucket/prefix` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     /// Default: file://<dir>/archive.

@@ -50,6 +50,24 @@ pub enum TableCommand {
         /// The table's name.
         name: String,
     },
+    /// Change a table's provisioned throughput (UpdateTable). Its partitions stay as they are:
+    /// lowering the rate lowers each partition's share.
+    ///
+    /// Example: ddbctl table update hits --rcu 10 --wcu 200
+    Update {
+        /// The table's name.
+        name: String,
+        /// Read capacity units.
+        ///
+        /// Example: --rcu 10
+        #[arg(long)]
+        rcu: u64,
+        /// Write capacity units.
+        ///
+        /// Example: --wcu 200
+        #[arg(long)]
+        wcu: u64,
+    },
     /// Show where a table's capacity goes: each router's rate (granted by global admission
     /// control), consumed units and throttled requests, GAC's rate, burst credit and demand,
     /// and every partition replica's allocated rate, consumption, throttling and burst credit.

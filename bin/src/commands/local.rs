@@ -22,6 +22,7 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 pub fn up(args: &LocalUpArgs) -> anyhow::Result<Outcome> {
     let mut cluster = LocalCluster::plan(&args.dir, args.nodes, args.base_port)?;
     cluster.heal_after_ms = args.heal_after_ms;
+    cluster.admission = super::local_layout::admission_limits(&args.admission)?;
     if args.no_canary {
         cluster.canaries.clear();
     }

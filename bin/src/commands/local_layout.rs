@@ -50,6 +50,8 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
     /// Every node's `heal_after_ms`.
     pub heal_after_ms: u64,
+    /// Every node's `[admission]` section.
+    pub admission: ddb::admission::AdmissionLimits,
     /// The archive every node's archiver writes to; `None` runs no archivers (nor scrubber).
     pub archive: Option<String>,
     /// Where the cluster's scrubber serves.
@@ -58,6 +60,26 @@ pub struct LocalCluster {
     pub canaries: Vec<LocalCanary>,
     /// The canaries' `[cfa] window_scale`.
     pub alarm_window_scale: f64,
+}
+
+/// The `[admission]` section `settings` (`KEY=VALUE`, as `local up --admission` takes them)
+/// make of the defaults; a bad key or value is an error naming it.
+pub fn admission_limits(settings: &[String]) -> anyhow::Result<ddb::admission::AdmissionLimits> {
+    let mut table = toml::Table::try_from(ddb::admission::AdmissionLimits::default())
+        .context("serialising the admission defaults")?;
+    for setting in settings {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--admission {setting:?}: expected KEY=VALUE"))?;
+        let value = match value.parse::<i64>() {
+            Ok(number) => toml::Value::Integer(number),
+            Err(_) => toml::Value::String(value.to_string()),
+        };
+        table.insert(key.trim().to_string(), value);
+    }
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("--admission: {}", e.message()))
 }
 
 /// A canary of a local cluster: its AZ and where it serves.
@@ -179,6 +201,7 @@ impl LocalCluster {
             dir: dir.to_path_buf(),
             nodes,
             heal_after_ms: NodeConfig::default().heal_after_ms,
+            admission: ddb::admission::AdmissionLimits::default(),
             archive: None,
             scrubber: SocketAddr::from((Ipv4Addr::LOCALHOST, scrubber)),
             canaries,
@@ -275,6 +298,7 @@ impl LocalCluster {
             region: REGION.to_string(),
             credentials: vec![secrets.access_key.clone()],
             heal_after_ms: self.heal_after_ms,
+            admission: self.admission.clone(),
             archive: NodeArchiveConfig {
                 enabled: self.archive.is_some(),
                 ..NodeArchiveConfig::default()

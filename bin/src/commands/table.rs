@@ -50,6 +50,15 @@ pub fn run(
             description["Capacity"] = capacity_summary(&capacity);
             print_description(format, Some(&description))?;
         }
+        TableCommand::Update { name, rcu, wcu } => {
+            let request = json!({
+                "TableName": name,
+                "BillingMode": "PROVISIONED",
+                "ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu},
+            });
+            let answer = client.call("UpdateTable", &request)?;
+            print_description(format, answer.get("TableDescription"))?;
+        }
         TableCommand::Capacity { name } => {
             // The table must exist: a typo should not print empty tables.
             client.call("DescribeTable", &json!({"TableName": name}))?;
