@@ -5,8 +5,11 @@ use serde_json::Value;
 
 /// A cluster's API endpoint and the key to sign with.
 pub struct Signer<'a> {
+    /// `http://host:port` of a node.
     pub endpoint: String,
+    /// The access key id.
     pub key_id: &'a str,
+    /// Its secret.
     pub secret: &'a str,
 }
 

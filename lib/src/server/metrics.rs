@@ -171,41 +171,6 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_chosen_operation_names_collapse_into_unknown() {
-        let metrics = Metrics::default();
-        for i in 0..100 {
-            metrics.record(
-                NO_TABLE,
-                &format!("Made{i}Up"),
-                Outcome::ClientError,
-                Duration::ZERO,
-            );
-        }
-        metrics.record(NO_TABLE, "", Outcome::ClientError, Duration::ZERO);
-        metrics.record("orders", "PutItem", Outcome::Ok, Duration::from_millis(2));
-        metrics.record(
-            "users",
-            "PutItem",
-            Outcome::ServerError,
-            Duration::from_millis(2),
-        );
-        assert_eq!(metrics.count("unknown", Outcome::ClientError), 101);
-        assert_eq!(metrics.count("PutItem", Outcome::Ok), 1);
-        let text = metrics.render();
-        assert_eq!(text.matches("ddb_requests_total{").count(), 3, "{text}");
-        assert!(text.contains(
-            "ddb_requests_total{table=\"users\",op=\"PutItem\",outcome=\"server_error\"} 1"
-        ));
-        assert!(text.contains("ddb_request_seconds_count{op=\"PutItem\"} 2"));
-        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
-    }
-}
-
 /// Appends the admission metrics (documented in `docs/admission.md`) from a node's
 /// `/admission/status` document: per table at this router, per partition this node serves, and
 /// per table at GAC when this node runs it.
@@ -322,5 +287,40 @@ pub fn render_admission(text: &mut String, status: &serde_json::Value) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_chosen_operation_names_collapse_into_unknown() {
+        let metrics = Metrics::default();
+        for i in 0..100 {
+            metrics.record(
+                NO_TABLE,
+                &format!("Made{i}Up"),
+                Outcome::ClientError,
+                Duration::ZERO,
+            );
+        }
+        metrics.record(NO_TABLE, "", Outcome::ClientError, Duration::ZERO);
+        metrics.record("orders", "PutItem", Outcome::Ok, Duration::from_millis(2));
+        metrics.record(
+            "users",
+            "PutItem",
+            Outcome::ServerError,
+            Duration::from_millis(2),
+        );
+        assert_eq!(metrics.count("unknown", Outcome::ClientError), 101);
+        assert_eq!(metrics.count("PutItem", Outcome::Ok), 1);
+        let text = metrics.render();
+        assert_eq!(text.matches("ddb_requests_total{").count(), 3, "{text}");
+        assert!(text.contains(
+            "ddb_requests_total{table=\"users\",op=\"PutItem\",outcome=\"server_error\"} 1"
+        ));
+        assert!(text.contains("ddb_request_seconds_count{op=\"PutItem\"} 2"));
+        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }
