@@ -356,7 +356,7 @@ fn mutated_request() -> impl Strategy<Value = (&'static str, Value)> {
 fn reset_tables(node: &Node) {
     for table in node.catalog().tables() {
         if !BASE_TABLES.contains(&table.name.as_str()) {
-            node.handle("DeleteTable", &json!({"TableName": table.name}))
+            node.handle("DeleteTable", json!({"TableName": table.name}))
                 .unwrap();
         }
     }
@@ -364,7 +364,7 @@ fn reset_tables(node: &Node) {
         if node.catalog().table(name).is_none() {
             node.handle(
                 "CreateTable",
-                &create_table_request(name, name == "fuzz-range"),
+                create_table_request(name, name == "fuzz-range"),
             )
             .unwrap();
         }
@@ -389,7 +389,7 @@ fn create_table_with_huge_throughput_is_refused() {
     request["BillingMode"] = json!("PROVISIONED");
     request["ProvisionedThroughput"] =
         json!({"ReadCapacityUnits": 1, "WriteCapacityUnits": u64::MAX});
-    let error = node.handle("CreateTable", &request).unwrap_err();
+    let error = node.handle("CreateTable", request.clone()).unwrap_err();
     assert_eq!(error.code, ErrorCode::LimitExceededException, "{error}");
     assert!(node.catalog().table("greedy").is_none());
 }
@@ -400,7 +400,7 @@ fn valid_requests_of_every_operation_succeed() {
     let node = Node::open(dir.path(), NodeOptions::default()).unwrap();
     for (operation, body) in valid_requests() {
         reset_tables(&node);
-        let answer = node.handle(operation, &body);
+        let answer = node.handle(operation, body.clone());
         assert!(answer.is_ok(), "{operation} {body}: {answer:?}");
     }
 }
@@ -420,7 +420,7 @@ fn mutated_requests_never_get_a_server_fault() {
     });
     let outcome = runner.run(&mutated_request(), |(operation, body)| {
         reset_tables(&node);
-        match node.handle(operation, &body) {
+        match node.handle(operation, body.clone()) {
             Err(error) if error.code.is_server_fault() => Err(TestCaseError::fail(format!(
                 "{operation} answered a server fault {error} to {}",
                 abbreviated(&body)

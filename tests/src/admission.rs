@@ -29,6 +29,33 @@ impl Signer<'_> {
     }
 }
 
+/// Creates `table` (hash key `pk`, range key `sk`, as `ddbctl bench` uses them), PROVISIONED
+/// with 1 RCU and `wcu` WCU.
+///
+/// # Panics
+/// When ddbctl fails.
+#[allow(clippy::panic)]
+pub fn create_provisioned(signer: &Signer<'_>, table: &str, wcu: u64) {
+    let wcu = wcu.to_string();
+    let args = [
+        "table",
+        "create",
+        table,
+        "--hash-key",
+        "pk:S",
+        "--range-key",
+        "sk:N",
+        "--billing",
+        "provisioned",
+        "--rcu",
+        "1",
+        "--wcu",
+        &wcu,
+    ];
+    let (code, answer) = signer.ddbctl(&args);
+    assert_eq!(code, 0, "{answer}");
+}
+
 /// What one bench run saw.
 #[derive(Clone, Debug, Default)]
 pub struct Load {

@@ -1,34 +1,15 @@
 //! On one node: a short spike above a table's provisioned rate is absorbed by the capacity it
-//! left unused before (burst credit), a sustained one is throttled back to the rate, and a
-//! noisy table hammering the node cannot take a quiet table's capacity.
+//! left unused before (burst credit), a sustained one is throttled back to the rate, a noisy
+//! table hammering the node cannot take a quiet table's capacity, and an on-demand table's
+//! capacity follows its traffic up to twice its previous peak.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ddb_tests::admission::{Signer, put_load};
+use ddb_tests::admission::{Signer, create_provisioned, put_load};
 use ddb_tests::{LocalUp, parse_export};
 
-fn create(signer: &Signer<'_>, table: &str, wcu: &str) {
-    let args = [
-        "table",
-        "create",
-        table,
-        "--hash-key",
-        "pk:S",
-        "--range-key",
-        "sk:N",
-        "--billing",
-        "provisioned",
-        "--rcu",
-        "1",
-        "--wcu",
-        wcu,
-    ];
-    let (code, answer) = signer.ddbctl(&args);
-    assert_eq!(code, 0, "{answer}");
-}
-
 #[test]
-fn spikes_ride_on_unused_capacity_and_a_noisy_table_stays_in_its_lane() {
+fn spikes_ride_on_unused_capacity_noisy_tables_stay_in_their_lane_and_on_demand_doubles() {
     let dir = tempfile::tempdir().unwrap();
     let base = ddb_tests::free_cluster_base_port(1);
     let mut node = LocalUp::start(
@@ -41,6 +22,8 @@ fn spikes_ride_on_unused_capacity_and_a_noisy_table_stays_in_its_lane() {
             "gac_interval_ms=500",
             "--admission",
             "node_write_units=150",
+            "--admission",
+            "on_demand_write_units=20",
         ],
     );
     let (key_id, secret) = parse_export(&node.wait_for_ready());
@@ -53,7 +36,7 @@ fn spikes_ride_on_unused_capacity_and_a_noisy_table_stays_in_its_lane() {
     let spread = [endpoint.clone()];
 
     // 50 WCU/s provisioned, used at 10/s for 8 s: about 300 units left unused.
-    create(&signer, "spiky", "50");
+    create_provisioned(&signer, "spiky", 50);
     let quiet = put_load(&signer, "spiky", 10, 8, &spread, &[]);
     assert_eq!((quiet.throttled, quiet.other_errors), (0, 0), "{quiet:?}");
     // A 3 s spike at twice the rate (150 units over it) is absorbed whole.
@@ -74,8 +57,8 @@ fn spikes_ride_on_unused_capacity_and_a_noisy_table_stays_in_its_lane() {
     assert!(admitted_rate < 80.0, "admitted {admitted_rate} WCU/s of 50");
 
     // Two tables of 50 WCU/s on the one node: one hammered at 250/s, one used at 40/s.
-    create(&signer, "noisy", "50");
-    create(&signer, "calm", "50");
+    create_provisioned(&signer, "noisy", 50);
+    create_provisioned(&signer, "calm", 50);
     let (noisy, calm) = std::thread::scope(|scope| {
         let noisy = scope.spawn(|| put_load(&signer, "noisy", 250, 6, &spread, &[]));
         let calm = scope.spawn(|| put_load(&signer, "calm", 40, 6, &spread, &[]));
@@ -91,6 +74,33 @@ fn spikes_ride_on_unused_capacity_and_a_noisy_table_stays_in_its_lane() {
     assert!(
         (noisy.ops as f64 / 6.0) < 80.0,
         "the noisy table got past its rate: {noisy:?}"
+    );
+
+    // On demand, starting at 20 WCU/s (scaled down from DynamoDB's 4,000): 15/s runs, and once
+    // it has held for a peak window (10 GAC intervals, 5 s here), 28/s — under twice that peak
+    // — runs too; a jump to 150/s is throttled.
+    let (code, answer) = signer.ddbctl(&[
+        "table",
+        "create",
+        "elastic",
+        "--hash-key",
+        "pk:S",
+        "--range-key",
+        "sk:N",
+    ]);
+    assert_eq!(code, 0, "{answer}");
+    for (rate, seconds) in [(15, 6), (28, 4)] {
+        let load = put_load(&signer, "elastic", rate, seconds, &spread, &[]);
+        assert_eq!(
+            (load.throttled, load.other_errors),
+            (0, 0),
+            "on demand at {rate}/s after a lower peak: {load:?}"
+        );
+    }
+    let jump = put_load(&signer, "elastic", 150, 4, &spread, &[]);
+    assert!(
+        jump.throttled_fraction() > 0.2,
+        "a fivefold jump was not throttled: {jump:?}"
     );
     assert!(node.interrupt_and_wait().success());
 }

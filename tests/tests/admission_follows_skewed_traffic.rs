@@ -12,7 +12,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ddb_tests::admission::{Load, Signer, capacity, partition_write_units, put_load};
+use ddb_tests::admission::{
+    Load, Signer, capacity, create_provisioned, partition_write_units, put_load,
+};
 use ddb_tests::{LocalUp, parse_export};
 use serde_json::Value;
 
@@ -49,22 +51,7 @@ fn skewed_run(mode: &str) -> (Load, Value) {
         key_id: &key_id,
         secret: &secret,
     };
-    let create = [
-        "table",
-        "create",
-        "skew",
-        "--hash-key",
-        "pk:S",
-        "--range-key",
-        "sk:N",
-        "--billing",
-        "provisioned",
-        "--rcu",
-        "1",
-        "--wcu",
-        "790",
-    ];
-    assert_eq!(signer.ddbctl(&create).0, 0);
+    create_provisioned(&signer, "skew", 790);
     let update = ["table", "update", "skew", "--rcu", "1", "--wcu", "200"];
     let (code, description) = signer.ddbctl(&update);
     assert_eq!(code, 0, "{description}");

@@ -10,6 +10,10 @@ const ROUTER_EXPIRY_INTERVALS: u64 = 3;
 /// An on-demand table's previous peak is remembered this long (DynamoDB: 30 minutes).
 const PEAK_MEMORY_MS: u64 = 30 * 60 * 1000;
 
+/// An on-demand table's served rate is averaged over this many GAC intervals before it counts
+/// as a peak: traffic must hold a rate for a while before the allowance doubles past it.
+const PEAK_WINDOW_INTERVALS: u64 = 10;
+
 /// What GAC grants a router for one table and kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
@@ -37,7 +41,9 @@ struct TableAllowance {
     at_ms: u64,
     /// Each router's last demand (units/s) and when it asked.
     routers: HashMap<u32, (f64, u64)>,
-    /// An on-demand table's peak demand and when it was seen.
+    /// Units consumed, as routers reported them, over the last peak window: `(when, units)`.
+    served: std::collections::VecDeque<(u64, f64)>,
+    /// An on-demand table's peak served rate (averaged over the window) and when it was seen.
     peak: (f64, u64),
     consumed_total: f64,
     rate: f64,
@@ -100,6 +106,7 @@ impl GacService {
                 pool: 0.0,
                 at_ms: now_ms,
                 routers: HashMap::new(),
+                served: std::collections::VecDeque::new(),
                 peak: (0.0, now_ms),
                 consumed_total: 0.0,
                 rate: 0.0,
@@ -114,13 +121,31 @@ impl GacService {
             now_ms.saturating_sub(*at) <= ROUTER_EXPIRY_INTERVALS * interval_ms
         });
         let total_demand: f64 = table.routers.values().map(|(d, _)| d).sum();
+        let consumed = if ask.ask.consumed.is_finite() {
+            ask.ask.consumed.max(0.0)
+        } else {
+            0.0
+        };
+        let window_ms = PEAK_WINDOW_INTERVALS * interval_ms;
+        table.served.push_back((now_ms, consumed));
+        while table
+            .served
+            .front()
+            .is_some_and(|(at, _)| now_ms.saturating_sub(*at) >= window_ms)
+        {
+            table.served.pop_front();
+        }
         let rate = match ask.provisioned {
             Some(rate) => rate,
             None => {
-                // On demand: up to twice the previous peak at once, never below the floor.
+                // On demand: twice the previous peak, never below the floor. The peak is the
+                // served rate averaged over a window, so traffic may double at once, and grows
+                // further only as it holds a higher rate.
+                let served: f64 = table.served.iter().map(|(_, units)| units).sum();
+                let average = served / (window_ms as f64 / 1000.0);
                 let (peak, seen) = table.peak;
-                if total_demand >= peak || now_ms.saturating_sub(seen) > PEAK_MEMORY_MS {
-                    table.peak = (total_demand.min(peak.max(on_demand_floor) * 2.0), now_ms);
+                if average >= peak || now_ms.saturating_sub(seen) > PEAK_MEMORY_MS {
+                    table.peak = (average, now_ms);
                 }
                 (table.peak.0 * 2.0).max(on_demand_floor)
             }
@@ -128,17 +153,17 @@ impl GacService {
         table.rate = rate;
         let elapsed_s = now_ms.saturating_sub(table.at_ms) as f64 / 1000.0;
         table.at_ms = table.at_ms.max(now_ms);
-        let consumed = if ask.ask.consumed.is_finite() {
-            ask.ask.consumed.max(0.0)
-        } else {
-            0.0
-        };
         table.consumed_total += consumed;
         table.pool = (table.pool + rate * elapsed_s - consumed)
             .clamp(-rate * interval_s, rate * burst_seconds);
-        // The table may use its rate, plus credit beyond one interval's worth, over the next
-        // interval.
-        let credit = (table.pool - rate * interval_s).max(0.0);
+        // A provisioned table may use its rate, plus credit beyond one interval's worth, over
+        // the next interval. An on-demand table has no credit: its allowance itself follows
+        // its traffic.
+        let credit = if ask.provisioned.is_some() {
+            (table.pool - rate * interval_s).max(0.0)
+        } else {
+            0.0
+        };
         let available = rate + credit / interval_s;
         let routers = table.routers.len().max(1) as f64;
         let rate = if total_demand <= rate {
@@ -280,14 +305,31 @@ mod tests {
             ..AdmissionLimits::default()
         };
         let mut gac = GacService::new(limits);
+        let rate = |gac: &GacService| gac.stats(1, Kind::Write).map(|s| s.rate_units);
         // At first, the floor.
         gac.grant(1, &[ask(50.0, 0.0, None)], 0);
-        assert_eq!(gac.stats(1, Kind::Write).map(|s| s.rate_units), Some(100.0));
-        // Demand climbs to 150: the allowance follows, twice the peak.
-        gac.grant(1, &[ask(150.0, 0.0, None)], 2000);
-        assert_eq!(gac.stats(1, Kind::Write).map(|s| s.rate_units), Some(300.0));
-        // A jump to ten times the peak is not granted at once.
-        let granted = gac.grant(1, &[ask(3000.0, 0.0, None)], 4000)[0].rate;
-        assert!(granted < 3000.0, "{granted}");
+        assert_eq!(rate(&gac), Some(100.0));
+        // Served at 150 units/s for a whole window (10 intervals of 2 s): twice that.
+        let mut now = 0;
+        for _ in 0..10 {
+            now += 2000;
+            gac.grant(1, &[ask(150.0, 300.0, None)], now);
+        }
+        assert_eq!(rate(&gac), Some(300.0));
+        // A jump to ten times the peak is not granted at once, even after a quiet spell that
+        // would have given a provisioned table burst credit...
+        for _ in 0..30 {
+            now += 2000;
+            gac.grant(1, &[ask(150.0, 300.0, None)], now);
+        }
+        now += 2000;
+        let granted = gac.grant(1, &[ask(3000.0, 300.0, None)], now)[0].rate;
+        assert!(granted < 1000.0, "{granted}");
+        // ...but served at the doubled rate for a window, the allowance doubles again.
+        for _ in 0..10 {
+            now += 2000;
+            gac.grant(1, &[ask(3000.0, 600.0, None)], now);
+        }
+        assert_eq!(rate(&gac), Some(600.0));
     }
 }

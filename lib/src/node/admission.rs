@@ -216,7 +216,7 @@ impl Node {
     pub(super) fn handle_admitted(
         &self,
         operation: &str,
-        body: &Value,
+        mut body: Value,
         run: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Value, ApiError> {
         let admission = &self.admission;
@@ -224,27 +224,24 @@ impl Node {
         let Some(kind) =
             kind.filter(|_| admission.limits().mode == AdmissionMode::Gac && body.is_object())
         else {
-            return run(body);
+            return run(&body);
         };
-        let tables: Vec<std::sync::Arc<TableDef>> = named_tables(body)
+        let tables: Vec<std::sync::Arc<TableDef>> = named_tables(&body)
             .into_iter()
             .filter_map(|name| self.catalog.table(name))
             .collect();
         if tables.is_empty() {
-            return run(body);
+            return run(&body);
         }
         admission.admit_router(&tables, kind)?;
         let asked = body
             .get("ReturnConsumedCapacity")
             .and_then(Value::as_str)
             .is_some_and(|value| value != "NONE");
-        let result = if asked {
-            run(body)
-        } else {
-            let mut with_capacity = body.clone();
-            with_capacity["ReturnConsumedCapacity"] = json!("TOTAL");
-            run(&with_capacity)
-        };
+        if !asked {
+            body["ReturnConsumedCapacity"] = json!("TOTAL");
+        }
+        let result = run(&body);
         match result {
             Ok(mut response) => {
                 for (name, units) in consumed_units(&response) {

@@ -947,7 +947,7 @@ impl Node {
     /// waits for one (bounded).
     /// Requests that read or write items are admitted first (`docs/admission.md`): a table
     /// over its capacity gets `ProvisionedThroughputExceededException`.
-    pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, ApiError> {
+    pub fn handle(&self, operation: &str, body: Value) -> Result<Value, ApiError> {
         self.handle_admitted(operation, body, |body| self.route(operation, body))
     }
 
@@ -1207,13 +1207,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path(), NodeOptions::default()).unwrap();
         for operation in OPERATIONS {
-            let answer = node.handle(operation, &serde_json::json!({}));
+            let answer = node.handle(operation, serde_json::json!({}));
             assert!(
                 !matches!(&answer, Err(e) if e.code == ErrorCode::UnknownOperationException),
                 "{operation} is listed in protocol::OPERATIONS but not served"
             );
         }
-        let unknown = node.handle("TransactWriteItems", &serde_json::json!({}));
+        let unknown = node.handle("TransactWriteItems", serde_json::json!({}));
         assert!(matches!(unknown, Err(e) if e.code == ErrorCode::UnknownOperationException));
     }
 }

@@ -164,22 +164,19 @@ pub async fn serve(
 async fn cluster_status(
     axum::extract::State(state): axum::extract::State<Arc<ServerState>>,
 ) -> Response {
-    let node = Arc::clone(&state.node);
-    match tokio::task::spawn_blocking(move || node.cluster_status()).await {
-        Ok(status) => respond(StatusCode::OK, &status, "status"),
-        Err(e) => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &ApiError::internal(format!("status: {e}")).to_json(),
-            "status",
-        ),
-    }
+    status_document(&state, Node::cluster_status).await
 }
 
 async fn admission_status(
     axum::extract::State(state): axum::extract::State<Arc<ServerState>>,
 ) -> Response {
+    status_document(&state, Node::admission_status).await
+}
+
+/// Answers a status document the node builds on a blocking thread (it takes locks).
+async fn status_document(state: &ServerState, build: fn(&Node) -> Value) -> Response {
     let node = Arc::clone(&state.node);
-    match tokio::task::spawn_blocking(move || node.admission_status()).await {
+    match tokio::task::spawn_blocking(move || build(&node)).await {
         Ok(status) => respond(StatusCode::OK, &status, "status"),
         Err(e) => respond(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -356,11 +353,11 @@ async fn handle(
     if answers_without_blocking(&state.node, operation, &json) {
         // Point reads and catalog reads take microseconds and never wait on a disk sync:
         // answering them on the async worker saves a thread hand-off per request.
-        return state.node.handle(operation, &json);
+        return state.node.handle(operation, json);
     }
     let node = Arc::clone(&state.node);
     let operation = operation.to_string();
-    tokio::task::spawn_blocking(move || node.handle(&operation, &json))
+    tokio::task::spawn_blocking(move || node.handle(&operation, json))
         .await
         .map_err(|e| ApiError::internal(format!("request handler stopped: {e}")))?
 }
