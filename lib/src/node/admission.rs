@@ -266,16 +266,14 @@ impl Node {
         }
     }
 
-    /// Partition admission of a write on `partition`, if this replica leads it (elsewhere the
-    /// write goes to the leader, whose node admits it).
+    /// Partition admission of a write on `partition`. Called by [`Partition::write`]'s
+    /// `decide`, which runs on the leader only, under the group's lock: a replica that does
+    /// not lead never gets here (the write goes to the leader, whose node admits it).
     pub(super) fn admit_write(
         &self,
         table: &TableDef,
         partition: &Partition,
     ) -> Result<Option<Admitted>, ApiError> {
-        if !partition.is_leader() {
-            return Ok(None);
-        }
         self.admission
             .admit_partition(table, partition.def().id, Kind::Write)
     }

@@ -178,12 +178,12 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
-        let admitted = self.admit_write(&table, &partition)?;
         let encoded = encode_item(&item);
         let new_size = item_size(&item);
-        let old = partition.write(key, |current| {
+        let (old, admitted) = partition.write(key, |current| {
+            let admitted = self.admit_write(&table, &partition)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
-            Ok((WriteOp::Put(encoded), old))
+            Ok((WriteOp::Put(encoded), (old, admitted)))
         })?;
         let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
         self.charge(&partition, Kind::Write, admitted, units);
@@ -243,15 +243,15 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
-        let admitted = self.admit_write(&table, &partition)?;
-        let old = partition.write(key, |current| {
+        let (old, admitted) = partition.write(key, |current| {
+            let admitted = self.admit_write(&table, &partition)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let op = if old.is_some() {
                 WriteOp::Delete
             } else {
                 WriteOp::Nothing
             };
-            Ok((op, old))
+            Ok((op, (old, admitted)))
         })?;
         let units = write_units(old.as_ref().map_or(0, item_size));
         self.charge(&partition, Kind::Write, admitted, units);
@@ -293,8 +293,8 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
-        let admitted = self.admit_write(&table, &partition)?;
-        let (old, new) = partition.write(key, |current| {
+        let (old, new, admitted) = partition.write(key, |current| {
+            let admitted = self.admit_write(&table, &partition)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let base = old.clone().unwrap_or_else(|| key_item.clone());
             let new = match &update {
@@ -308,7 +308,7 @@ impl Node {
                     e.to_string()
                 })
             })?;
-            Ok((WriteOp::Put(encode_item(&new)), (old, new)))
+            Ok((WriteOp::Put(encode_item(&new)), (old, new, admitted)))
         })?;
         let units = write_units(item_size(&new).max(old.as_ref().map_or(0, item_size)));
         self.charge(&partition, Kind::Write, admitted, units);
@@ -521,31 +521,28 @@ impl Node {
                 Some(item) => (WriteOp::Put(encode_item(item)), item_size(item)),
                 None => (WriteOp::Delete, 0),
             };
-            let admitted = match self.admit_write(&table, &partition) {
-                Ok(admitted) => admitted,
-                Err(error) if is_throttle(&error) => {
-                    push_unprocessed(&mut unprocessed, &table.name, original);
-                    throttle = Some(error);
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
             let written = partition.write(key.clone(), |current| {
+                let admitted = self.admit_write(&table, &partition)?;
                 let old_size = decode_stored(current)?.as_ref().map_or(0, item_size);
                 let op = if op == WriteOp::Delete && current.is_none() {
                     WriteOp::Nothing
                 } else {
                     op
                 };
-                Ok((op, old_size))
+                Ok((op, (old_size, admitted)))
             });
-            let old_size = match written {
-                Ok(old_size) => old_size,
+            let (old_size, admitted) = match written {
+                Ok(written) => written,
+                Err(error) if is_throttle(&error) => {
+                    push_unprocessed(&mut unprocessed, &table.name, original);
+                    throttle = Some(error);
+                    continue;
+                }
                 // Items of one batch live in partitions led by different nodes: each item the
                 // leader of its partition writes, as a single-item request.
                 Err(error) if error.redirect.is_some() => {
                     match self.forward_batch_item(&table, &key, item.as_ref(), error) {
-                        Ok(()) => 0,
+                        Ok(()) => (0, None),
                         Err(error) if is_throttle(&error) => {
                             push_unprocessed(&mut unprocessed, &table.name, original);
                             throttle = Some(error);
