@@ -234,10 +234,12 @@ impl Node {
             return run(&body);
         }
         admission.admit_router(&tables, kind)?;
-        let asked = body
-            .get("ReturnConsumedCapacity")
-            .and_then(Value::as_str)
-            .is_some_and(|value| value != "NONE");
+        // Absent or NONE: asked for here and removed from the answer. Anything else is the
+        // client's own (an invalid value must still get the client its validation error).
+        let asked = match body.get("ReturnConsumedCapacity") {
+            None | Some(Value::Null) => false,
+            Some(value) => value.as_str() != Some("NONE"),
+        };
         if !asked {
             body["ReturnConsumedCapacity"] = json!("TOTAL");
         }
@@ -468,6 +470,47 @@ mod tests {
         ]});
         assert_eq!(consumed_units(&many).len(), 2);
         assert!(consumed_units(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn consumed_capacity_is_shown_only_when_asked_and_bad_values_stay_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path(), super::super::NodeOptions::default()).unwrap();
+        node.handle(
+            "CreateTable",
+            json!({"TableName": "shown", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}]}),
+        )
+        .unwrap();
+        let put = |capacity: Option<Value>| {
+            let mut body = json!({"TableName": "shown", "Item": {"k": {"S": "a"}}});
+            if let Some(capacity) = capacity {
+                body["ReturnConsumedCapacity"] = capacity;
+            }
+            node.handle("PutItem", body)
+        };
+        assert!(put(None).unwrap().get("ConsumedCapacity").is_none());
+        assert!(
+            put(Some(json!("NONE")))
+                .unwrap()
+                .get("ConsumedCapacity")
+                .is_none()
+        );
+        let total = put(Some(json!("TOTAL"))).unwrap();
+        assert_eq!(total["ConsumedCapacity"]["CapacityUnits"], 1.0);
+        for bad in [json!(5), json!("total")] {
+            let error = put(Some(bad.clone())).unwrap_err();
+            assert!(
+                !error.code.is_server_fault()
+                    && error.code != ErrorCode::ConditionalCheckFailedException,
+                "{bad}: {error:?}"
+            );
+        }
+        // What was written is counted at the router all the same.
+        let status = node.admission_status();
+        let router = &status["tables"][0]["write"]["router"];
+        assert_eq!(router["consumed_units"], 3.0, "{status}");
     }
 
     #[test]
