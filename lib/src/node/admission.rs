@@ -268,30 +268,21 @@ impl Node {
         }
     }
 
-    /// Partition admission of a write on `partition`. Called by [`Partition::write`]'s
-    /// `decide`, which runs on the leader only, under the group's lock: a replica that does
-    /// not lead never gets here (the write goes to the leader, whose node admits it).
-    pub(super) fn admit_write(
+    /// Partition admission of a request of `kind` on this node's replica of `partition`: a
+    /// read served here, or a write from within [`Partition::write`]'s `decide`, which runs on
+    /// the leader only, under the group's lock (a replica that does not lead never admits a
+    /// write: it goes to the leader, whose node admits it).
+    pub(super) fn admit(
         &self,
         table: &TableDef,
         partition: &Partition,
+        kind: Kind,
     ) -> Result<Option<Admitted>, ApiError> {
         self.admission
-            .admit_partition(table, partition.def().id, Kind::Write)
+            .admit_partition(table, partition.def().id, kind)
     }
 
-    /// Partition admission of a read served by this replica of `partition`.
-    pub(super) fn admit_read(
-        &self,
-        table: &TableDef,
-        partition: &Partition,
-    ) -> Result<Option<Admitted>, ApiError> {
-        self.admission
-            .admit_partition(table, partition.def().id, Kind::Read)
-    }
-
-    /// Charges what a request admitted by [`Node::admit_write`] or [`Node::admit_read`]
-    /// consumed.
+    /// Charges what a request admitted by [`Node::admit`] consumed.
     pub(super) fn charge(
         &self,
         partition: &Partition,

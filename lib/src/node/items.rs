@@ -181,7 +181,7 @@ impl Node {
         let encoded = encode_item(&item);
         let new_size = item_size(&item);
         let (old, admitted) = partition.write(key, |current| {
-            let admitted = self.admit_write(&table, &partition)?;
+            let admitted = self.admit(&table, &partition, Kind::Write)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
             Ok((WriteOp::Put(encoded), (old, admitted)))
         })?;
@@ -209,7 +209,7 @@ impl Node {
         let capacity = ReturnCapacity::from_params(&params)?;
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
-        let admitted = self.admit_read(&table, &partition)?;
+        let admitted = self.admit(&table, &partition, Kind::Read)?;
         partition.read_barrier(consistent)?;
         let item = decode_stored(partition.get(&key)?.as_deref())?;
         let units = read_units(item.as_ref().map_or(0, item_size), consistent);
@@ -244,7 +244,7 @@ impl Node {
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
         let (old, admitted) = partition.write(key, |current| {
-            let admitted = self.admit_write(&table, &partition)?;
+            let admitted = self.admit(&table, &partition, Kind::Write)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let op = if old.is_some() {
                 WriteOp::Delete
@@ -294,7 +294,7 @@ impl Node {
 
         let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
         let (old, new, admitted) = partition.write(key, |current| {
-            let admitted = self.admit_write(&table, &partition)?;
+            let admitted = self.admit(&table, &partition, Kind::Write)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
             let base = old.clone().unwrap_or_else(|| key_item.clone());
             let new = match &update {
@@ -393,7 +393,7 @@ impl Node {
             let mut throttled_keys = Vec::new();
             for (partition, encoded, key) in located {
                 // A key whose partition is over its capacity comes back unprocessed.
-                let admitted = match self.admit_read(&table, &partition) {
+                let admitted = match self.admit(&table, &partition, Kind::Read) {
                     Ok(admitted) => admitted,
                     Err(error)
                         if error.code == ErrorCode::ProvisionedThroughputExceededException =>
@@ -522,7 +522,7 @@ impl Node {
                 None => (WriteOp::Delete, 0),
             };
             let written = partition.write(key.clone(), |current| {
-                let admitted = self.admit_write(&table, &partition)?;
+                let admitted = self.admit(&table, &partition, Kind::Write)?;
                 let old_size = decode_stored(current)?.as_ref().map_or(0, item_size);
                 let op = if op == WriteOp::Delete && current.is_none() {
                     WriteOp::Nothing

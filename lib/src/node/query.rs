@@ -311,7 +311,7 @@ impl Node {
             }
         }
         let (partition, _) = self.locate(&table, &pk, None)?;
-        let admitted = self.admit_read(&table, &partition)?;
+        let admitted = self.admit(&table, &partition, Kind::Read)?;
         partition.read_barrier(plan.consistent)?;
         let snapshot = partition.snapshot()?;
         let direction = if forward {
@@ -369,7 +369,7 @@ impl Node {
             .collect();
         'partitions: for (index, def) in partitions.iter().enumerate() {
             let partition: std::sync::Arc<Partition> = self.partition(def.id)?;
-            let admitted = self.admit_read(&table, &partition)?;
+            let admitted = self.admit(&table, &partition, Kind::Read)?;
             let bytes_before = page.bytes;
             partition.read_barrier(plan.consistent)?;
             let snapshot = partition.snapshot()?;
