@@ -57,7 +57,7 @@ fn create_table_request(name: &str) -> Value {
 fn reset_tables(node: &Node) {
     for name in BASE_TABLES {
         if node.catalog().table(name).is_none() {
-            let created = node.handle("CreateTable", &create_table_request(name));
+            let created = node.handle("CreateTable", create_table_request(name));
             assert!(created.is_ok(), "creating {name}: {created:?}");
         }
     }
@@ -67,7 +67,7 @@ fn reset_tables(node: &Node) {
             .iter()
             .filter(|t| !BASE_TABLES.contains(&t.name.as_str()))
         {
-            let deleted = node.handle("DeleteTable", &json!({"TableName": table.name}));
+            let deleted = node.handle("DeleteTable", json!({"TableName": table.name}));
             assert!(deleted.is_ok(), "deleting {}: {deleted:?}", table.name);
         }
     }
@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let node = node();
     reset_tables(node);
-    if let Err(error) = node.handle(operation, &body) {
+    if let Err(error) = node.handle(operation, body.clone()) {
         assert!(
             !error.code.is_server_fault(),
             "{operation} answered a server fault {error} to {body}"
