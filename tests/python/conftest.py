@@ -63,9 +63,23 @@ def endpoint():
     env["DDB_ACCESS_KEY_ID"] = ACCESS_KEY
     env["DDB_SECRET_ACCESS_KEY"] = SECRET_KEY
     env.setdefault("DDB_LOG", "warn")
+    # Admission stays on (GAC), so provisioned tables are throttled as on DynamoDB
+    # (test_throttling.py), but the partition ceilings and the on-demand starting rate are
+    # raised: the suite writes 400 KB items back to back with a client that does not retry,
+    # which DynamoDB's 1,000 WCU/s per partition would throttle.
+    config_path = os.path.join(data_dir, "ddbd.toml")
+    with open(config_path, "w") as config:
+        config.write(
+            "[admission]\n"
+            "partition_read_units = 1000000\n"
+            "partition_write_units = 1000000\n"
+            "on_demand_read_units = 1000000\n"
+            "on_demand_write_units = 1000000\n"
+        )
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [binary, "--data-dir", os.path.join(data_dir, "data"), "--listen", f"127.0.0.1:{port}"],
+        [binary, "--config", config_path, "--data-dir", os.path.join(data_dir, "data"),
+         "--listen", f"127.0.0.1:{port}"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
