@@ -279,7 +279,10 @@ async fn pass(
                 )
             })
             .collect();
-        let peers = compare(&copies_judged.iter().collect::<Vec<_>>());
+        let peers = keep_disagreement(
+            compare(&copies_judged.iter().collect::<Vec<_>>()),
+            before.map(|b| &b.peers),
+        );
         let archive_check = match (&reference, &archive_error) {
             (_, Some(_)) => Check {
                 outcome: Outcome::Disagree,
@@ -297,6 +300,7 @@ async fn pass(
                 odd: Vec::new(),
             },
         };
+        let archive_check = keep_disagreement(archive_check, before.map(|b| &b.archive));
         let (proven_lsn, proven_at_ms) = match (archive_check.outcome, archive_check.lsn) {
             (Outcome::Agree, Some(lsn)) if peers.outcome == Outcome::Agree => {
                 (Some(lsn), Some(now_ms()))
@@ -724,6 +728,19 @@ async fn run_now(State(shared): State<Arc<Shared>>, uri: Uri) -> impl IntoRespon
     )
 }
 
+/// A check that could not decide this pass (the copies share no digest LSN yet, as happens
+/// under writes) keeps the disagreement an earlier pass found: a mismatch is cleared by a pass
+/// that proves agreement or by a repair, never by an inconclusive pass — so neither the alarm
+/// nor a repair asked for meanwhile loses sight of it.
+fn keep_disagreement(now: Check, before: Option<&Check>) -> Check {
+    match before {
+        Some(before) if now.outcome == Outcome::Pending && before.outcome == Outcome::Disagree => {
+            before.clone()
+        }
+        _ => now,
+    }
+}
+
 /// Rebuilds every replica the last pass named odd (in partition `only`, or everywhere) from a
 /// replica of the same partition no check named, then asks for a pass (a deep one if a
 /// replica failed check 3, so that verdict is renewed too).
@@ -802,6 +819,21 @@ async fn repair(shared: &Shared, only: Option<u64>) -> Vec<Repair> {
                 source,
                 outcome,
             });
+        }
+    }
+    // What a repair rebuilt is judged afresh: the old disagreement must not outlive it.
+    {
+        let mut status = lock(&shared.status);
+        for repair in repairs.iter().filter(|repair| repair.outcome.is_ok()) {
+            if let Some(report) = status.partitions.get_mut(&repair.partition_id) {
+                for check in [&mut report.peers, &mut report.archive] {
+                    *check = Check {
+                        outcome: Outcome::Pending,
+                        lsn: None,
+                        odd: Vec::new(),
+                    };
+                }
+            }
         }
     }
     if deep_due {
@@ -925,4 +957,30 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(outcome: Outcome, lsn: Option<u64>, odd: &[&str]) -> Check {
+        Check {
+            outcome,
+            lsn,
+            odd: odd.iter().map(|s| (*s).to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_inconclusive_pass_keeps_a_disagreement_and_a_decided_one_replaces_it() {
+        let found = check(Outcome::Disagree, Some(32), &["node 1"]);
+        let pending = check(Outcome::Pending, None, &[]);
+        assert_eq!(keep_disagreement(pending.clone(), Some(&found)), found);
+        let agree = check(Outcome::Agree, Some(48), &[]);
+        assert_eq!(keep_disagreement(agree.clone(), Some(&found)), agree);
+        let other = check(Outcome::Disagree, Some(48), &["node 2"]);
+        assert_eq!(keep_disagreement(other.clone(), Some(&found)), other);
+        assert_eq!(keep_disagreement(pending.clone(), Some(&agree)), pending);
+        assert_eq!(keep_disagreement(pending.clone(), None), pending);
+    }
 }
