@@ -79,12 +79,6 @@ impl TokenBucket {
     pub fn rate(&self) -> f64 {
         self.rate
     }
-
-    /// The most it holds.
-    #[must_use]
-    pub fn capacity(&self) -> f64 {
-        self.capacity
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::admission::{
     AdmissionLimits, AdmissionMode, Admitted, GacAsk, GacService, Grant, Kind, NodeCapacity,
     PartitionAdmission, RouterAllowance, RouterAsk,
 };
-use crate::catalog::TableDef;
+use crate::catalog::{Billing, TableDef};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::replication::NodeId;
 
@@ -39,7 +39,7 @@ struct AdmissionState {
 
 /// The throttling error DynamoDB returns for data-plane requests over capacity.
 fn throttled(table: &TableDef) -> ApiError {
-    let message = if AdmissionLimits::provisioned_rate(table, Kind::Read).is_some() {
+    let message = if table.billing != Billing::PayPerRequest {
         "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."
     } else {
         "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly."
@@ -490,11 +490,14 @@ mod tests {
         );
         let total = put(Some(json!("TOTAL"))).unwrap();
         assert_eq!(total["ConsumedCapacity"]["CapacityUnits"], 1.0);
+        // An invalid value is the client's error, as without admission; not overwritten.
         for bad in [json!(5), json!("total")] {
             let error = put(Some(bad.clone())).unwrap_err();
             assert!(
-                !error.code.is_server_fault()
-                    && error.code != ErrorCode::ConditionalCheckFailedException,
+                matches!(
+                    error.code,
+                    ErrorCode::ValidationException | ErrorCode::SerializationException
+                ),
                 "{bad}: {error:?}"
             );
         }
