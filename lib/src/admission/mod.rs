@@ -43,9 +43,14 @@ impl Kind {
     /// `read` or `write`, as metrics label it.
     #[must_use]
     pub fn as_str(self) -> &'static str {
+        self.pick("read", "write")
+    }
+
+    /// `read` for reads, `write` for writes: the one place a kind selects between its pair.
+    pub fn pick<T>(self, read: T, write: T) -> T {
         match self {
-            Kind::Read => "read",
-            Kind::Write => "write",
+            Kind::Read => read,
+            Kind::Write => write,
         }
     }
 }
@@ -128,19 +133,13 @@ impl AdmissionLimits {
     /// The per-partition ceiling for `kind`.
     #[must_use]
     pub fn partition_ceiling(&self, kind: Kind) -> f64 {
-        match kind {
-            Kind::Read => self.partition_read_units as f64,
-            Kind::Write => self.partition_write_units as f64,
-        }
+        kind.pick(self.partition_read_units, self.partition_write_units) as f64
     }
 
     /// The node's capacity for `kind`.
     #[must_use]
     pub fn node_units(&self, kind: Kind) -> f64 {
-        match kind {
-            Kind::Read => self.node_read_units as f64,
-            Kind::Write => self.node_write_units as f64,
-        }
+        kind.pick(self.node_read_units, self.node_write_units) as f64
     }
 
     /// The rate `table` is provisioned with for `kind`; `None` for an on-demand table.
@@ -151,20 +150,14 @@ impl AdmissionLimits {
             Billing::Provisioned {
                 read_capacity_units,
                 write_capacity_units,
-            } => Some(match kind {
-                Kind::Read => read_capacity_units as f64,
-                Kind::Write => write_capacity_units as f64,
-            }),
+            } => Some(kind.pick(read_capacity_units, write_capacity_units) as f64),
         }
     }
 
     /// An on-demand table's starting rate for `kind`.
     #[must_use]
     pub fn on_demand_units(&self, kind: Kind) -> f64 {
-        match kind {
-            Kind::Read => self.on_demand_read_units as f64,
-            Kind::Write => self.on_demand_write_units as f64,
-        }
+        kind.pick(self.on_demand_read_units, self.on_demand_write_units) as f64
     }
 
     /// What one partition of `table` is allocated: an equal share of the table's provisioned

@@ -16,10 +16,7 @@ pub struct PartitionShare {
 
 impl PartitionShare {
     fn units(&self, kind: Kind) -> f64 {
-        match kind {
-            Kind::Read => self.read_units,
-            Kind::Write => self.write_units,
-        }
+        kind.pick(self.read_units, self.write_units)
     }
 }
 
@@ -66,10 +63,7 @@ impl NodeCapacity {
     }
 
     fn bucket(&mut self, kind: Kind) -> &mut TokenBucket {
-        match kind {
-            Kind::Read => &mut self.read,
-            Kind::Write => &mut self.write,
-        }
+        kind.pick(&mut self.read, &mut self.write)
     }
 
     /// True while the node has capacity to spare for `kind`.
@@ -183,10 +177,7 @@ impl PartitionAdmission {
     }
 
     fn buckets(&mut self, kind: Kind) -> &mut KindBuckets {
-        match kind {
-            Kind::Read => &mut self.read,
-            Kind::Write => &mut self.write,
-        }
+        kind.pick(&mut self.read, &mut self.write)
     }
 
     /// Decides whether a request of `kind` may run now. What it consumes is charged
