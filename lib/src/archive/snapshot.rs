@@ -259,11 +259,13 @@ pub fn check_snapshot(bytes: &[u8]) -> Result<SnapshotInfo, SnapshotError> {
 fn read_all(bytes: &[u8], mut keep: impl FnMut(KeyItem)) -> Result<SnapshotInfo, SnapshotError> {
     let (info, records) = open_snapshot(bytes)?;
     let mut digest = StateDigest::empty();
+    let mut updates = digest.updates();
     for record in records {
         let (key, item) = record?;
-        digest.insert_item(&key, &item);
+        updates.insert_item(&key, &item);
         keep((key, item));
     }
+    drop(updates);
     if digest != info.digest {
         return Err(SnapshotError::DigestMismatch);
     }

@@ -2,15 +2,13 @@
 
 use std::fmt;
 
+use super::element::{element_xof, element_xofs, push_message};
+
 /// Number of 16-bit lanes in a digest.
 pub const LANES: usize = 1024;
 
 /// Size of a digest's byte form: [`LANES`] little-endian `u16`s.
 pub const DIGEST_BYTES: usize = LANES * 2;
-
-/// The blake3 `derive_key` context that separates item hashing for digests from every other use
-/// of blake3 in ddb. Part of the on-disk format: changing it changes every digest.
-const ITEM_CONTEXT: &str = "ddb 2026 state digest v1 item element";
 
 /// The state digest of a set of items: the lane-wise wrapping sum of every item's element hash.
 ///
@@ -42,24 +40,44 @@ impl StateDigest {
     #[must_use]
     pub fn of_item(key: &[u8], item: &[u8]) -> Self {
         let mut bytes = [0u8; DIGEST_BYTES];
-        item_xof(key, item, &mut bytes);
+        element_xof(key, item, &mut bytes);
         Self::from_bytes(&bytes)
     }
 
     /// Adds one item to the set the digest describes.
     pub fn insert_item(&mut self, key: &[u8], item: &[u8]) {
         let mut bytes = [0u8; DIGEST_BYTES];
-        item_xof(key, item, &mut bytes);
-        for (lane, pair) in self.lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = lane.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
-        }
+        element_xof(key, item, &mut bytes);
+        self.add_element(&bytes);
     }
 
     /// Removes one item (which must have been inserted) from the set the digest describes.
     pub fn remove_item(&mut self, key: &[u8], item: &[u8]) {
         let mut bytes = [0u8; DIGEST_BYTES];
-        item_xof(key, item, &mut bytes);
-        for (lane, pair) in self.lanes.iter_mut().zip(bytes.chunks_exact(2)) {
+        element_xof(key, item, &mut bytes);
+        self.subtract_element(&bytes);
+    }
+
+    /// Batches many inserts and removals: their element hashes are computed several items
+    /// side by side (see `element.rs`), which is several times faster per item than one at a
+    /// time. The digest reflects every queued change once [`DigestUpdates::current`] is called
+    /// or the batch is dropped.
+    pub fn updates(&mut self) -> DigestUpdates<'_> {
+        DigestUpdates {
+            digest: self,
+            bytes: Vec::new(),
+            queued: Vec::new(),
+        }
+    }
+
+    fn add_element(&mut self, element: &[u8; DIGEST_BYTES]) {
+        for (lane, pair) in self.lanes.iter_mut().zip(element.chunks_exact(2)) {
+            *lane = lane.wrapping_add(u16::from_le_bytes([pair[0], pair[1]]));
+        }
+    }
+
+    fn subtract_element(&mut self, element: &[u8; DIGEST_BYTES]) {
+        for (lane, pair) in self.lanes.iter_mut().zip(element.chunks_exact(2)) {
             *lane = lane.wrapping_sub(u16::from_le_bytes([pair[0], pair[1]]));
         }
     }
@@ -149,14 +167,78 @@ impl fmt::Display for StateDigest {
     }
 }
 
-fn item_xof(key: &[u8], item: &[u8], out: &mut [u8; DIGEST_BYTES]) {
-    let mut hasher = blake3::Hasher::new_derive_key(ITEM_CONTEXT);
-    // Keys are bounded by DynamoDB's key limits (a few KB), far below 4 GiB.
-    let key_len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-    hasher.update(&key_len.to_le_bytes());
-    hasher.update(key);
-    hasher.update(item);
-    hasher.finalize_xof().fill(out);
+/// Inserts and removals queued against a [`StateDigest`], hashed in batches (see
+/// [`StateDigest::updates`]). Dropping it applies whatever is still queued.
+pub struct DigestUpdates<'d> {
+    digest: &'d mut StateDigest,
+    /// The queued messages, back to back.
+    bytes: Vec<u8>,
+    /// Per queued message: where it ends in `bytes`, and whether it is removed.
+    queued: Vec<(usize, bool)>,
+}
+
+/// How many items are hashed together: enough to fill the widest SIMD kernel several times.
+const BATCH_ITEMS: usize = 64;
+/// Queued bytes that flush a batch early, so a batch of large items stays small in memory.
+const BATCH_BYTES: usize = 256 * 1024;
+
+impl DigestUpdates<'_> {
+    /// Queues adding one item.
+    pub fn insert_item(&mut self, key: &[u8], item: &[u8]) {
+        self.queue(key, item, false);
+    }
+
+    /// Queues removing one item (which must be in the set once the batch is applied).
+    pub fn remove_item(&mut self, key: &[u8], item: &[u8]) {
+        self.queue(key, item, true);
+    }
+
+    /// The digest with every queued change applied.
+    pub fn current(&mut self) -> &StateDigest {
+        self.flush();
+        self.digest
+    }
+
+    fn queue(&mut self, key: &[u8], item: &[u8], remove: bool) {
+        push_message(&mut self.bytes, key, item);
+        self.queued.push((self.bytes.len(), remove));
+        if self.queued.len() >= BATCH_ITEMS || self.bytes.len() >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let mut start = 0;
+        let messages: Vec<&[u8]> = self
+            .queued
+            .iter()
+            .map(|(end, _)| {
+                let message = &self.bytes[start..*end];
+                start = *end;
+                message
+            })
+            .collect();
+        let digest = &mut *self.digest;
+        let queued = &self.queued;
+        element_xofs(&messages, |index, element| {
+            if queued[index].1 {
+                digest.subtract_element(element);
+            } else {
+                digest.add_element(element);
+            }
+        });
+        self.bytes.clear();
+        self.queued.clear();
+    }
+}
+
+impl Drop for DigestUpdates<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +284,37 @@ mod tests {
         assert_eq!(bytes.len(), DIGEST_BYTES);
         assert_eq!(StateDigest::from_slice(&bytes), Some(digest));
         assert_eq!(StateDigest::from_slice(&bytes[1..]), None);
+    }
+
+    #[test]
+    fn batched_updates_equal_one_at_a_time() {
+        let items: Vec<(Vec<u8>, Vec<u8>)> = (0..300u32)
+            .map(|i| {
+                let key = format!("t#{i:05}").into_bytes();
+                let item = vec![(i % 251) as u8; (i as usize * 37) % 5000];
+                (key, item)
+            })
+            .collect();
+        let mut one_by_one = StateDigest::empty();
+        let mut batched = StateDigest::empty();
+        {
+            let mut updates = batched.updates();
+            for (key, item) in &items {
+                one_by_one.insert_item(key, item);
+                updates.insert_item(key, item);
+            }
+            for (key, item) in items.iter().step_by(3) {
+                one_by_one.remove_item(key, item);
+                updates.remove_item(key, item);
+            }
+            assert_eq!(updates.current(), &one_by_one);
+            updates.insert_item(b"late", b"queued");
+        }
+        one_by_one.insert_item(b"late", b"queued");
+        assert_eq!(
+            batched, one_by_one,
+            "dropping the batch applies what is queued"
+        );
     }
 
     #[test]

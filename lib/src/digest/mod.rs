@@ -7,10 +7,11 @@
 //! digest from the items at rest and must equal the incremental one.
 
 mod checkpoint;
+mod element;
 mod lthash;
 
 pub use checkpoint::{Checkpoint, CheckpointPolicy};
-pub use lthash::{DIGEST_BYTES, LANES, StateDigest};
+pub use lthash::{DIGEST_BYTES, DigestUpdates, LANES, StateDigest};
 
 /// Recomputes a digest from scratch over `(key, item)` pairs: what a full scan does.
 pub fn digest_of_items<K, V>(items: impl IntoIterator<Item = (K, V)>) -> StateDigest
@@ -19,8 +20,10 @@ where
     V: AsRef<[u8]>,
 {
     let mut digest = StateDigest::empty();
+    let mut updates = digest.updates();
     for (key, item) in items {
-        digest.insert_item(key.as_ref(), item.as_ref());
+        updates.insert_item(key.as_ref(), item.as_ref());
     }
+    drop(updates);
     digest
 }

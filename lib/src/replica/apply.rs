@@ -51,18 +51,21 @@ pub(crate) fn plan_apply(
     let mut checkpoints = Vec::new();
     let mut points = Vec::new();
     let mut applied_lsn = current.applied_lsn;
+    // Element hashes are queued and computed several items at a time; the digest is brought
+    // up to date wherever the batch records it.
+    let mut updates = digest.updates();
     for entry in entries {
         match &entry.op {
             Operation::Put { key, item } => {
                 if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
-                    digest.remove_item(key, &old);
+                    updates.remove_item(key, &old);
                 }
-                digest.insert_item(key, item);
+                updates.insert_item(key, item);
                 mutations.insert(key.clone(), Some(item.clone()));
             }
             Operation::Delete { key } => {
                 if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
-                    digest.remove_item(key, &old);
+                    updates.remove_item(key, &old);
                     mutations.insert(key.clone(), None);
                 }
             }
@@ -72,15 +75,16 @@ pub(crate) fn plan_apply(
         if policy.is_checkpoint(applied_lsn) {
             checkpoints.push(Checkpoint {
                 lsn: applied_lsn,
-                digest: digest.clone(),
+                digest: updates.current().clone(),
             });
         } else if applied_lsn.0.is_multiple_of(DIGEST_POINT_INTERVAL) {
             points.push(Checkpoint {
                 lsn: applied_lsn,
-                digest: digest.clone(),
+                digest: updates.current().clone(),
             });
         }
     }
+    drop(updates);
     Ok(ApplyPlan {
         mutations,
         state: AppliedState {
@@ -108,13 +112,15 @@ pub(crate) fn plan_install(
     }
     let mut mutations: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let mut digest = current.digest.clone();
+    let mut updates = digest.updates();
     for (key, item) in items {
         if let Some(old) = previous_value(&mut mutations, key, &mut read_current)? {
-            digest.remove_item(key, &old);
+            updates.remove_item(key, &old);
         }
-        digest.insert_item(key, item);
+        updates.insert_item(key, item);
         mutations.insert(key.clone(), Some(item.clone()));
     }
+    drop(updates);
     Ok(ApplyPlan {
         mutations,
         state: AppliedState {
@@ -140,14 +146,16 @@ pub(crate) fn plan_replace(
         mutations.insert(key?, None);
     }
     let mut digest = crate::digest::StateDigest::empty();
+    let mut updates = digest.updates();
     for (key, item) in items {
         if let Some(Some(earlier)) = mutations.get(key) {
             // A copy lists each key once; if not, the last value wins, as in the store.
-            digest.remove_item(key, earlier);
+            updates.remove_item(key, earlier);
         }
-        digest.insert_item(key, item);
+        updates.insert_item(key, item);
         mutations.insert(key.clone(), Some(item.clone()));
     }
+    drop(updates);
     Ok(ApplyPlan {
         mutations,
         state: AppliedState {

@@ -21,7 +21,7 @@ use crate::digest::{Checkpoint, StateDigest};
 use crate::wal::{Entry, Lsn};
 
 pub use error::ReplicaError;
-pub use fjall_store::FjallReplicaStore;
+pub use fjall_store::{BareStore, FjallReplicaStore};
 pub use memory::MemoryReplicaStore;
 pub use range::{Direction, KeyRange};
 pub use replay::{ReplayReport, replay_committed};
@@ -101,4 +101,14 @@ pub trait ReplicaSnapshot {
 
     /// Items whose keys lie in `range`, in key order or reverse key order.
     fn scan(&self, range: &KeyRange, direction: Direction) -> ItemIter<'_>;
+
+    /// Calls `each` with every item in key order, borrowed from the store where it can be (a
+    /// full scan reads each item once and needs no copy of it); stops at the first error.
+    fn for_each_item(&self, each: &mut dyn FnMut(&[u8], &[u8])) -> Result<(), ReplicaError> {
+        for pair in self.scan(&KeyRange::all(), Direction::Forward) {
+            let (key, item) = pair?;
+            each(&key, &item);
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,6 @@
 //! Full-scan verification: recompute the digest from the items at rest.
 
-use super::{Direction, KeyRange, ReplicaError, ReplicaStore};
+use super::{ReplicaError, ReplicaStore};
 use crate::digest::StateDigest;
 use crate::wal::Lsn;
 
@@ -43,12 +43,12 @@ pub fn full_scan_digest(
     let snapshot = store.snapshot()?;
     let state = snapshot.applied_state().clone();
     let mut full = StateDigest::empty();
+    let mut updates = full.updates();
     let mut items = 0u64;
     let mut bytes = 0u64;
     let mut reported_bytes = 0u64;
-    for pair in snapshot.scan(&KeyRange::all(), Direction::Forward) {
-        let (key, item) = pair?;
-        full.insert_item(&key, &item);
+    snapshot.for_each_item(&mut |key, item| {
+        updates.insert_item(key, item);
         items += 1;
         bytes += (key.len() + item.len()) as u64;
         if items.is_multiple_of(PROGRESS_EVERY_ITEMS)
@@ -57,7 +57,8 @@ pub fn full_scan_digest(
             reported_bytes = bytes;
             progress(items, bytes);
         }
-    }
+    })?;
+    drop(updates);
     progress(items, bytes);
     Ok(FullScanReport {
         applied_lsn: state.applied_lsn,
