@@ -27,8 +27,8 @@ use crate::wal::{AppendTicket, Entry, Lsn, Operation, Wal, WalOptions};
 
 use super::archive::ArchiveTracking;
 use super::group::{
-    Executed, GroupNetwork, GroupState, membership_path, promise_path, read_membership,
-    read_promise, write_membership, write_promise,
+    Executed, GroupNetwork, GroupState, WriteOutcome, WriteWaiter, membership_path, promise_path,
+    read_membership, read_promise, write_membership, write_promise,
 };
 
 /// How long a write or a strongly consistent read waits for its group before giving up with a
@@ -259,7 +259,7 @@ impl Partition {
         key: Vec<u8>,
         decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
     ) -> Result<T, ApiError> {
-        let (lsn, result) = {
+        let proposed = {
             let mut group = self.lock();
             if group.failed.is_some() {
                 return Err(unavailable());
@@ -290,11 +290,13 @@ impl Partition {
                 .core
                 .propose(now_ms(), vec![op])
                 .map_err(|_| ApiError::not_leader(group.core.leader()))?;
-            group.waiting.insert(lsn, ballot);
+            let waiter = WriteWaiter::for_current_thread();
+            group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
             self.execute(&mut group);
-            (lsn, result)
+            (lsn, waiter, result)
         };
-        self.wait_outcome(lsn)?;
+        let (lsn, waiter, result) = proposed;
+        self.wait_outcome(lsn, &waiter)?;
         Ok(result)
     }
 
@@ -384,6 +386,7 @@ impl Partition {
             // The store stands between the copy and where it was: a reopen replays the rest.
             group.fail(format!("replaying the log after a repair: {}", e.message));
             self.changed.notify_all();
+            wake_decided(&mut group);
             return Err(e);
         }
         self.archive.forget_points();
@@ -443,33 +446,31 @@ impl Partition {
         }
     }
 
-    /// Waits for the outcome of this node's proposal at `lsn`.
-    fn wait_outcome(&self, lsn: Lsn) -> Result<(), ApiError> {
+    /// Waits for the outcome of this node's proposal at `lsn`, woken by whoever decides it.
+    fn wait_outcome(&self, lsn: Lsn, waiter: &WriteWaiter) -> Result<(), ApiError> {
         let deadline = Instant::now() + WAIT_LIMIT;
-        let mut group = self.lock();
         loop {
-            if let Some(chosen) = group.outcomes.remove(&lsn) {
-                return if chosen {
-                    Ok(())
-                } else {
-                    // Another leader's entry took the LSN: the write did not happen.
-                    Err(ApiError::not_leader(group.core.leader()))
-                };
+            match waiter.outcome() {
+                WriteOutcome::Applied => return Ok(()),
+                WriteOutcome::Replaced => {
+                    return Err(ApiError::not_leader(self.lock().core.leader()));
+                }
+                WriteOutcome::Failed => return Err(outcome_unknown()),
+                WriteOutcome::Pending => {}
             }
             let now = Instant::now();
-            if group.failed.is_some() || now >= deadline {
+            if now >= deadline {
+                let mut group = self.lock();
+                // Decided while the lock was being taken: the answer is known after all.
+                if waiter.outcome() != WriteOutcome::Pending {
+                    continue;
+                }
                 group.waiting.remove(&lsn);
                 // The write may still commit later: the outcome is unknown to us.
-                return Err(ApiError::new(
-                    ErrorCode::InternalServerError,
-                    "The write's outcome is unknown (the partition's group did not answer in time); read before retrying",
-                ));
+                return Err(outcome_unknown());
             }
-            group = self
-                .changed
-                .wait_timeout(group, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            // Unparked once the outcome is set; the timeout only bounds a missed wake-up.
+            std::thread::park_timeout((deadline - now).min(OUTCOME_RECHECK));
         }
     }
 
@@ -500,6 +501,7 @@ impl Partition {
         if executed.applied || group.failed.is_some() {
             self.changed.notify_all();
         }
+        wake_decided(group);
     }
 
     fn run_actions(&self, group: &mut GroupState, actions: Vec<Action>, executed: &mut Executed) {
@@ -598,6 +600,7 @@ impl Partition {
         let mut group = self.lock();
         group.fail(reason);
         self.changed.notify_all();
+        wake_decided(&mut group);
         ApiError::new(
             ErrorCode::InternalServerError,
             "Internal server error: the partition failed and must recover",
@@ -667,6 +670,26 @@ fn spawn_syncer(
         })
         .map(|_| ())
         .map_err(|e| format!("starting a syncer thread: {e}"))
+}
+
+/// Wakes the writers whose outcome was decided. They read it without the group lock, so
+/// waking them while it is held costs them no wait.
+fn wake_decided(group: &mut GroupState) {
+    for waiter in group.to_wake.drain(..) {
+        waiter.wake();
+    }
+}
+
+/// How often a waiting writer looks at its outcome even if nobody woke it.
+const OUTCOME_RECHECK: Duration = Duration::from_millis(100);
+
+/// What a writer answers when its write's fate is unknown (the partition failed, or the group
+/// did not decide in time).
+fn outcome_unknown() -> ApiError {
+    ApiError::new(
+        ErrorCode::InternalServerError,
+        "The write's outcome is unknown (the partition's group did not answer in time); read before retrying",
+    )
 }
 
 /// What clients see while a partition cannot serve; the reason was logged and is never sent
