@@ -27,6 +27,24 @@ impl Signer<'_> {
         all.extend_from_slice(args);
         crate::ddbctl_json(&all)
     }
+
+    /// `ddbctl --endpoint … <args>` as people see it: exit code and standard output.
+    ///
+    /// # Panics
+    /// When ddbctl cannot be started.
+    pub fn ddbctl_text(&self, args: &[&str]) -> (i32, String) {
+        let output = std::process::Command::new(crate::binary("ddbctl"))
+            .args(["--endpoint", &self.endpoint])
+            .args(["--access-key-id", self.key_id])
+            .args(["--secret-access-key", self.secret])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("starting ddbctl: {e}"));
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    }
 }
 
 /// Creates `table` (hash key `pk`, range key `sk`, as `ddbctl bench` uses them), PROVISIONED

@@ -19,6 +19,9 @@ pub struct TableCapacity {
     pub gac: Vec<GacRow>,
     /// Per partition replica and kind.
     pub partitions: Vec<PartitionRow>,
+    /// Per partition replica: where a split for consumption would cut, from the key heat that
+    /// replica observed (`verdict` `split`, `one_hot_key` or `too_little_traffic`).
+    pub splits: Vec<SplitRow>,
     /// Nodes that gave no admission status, and why.
     pub unreachable: Vec<String>,
 }
@@ -54,6 +57,16 @@ pub struct PartitionRow {
     pub consumed_units: f64,
     pub throttled: u64,
     pub burst_balance: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SplitRow {
+    pub partition_id: u64,
+    pub node: u64,
+    pub hash_start: String,
+    pub hash_end: String,
+    /// The node's plan as `/admission/status` gives it.
+    pub plan: Value,
 }
 
 impl TableCapacity {
@@ -120,8 +133,6 @@ pub fn gather(endpoint: &str, name: &str, timeout: Duration) -> TableCapacity {
 
 fn add_node(capacity: &mut TableCapacity, status: &Value) {
     let node = status.get("node_id").and_then(Value::as_u64).unwrap_or(0);
-    let number = |v: &Value, field: &str| v.get(field).and_then(Value::as_f64).unwrap_or(0.0);
-    let count = |v: &Value, field: &str| v.get(field).and_then(Value::as_u64).unwrap_or(0);
     let tables = status.get("tables").and_then(Value::as_array);
     for table in tables.into_iter().flatten() {
         if table.get("table").and_then(Value::as_str) != Some(capacity.table.as_str()) {
@@ -158,6 +169,15 @@ fn add_node(capacity: &mut TableCapacity, status: &Value) {
     for partition in partitions.into_iter().flatten() {
         if partition.get("table").and_then(Value::as_str) != Some(capacity.table.as_str()) {
             continue;
+        }
+        if let Some(plan) = partition.get("split") {
+            capacity.splits.push(SplitRow {
+                partition_id: count(partition, "partition_id"),
+                node,
+                hash_start: text(partition, "hash_start"),
+                hash_end: text(partition, "hash_end"),
+                plan: plan.clone(),
+            });
         }
         for kind in ["read", "write"] {
             let stats = &partition[kind];
@@ -252,7 +272,27 @@ pub fn render(capacity: &TableCapacity) -> Vec<comfy_table::Table> {
             format!("{:.0}", row.burst_balance),
         ]);
     }
-    let mut out = vec![routers, gac, partitions];
+    let mut splits = table(&[
+        "partition",
+        "replica",
+        "hash range",
+        "units seen",
+        "split for consumption",
+    ]);
+    for row in capacity
+        .splits
+        .iter()
+        .filter(|row| number(&row.plan, "units") > 0.0)
+    {
+        splits.add_row(vec![
+            row.partition_id.to_string(),
+            format!("node {}", row.node),
+            format!("{}..{}", row.hash_start, row.hash_end),
+            format!("{:.0}", number(&row.plan, "units")),
+            describe_plan(&row.plan),
+        ]);
+    }
+    let mut out = vec![routers, gac, partitions, splits];
     if !capacity.unreachable.is_empty() {
         let mut missing = table(&["no admission status from"]);
         for why in &capacity.unreachable {
@@ -261,4 +301,40 @@ pub fn render(capacity: &TableCapacity) -> Vec<comfy_table::Table> {
         out.push(missing);
     }
     out
+}
+
+/// One line for a partition's split plan.
+fn describe_plan(plan: &Value) -> String {
+    let percent = |field: &str| number(plan, field) * 100.0;
+    match plan.get("verdict").and_then(Value::as_str) {
+        Some("split") => format!(
+            "cut at {}: {:.0}% / {:.0}% of units (a middle cut: {:.0}% on one side)",
+            text(plan, "boundary"),
+            percent("lower_share"),
+            percent("upper_share"),
+            percent("middle_busier_share"),
+        ),
+        Some("one_hot_key") => format!(
+            "cannot help: one partition key (hash {}) has {:.0}% of units",
+            text(plan, "hash"),
+            percent("share"),
+        ),
+        _ => "too little traffic to choose".to_string(),
+    }
+}
+
+fn number(value: &Value, field: &str) -> f64 {
+    value.get(field).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn count(value: &Value, field: &str) -> u64 {
+    value.get(field).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string()
 }

@@ -12,16 +12,20 @@
 //!   per partition (3,000 RCU, 1,000 WCU), the partition's allocated share, and burst credit
 //!   spent only while the node ([`NodeCapacity`]) has spare capacity, so bursting never takes
 //!   another tenant's capacity.
+//! - **Key heat** ([`KeyHeat`]) per partition: where in its hash range the units go, and the
+//!   boundary a split for consumption would cut at ([`SplitPlan`]), or why none would help.
 //!
 //! Everything here is plain synchronous code; time is a parameter (`now_ms`).
 
 mod bucket;
 mod gac;
+mod heat;
 mod partition;
 mod router;
 
 pub use bucket::TokenBucket;
 pub use gac::{GacAsk, GacService, GacTableStats, Grant};
+pub use heat::{KeyHeat, SplitPlan};
 pub use partition::{Admitted, NodeCapacity, PartitionAdmission, PartitionShare, Throttled};
 pub use router::{RouterAllowance, RouterAsk};
 

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::{META_GROUP, Node, Partition};
 use crate::admission::{
-    AdmissionLimits, AdmissionMode, Admitted, GacAsk, GacService, Grant, Kind, NodeCapacity,
-    PartitionAdmission, RouterAllowance, RouterAsk,
+    AdmissionLimits, AdmissionMode, Admitted, GacAsk, GacService, Grant, KeyHeat, Kind,
+    NodeCapacity, PartitionAdmission, RouterAllowance, RouterAsk, SplitPlan,
 };
-use crate::catalog::{Billing, TableDef};
+use crate::catalog::{Billing, PartitionDef, TableDef};
 use crate::protocol::{ApiError, ErrorCode};
 use crate::replication::NodeId;
 
@@ -33,9 +33,18 @@ pub(super) struct NodeAdmission {
 struct AdmissionState {
     node: NodeCapacity,
     partitions: HashMap<u64, PartitionAdmission>,
+    /// Where each partition's units go in its hash range (reads and writes together).
+    heat: HashMap<u64, KeyHeat>,
     router: RouterAllowance,
     gac: GacService,
 }
+
+/// The partition-key hash a request touched, if it touched one key (not a Scan).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct KeyHash(pub(super) Option<u64>);
+
+/// Key heat covers the last one to two windows of this length.
+const HEAT_WINDOW_MS: u64 = 60_000;
 
 /// The throttling error DynamoDB returns for data-plane requests over capacity.
 fn throttled(table: &TableDef) -> ApiError {
@@ -89,6 +98,7 @@ impl NodeAdmission {
             state: Mutex::new(AdmissionState {
                 node: NodeCapacity::new(&limits, 0),
                 partitions: HashMap::new(),
+                heat: HashMap::new(),
                 router: RouterAllowance::new(),
                 gac: GacService::new(limits.clone()),
             }),
@@ -178,13 +188,15 @@ impl NodeAdmission {
             .map_err(|_| throttled(table))
     }
 
-    /// Charges `units` to a partition that admitted a request as `how`.
+    /// Charges `units` to a partition that admitted a request as `how`, and notes them against
+    /// the request's partition-key hash (when it had one) in the partition's key heat.
     pub(super) fn charge_partition(
         &self,
-        partition_id: u64,
+        def: &PartitionDef,
         kind: Kind,
         how: Option<Admitted>,
         units: f64,
+        hash: KeyHash,
     ) {
         let Some(how) = how else {
             return;
@@ -192,10 +204,18 @@ impl NodeAdmission {
         let now = self.now_ms();
         let mut state = self.lock();
         let AdmissionState {
-            node, partitions, ..
+            node,
+            partitions,
+            heat,
+            ..
         } = &mut *state;
-        if let Some(partition) = partitions.get_mut(&partition_id) {
+        if let Some(partition) = partitions.get_mut(&def.id) {
             partition.charge(kind, how, units, node, now);
+        }
+        if let KeyHash(Some(hash)) = hash {
+            heat.entry(def.id)
+                .or_insert_with(|| KeyHeat::new(def.hash_start, def.hash_end, HEAT_WINDOW_MS, now))
+                .record(hash, units, now);
         }
     }
 
@@ -203,6 +223,7 @@ impl NodeAdmission {
     fn retain(&self, partitions: &[u64], tables: &[u64]) {
         let mut state = self.lock();
         state.partitions.retain(|id, _| partitions.contains(id));
+        state.heat.retain(|id, _| partitions.contains(id));
         state.router.retain_tables(|id| tables.contains(&id));
         state.gac.retain_tables(|id| tables.contains(&id));
     }
@@ -289,9 +310,10 @@ impl Node {
         kind: Kind,
         how: Option<Admitted>,
         units: f64,
+        hash: KeyHash,
     ) {
         self.admission
-            .charge_partition(partition.def().id, kind, how, units);
+            .charge_partition(partition.def(), kind, how, units, hash);
     }
 
     /// On the metadata group's leader (or a single node): grants `router` its rates.
@@ -415,7 +437,10 @@ impl Node {
             })
             .collect();
         let AdmissionState {
-            node, partitions, ..
+            node,
+            partitions,
+            heat,
+            ..
         } = &mut *state;
         let mut partition_status: Vec<Value> = Vec::new();
         for table in tables.iter() {
@@ -423,12 +448,20 @@ impl Node {
                 let Some(partition) = partitions.get_mut(&def.id) else {
                     continue;
                 };
+                let split = heat
+                    .get_mut(&def.id)
+                    .map_or(SplitPlan::TooLittleTraffic { units: 0.0 }, |heat| {
+                        heat.plan(now)
+                    });
                 partition_status.push(json!({
                     "table": table.name,
                     "partition_id": def.id,
+                    "hash_start": format!("{:016x}", def.hash_start),
+                    "hash_end": format!("{:016x}", def.hash_end),
                     "leader": leads.get(&def.id).copied().unwrap_or(false),
                     "read": partition.stats(Kind::Read, now),
                     "write": partition.stats(Kind::Write, now),
+                    "split": split_json(&split),
                 }));
             }
         }
@@ -445,6 +478,17 @@ impl Node {
             "partitions": partition_status,
         })
     }
+}
+
+/// A split plan as `/admission/status` shows it: hashes in hex, as the partition ranges are.
+fn split_json(plan: &SplitPlan) -> Value {
+    let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
+    for field in ["boundary", "hash"] {
+        if let Some(hash) = value.get(field).and_then(Value::as_u64) {
+            value[field] = Value::String(format!("{hash:016x}"));
+        }
+    }
+    value
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::admission::KeyHash;
 use super::capacity::{ReturnCapacity, UnitKind, read_units, write_units};
 use super::query::key_item;
 use super::{Node, Partition, WriteOp};
@@ -145,13 +146,14 @@ fn condition_failed(old: Option<Item>, return_old: bool) -> ApiError {
 }
 
 impl Node {
-    /// The partition that owns `partition_key` in `table`, and the item's encoded key.
+    /// The partition that owns `partition_key` in `table`, the item's encoded key, and the
+    /// partition key's hash (for key heat).
     pub(super) fn locate(
         &self,
         table: &TableDef,
         partition_key: &AttributeValue,
         sort_key: Option<&AttributeValue>,
-    ) -> Result<(Arc<Partition>, Vec<u8>), ApiError> {
+    ) -> Result<(Arc<Partition>, Vec<u8>, KeyHash), ApiError> {
         let hash =
             partition_hash(partition_key).map_err(|e| ApiError::validation(e.to_string()))?;
         let def = table
@@ -159,7 +161,7 @@ impl Node {
             .ok_or_else(|| ApiError::internal("no partition owns this key's hash"))?;
         let key = encode_key(table.id, partition_key, sort_key)
             .map_err(|e| ApiError::validation(e.to_string()))?;
-        Ok((self.partition(def.id)?, key))
+        Ok((self.partition(def.id)?, key, KeyHash(Some(hash))))
     }
 
     pub(super) fn put_item(&self, body: &Value) -> Result<Value, ApiError> {
@@ -177,7 +179,7 @@ impl Node {
         let return_old = return_old_on_failure(&params)?;
         let capacity = ReturnCapacity::from_params(&params)?;
 
-        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let (partition, key, hash) = self.locate(&table, &pk, sk.as_ref())?;
         let encoded = encode_item(&item);
         let new_size = item_size(&item);
         let (old, admitted) = partition.write(key, |current| {
@@ -186,7 +188,7 @@ impl Node {
             Ok((WriteOp::Put(encoded), (old, admitted)))
         })?;
         let units = write_units(new_size.max(old.as_ref().map_or(0, item_size)));
-        self.charge(&partition, Kind::Write, admitted, units);
+        self.charge(&partition, Kind::Write, admitted, units, hash);
         Ok(all_old_response(
             old.as_ref(),
             return_values,
@@ -208,12 +210,12 @@ impl Node {
         placeholders.finish(&scope, projection.is_some())?;
         let capacity = ReturnCapacity::from_params(&params)?;
 
-        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let (partition, key, hash) = self.locate(&table, &pk, sk.as_ref())?;
         let admitted = self.admit(&table, &partition, Kind::Read)?;
         partition.read_barrier(consistent)?;
         let item = decode_stored(partition.get(&key)?.as_deref())?;
         let units = read_units(item.as_ref().map_or(0, item_size), consistent);
-        self.charge(&partition, Kind::Read, admitted, units);
+        self.charge(&partition, Kind::Read, admitted, units, hash);
         let mut response = Map::new();
         if let Some(item) = item {
             let shown = match &projection {
@@ -242,7 +244,7 @@ impl Node {
         let return_old = return_old_on_failure(&params)?;
         let capacity = ReturnCapacity::from_params(&params)?;
 
-        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let (partition, key, hash) = self.locate(&table, &pk, sk.as_ref())?;
         let (old, admitted) = partition.write(key, |current| {
             let admitted = self.admit(&table, &partition, Kind::Write)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
@@ -254,7 +256,7 @@ impl Node {
             Ok((op, (old, admitted)))
         })?;
         let units = write_units(old.as_ref().map_or(0, item_size));
-        self.charge(&partition, Kind::Write, admitted, units);
+        self.charge(&partition, Kind::Write, admitted, units, hash);
         Ok(all_old_response(
             old.as_ref(),
             return_values,
@@ -292,7 +294,7 @@ impl Node {
         let return_old = return_old_on_failure(&params)?;
         let capacity = ReturnCapacity::from_params(&params)?;
 
-        let (partition, key) = self.locate(&table, &pk, sk.as_ref())?;
+        let (partition, key, hash) = self.locate(&table, &pk, sk.as_ref())?;
         let (old, new, admitted) = partition.write(key, |current| {
             let admitted = self.admit(&table, &partition, Kind::Write)?;
             let old = checked_current(current, condition.as_ref(), return_old)?;
@@ -311,7 +313,7 @@ impl Node {
             Ok((WriteOp::Put(encode_item(&new)), (old, new, admitted)))
         })?;
         let units = write_units(item_size(&new).max(old.as_ref().map_or(0, item_size)));
-        self.charge(&partition, Kind::Write, admitted, units);
+        self.charge(&partition, Kind::Write, admitted, units, hash);
         let attributes = match return_values {
             ReturnValues::None => None,
             ReturnValues::AllOld => old.clone(),
@@ -380,18 +382,18 @@ impl Node {
             for key in keys {
                 let key_item = parse_item(key)?;
                 let (pk, sk) = table.key_of(&key_item, true)?;
-                let (partition, encoded) = self.locate(&table, &pk, sk.as_ref())?;
+                let (partition, encoded, hash) = self.locate(&table, &pk, sk.as_ref())?;
                 if !seen.insert(encoded.clone()) {
                     return Err(ApiError::validation(
                         "Provided list of item keys contains duplicates",
                     ));
                 }
-                located.push((partition, encoded, key));
+                located.push((partition, encoded, hash, key));
             }
             let mut items = Vec::new();
             let mut units = 0.0;
             let mut throttled_keys = Vec::new();
-            for (partition, encoded, key) in located {
+            for (partition, encoded, hash, key) in located {
                 // A key whose partition is over its capacity comes back unprocessed.
                 let admitted = match self.admit(&table, &partition, Kind::Read) {
                     Ok(admitted) => admitted,
@@ -408,7 +410,7 @@ impl Node {
                 partition.read_barrier(consistent)?;
                 let item = decode_stored(partition.get(&encoded)?.as_deref())?;
                 let item_units = read_units(item.as_ref().map_or(0, item_size), consistent);
-                self.charge(&partition, Kind::Read, admitted, item_units);
+                self.charge(&partition, Kind::Read, admitted, item_units, hash);
                 units += item_units;
                 if let Some(item) = item {
                     let shown = match &projection {
@@ -501,13 +503,20 @@ impl Node {
                     }
                 };
                 let (pk, sk) = table.key_of(&key_item, !op_is_put)?;
-                let (partition, encoded) = self.locate(&table, &pk, sk.as_ref())?;
+                let (partition, encoded, hash) = self.locate(&table, &pk, sk.as_ref())?;
                 if !seen.insert(encoded.clone()) {
                     return Err(ApiError::validation(
                         "Provided list of item keys contains duplicates",
                     ));
                 }
-                writes.push((Arc::clone(&table), partition, encoded, item, raw.clone()));
+                writes.push((
+                    Arc::clone(&table),
+                    partition,
+                    encoded,
+                    hash,
+                    item,
+                    raw.clone(),
+                ));
             }
         }
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
@@ -516,7 +525,7 @@ impl Node {
         let (mut processed, mut throttle) = (0usize, None);
         let is_throttle =
             |error: &ApiError| error.code == ErrorCode::ProvisionedThroughputExceededException;
-        for (table, partition, key, item, original) in writes {
+        for (table, partition, key, hash, item, original) in writes {
             let (op, size) = match &item {
                 Some(item) => (WriteOp::Put(encode_item(item)), item_size(item)),
                 None => (WriteOp::Delete, 0),
@@ -555,7 +564,7 @@ impl Node {
             };
             processed += 1;
             let item_units = write_units(size.max(old_size));
-            self.charge(&partition, Kind::Write, admitted, item_units);
+            self.charge(&partition, Kind::Write, admitted, item_units, hash);
             *units.entry(table.name.clone()).or_default() += item_units;
         }
         if processed == 0

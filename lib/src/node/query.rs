@@ -9,6 +9,7 @@ use std::ops::Bound;
 
 use serde_json::{Map, Value, json};
 
+use super::admission::KeyHash;
 use super::capacity::{ReturnCapacity, UnitKind};
 use super::items::{Placeholders, expr_error, projection};
 use super::{Node, Partition};
@@ -310,7 +311,7 @@ impl Node {
                 range.end = Bound::Excluded(start_key);
             }
         }
-        let (partition, _) = self.locate(&table, &pk, None)?;
+        let (partition, _, hash) = self.locate(&table, &pk, None)?;
         let admitted = self.admit(&table, &partition, Kind::Read)?;
         partition.read_barrier(plan.consistent)?;
         let snapshot = partition.snapshot()?;
@@ -333,7 +334,13 @@ impl Node {
             // follows; ddb looks ahead so a page that ends exactly at the end says so.
             more = iter.next().is_some();
         }
-        self.charge(&partition, Kind::Read, admitted, page.units_of(page.bytes));
+        self.charge(
+            &partition,
+            Kind::Read,
+            admitted,
+            page.units_of(page.bytes),
+            hash,
+        );
         page.into_response(&table, more)
     }
 
@@ -399,6 +406,7 @@ impl Node {
                         Kind::Read,
                         admitted,
                         page.units_of(page.bytes - bytes_before),
+                        KeyHash(None),
                     );
                     break 'partitions;
                 }
@@ -408,6 +416,7 @@ impl Node {
                 Kind::Read,
                 admitted,
                 page.units_of(page.bytes - bytes_before),
+                KeyHash(None),
             );
         }
         page.into_response(&table, more)
