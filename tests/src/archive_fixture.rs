@@ -190,6 +190,8 @@ fn orders_table() -> TableDef {
             })
             .collect(),
         status: TableStatus::Active,
+        splits: Vec::new(),
+        pending_split: None,
     }
 }
 

@@ -522,6 +522,31 @@ pub enum PartitionCommand {
         #[arg(long)]
         replace: u32,
     },
+    /// Split a hot partition in two, online (split for consumption).
+    ///
+    /// The boundary is where the partition's key heat divides its recent traffic most evenly
+    /// (`ddbctl table capacity T` shows it), or the hash given with --at. The parent commits a
+    /// fence in its own log and takes no more writes (clients' requests wait, then go to the
+    /// children); its items are copied into two new partitions through their own logs; the
+    /// children's digests must add up to the parent's at the fence before the table switches.
+    /// Refused when one partition key carries the traffic (no boundary can divide it) or too
+    /// little traffic was seen. Runs on a single node in this version.
+    ///
+    /// Example: ddbctl partition split --table orders --partition 3
+    ///          ddbctl partition split --table orders --partition 3 --at 5a00000000000000
+    #[command(verbatim_doc_comment)]
+    Split {
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// The partition's id (`ddbctl table capacity` lists them).
+        #[arg(long)]
+        partition: u64,
+        /// The first partition-key hash of the upper child, 16 hex digits; by default the
+        /// partition's key heat chooses.
+        #[arg(long, value_name = "HASH")]
+        at: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,5 @@
 //! `ddbctl partition heal`: ask a group's leader to replace one of its members.
+//! `ddbctl partition split`: split a hot partition in two.
 
 use serde_json::json;
 
@@ -23,6 +24,41 @@ pub fn run(
                     "group {group}: leader {} is replacing node {replace}; follow it with `ddbctl cluster status`",
                     answer["Leader"]
                 ),
+            }
+            Ok(Outcome::Clean)
+        }
+        PartitionCommand::Split {
+            table,
+            partition,
+            at,
+        } => {
+            let client = connect::client(connection)?;
+            let mut body = json!({"TableName": table, "Partition": partition});
+            if let Some(at) = at {
+                body["Boundary"] = json!(at);
+            }
+            let answer = client.call("DdbSplitPartition", &body)?;
+            match format {
+                OutputFormat::Json => out!("{answer:#}"),
+                OutputFormat::Table => {
+                    out!(
+                        "partition {partition} of {table} split at {} in {} ms (writes waited {} ms); digests {} = {}",
+                        answer["Boundary"].as_str().unwrap_or("?"),
+                        answer["TookMs"],
+                        answer["WritesWaitedMs"],
+                        answer["ParentDigest"].as_str().unwrap_or("?"),
+                        answer["ChildrenDigestSum"].as_str().unwrap_or("?"),
+                    );
+                    for child in answer["Children"].as_array().into_iter().flatten() {
+                        out!(
+                            "  partition {}: {}..{}, {} items",
+                            child["Partition"],
+                            child["HashStart"].as_str().unwrap_or("?"),
+                            child["HashEnd"].as_str().unwrap_or("?"),
+                            child["Items"],
+                        );
+                    }
+                }
             }
             Ok(Outcome::Clean)
         }

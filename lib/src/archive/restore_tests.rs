@@ -525,6 +525,8 @@ fn table_def(name: &str, id: u64, partition_id: u64) -> TableDef {
             hash_end: u64::MAX,
         }],
         status: TableStatus::Active,
+        splits: Vec::new(),
+        pending_split: None,
     }
 }
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 pub use table::{
-    Billing, KeyAttribute, KeySchema, PartitionDef, ScalarType, TableDef, TableStatus,
-    initial_partition_count, split_hash_space,
+    Billing, KeyAttribute, KeySchema, PartitionDef, PendingSplit, ScalarType, SplitRecord,
+    TableDef, TableStatus, initial_partition_count, split_hash_space,
 };
 
 /// Why the catalog could not be read or written.
@@ -45,6 +45,9 @@ pub enum CatalogError {
     /// No table has this name.
     #[error("table {0} not found")]
     TableNotFound(String),
+    /// A split that cannot be made as asked.
+    #[error("cannot split: {0}")]
+    InvalidSplit(String),
 }
 
 /// The catalog's persisted content.
@@ -184,6 +187,81 @@ impl Catalog {
         change(table);
         self.commit(&mut guard, next)?;
         visible(&guard, name)
+    }
+
+    /// Begins splitting partition `parent` of table `name` at hash `boundary`: allocates the
+    /// two children's ids and records the split as pending. Fails if another split is pending,
+    /// the table has no such partition, or the boundary is not inside it.
+    pub fn begin_split(
+        &self,
+        name: &str,
+        parent: u64,
+        boundary: u64,
+    ) -> Result<PendingSplit, CatalogError> {
+        let mut guard = self.write();
+        let mut next = guard.0.clone();
+        let first_id = next.next_partition_id;
+        let table = next
+            .tables
+            .get_mut(name)
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        let invalid = |reason: String| CatalogError::InvalidSplit(reason);
+        if let Some(pending) = &table.pending_split {
+            return Err(invalid(format!(
+                "partition {} of {name} is being split already",
+                pending.parent.id
+            )));
+        }
+        let parent = *table
+            .partitions
+            .iter()
+            .find(|def| def.id == parent)
+            .ok_or_else(|| invalid(format!("table {name} has no partition {parent}")))?;
+        if boundary <= parent.hash_start || boundary > parent.hash_end {
+            return Err(invalid(format!(
+                "boundary {boundary:016x} is not inside partition {} ({:016x}..={:016x})",
+                parent.id, parent.hash_start, parent.hash_end
+            )));
+        }
+        let pending = PendingSplit {
+            parent,
+            lower: PartitionDef {
+                id: first_id,
+                hash_start: parent.hash_start,
+                hash_end: boundary - 1,
+            },
+            upper: PartitionDef {
+                id: first_id + 1,
+                hash_start: boundary,
+                hash_end: parent.hash_end,
+            },
+        };
+        table.pending_split = Some(pending);
+        next.next_partition_id = first_id + 2;
+        self.commit(&mut guard, next)?;
+        Ok(pending)
+    }
+
+    /// Finishes the pending split of table `name`: the children replace the parent in the
+    /// partition list and `record` joins the table's lineage.
+    pub fn finish_split(
+        &self,
+        name: &str,
+        record: SplitRecord,
+    ) -> Result<Arc<TableDef>, CatalogError> {
+        self.update_table(name, |table| {
+            table.partitions.retain(|def| def.id != record.parent.id);
+            table.partitions.push(record.lower);
+            table.partitions.push(record.upper);
+            table.partitions.sort_by_key(|def| def.hash_start);
+            table.pending_split = None;
+            table.splits.push(record);
+        })
+    }
+
+    /// Forgets the pending split of table `name` (the parent keeps its range).
+    pub fn abort_split(&self, name: &str) -> Result<Arc<TableDef>, CatalogError> {
+        self.update_table(name, |table| table.pending_split = None)
     }
 
     /// Removes table `name`, persisted, and returns its last definition.

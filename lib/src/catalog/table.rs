@@ -131,6 +131,43 @@ pub struct TableDef {
     pub partitions: Vec<PartitionDef>,
     /// Lifecycle state.
     pub status: TableStatus,
+    /// Splits for consumption, oldest first: how today's partitions descend from earlier ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<SplitRecord>,
+    /// A split begun and not finished: its children exist but own nothing yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_split: Option<PendingSplit>,
+}
+
+/// A split in progress: the parent and the two children that will replace it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSplit {
+    /// The partition being split.
+    pub parent: PartitionDef,
+    /// The child owning `parent.hash_start..boundary`.
+    pub lower: PartitionDef,
+    /// The child owning `boundary..=parent.hash_end`.
+    pub upper: PartitionDef,
+}
+
+/// One finished split: the lineage the archive and a restore follow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    /// The partition that was split; it owns nothing after `switched_at_ms`.
+    pub parent: PartitionDef,
+    /// The lower child.
+    pub lower: PartitionDef,
+    /// The upper child.
+    pub upper: PartitionDef,
+    /// The parent's LSN of the fence: its state at that LSN is what the children hold.
+    pub fence_lsn: u64,
+    /// The children's LSN after their copy of that state (lower, upper).
+    pub loaded_lsns: [u64; 2],
+    /// The parent's digest at the fence (its identity), which the children's digests added
+    /// up to before the switch.
+    pub parent_digest: String,
+    /// When the catalog switched from the parent to the children (ms since the Unix epoch).
+    pub switched_at_ms: u64,
 }
 
 impl TableDef {

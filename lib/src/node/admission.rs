@@ -219,6 +219,17 @@ impl NodeAdmission {
         }
     }
 
+    /// Where partition `partition_id`'s key heat would have it split now.
+    pub(super) fn split_plan(&self, partition_id: u64) -> SplitPlan {
+        let now = self.now_ms();
+        self.lock()
+            .heat
+            .get_mut(&partition_id)
+            .map_or(SplitPlan::TooLittleTraffic { units: 0.0 }, |heat| {
+                heat.plan(now)
+            })
+    }
+
     /// Forgets partitions this node no longer holds and tables that no longer exist.
     fn retain(&self, partitions: &[u64], tables: &[u64]) {
         let mut state = self.lock();

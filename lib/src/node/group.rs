@@ -163,6 +163,11 @@ pub(super) struct GroupState {
     pub(super) to_wake: Vec<Arc<WriteWaiter>>,
     /// Why the partition stopped, if it did.
     pub(super) failed: Option<String>,
+    /// A split's fence is in the applied state or the log: writes are refused (the fence
+    /// itself excepted) until the children take over.
+    pub(super) fenced: bool,
+    /// The fence is in the applied state (what a truncation of the log cannot take back).
+    pub(super) fenced_in_store: bool,
     /// The committed membership last persisted.
     pub(super) persisted_membership: Option<Membership>,
 }
@@ -186,6 +191,8 @@ impl GroupState {
             waiting: HashMap::new(),
             to_wake: Vec::new(),
             failed: None,
+            fenced: false,
+            fenced_in_store: false,
             persisted_membership: None,
         }
     }
@@ -205,6 +212,7 @@ impl GroupState {
     /// Rebuilds the overlay from the log above the applied LSN (after a truncation).
     pub(super) fn rebuild_overlay(&mut self) {
         self.overlay.clear();
+        self.fenced = self.fenced_in_store;
         let from = self.core.applied_lsn().next();
         for entry in self.core.entries_from(from, usize::MAX) {
             self.note_logged(&entry);
@@ -212,6 +220,11 @@ impl GroupState {
     }
 
     pub(super) fn note_logged(&mut self, entry: &Entry) {
+        match &entry.op {
+            Operation::Put { key, .. } if key == super::split::FENCE_KEY => self.fenced = true,
+            Operation::Delete { key } if key == super::split::FENCE_KEY => self.fenced = false,
+            _ => {}
+        }
         match &entry.op {
             Operation::Put { key, item } => {
                 self.overlay
@@ -225,6 +238,15 @@ impl GroupState {
     }
 
     pub(super) fn note_applied(&mut self, entry: &Entry) {
+        match &entry.op {
+            Operation::Put { key, .. } if key == super::split::FENCE_KEY => {
+                self.fenced_in_store = true;
+            }
+            Operation::Delete { key } if key == super::split::FENCE_KEY => {
+                self.fenced_in_store = false;
+            }
+            _ => {}
+        }
         let key = match &entry.op {
             Operation::Put { key, .. } | Operation::Delete { key } => Some(key),
             Operation::Noop | Operation::Config(_) => None,

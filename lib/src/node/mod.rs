@@ -14,6 +14,7 @@ mod items;
 mod partition;
 mod placement;
 mod query;
+mod split;
 mod tables;
 
 use std::collections::HashMap;
@@ -161,6 +162,8 @@ pub struct Node {
     forced_heals: std::sync::Mutex<HashMap<u64, NodeId>>,
     routing: RoutingCounters,
     admission: admission::NodeAdmission,
+    /// A partition split runs (one at a time per node).
+    splitting: std::sync::atomic::AtomicBool,
 }
 
 /// How this node routes requests and serves metadata, counted for `/metrics`.
@@ -201,6 +204,7 @@ impl Node {
             forced_heals: std::sync::Mutex::new(HashMap::new()),
             routing: RoutingCounters::default(),
             admission,
+            splitting: std::sync::atomic::AtomicBool::new(false),
         };
         if node.is_clustered() {
             node.open_partition(PartitionDef {
@@ -435,6 +439,9 @@ impl Node {
                         partition.tick();
                     }
                     ticks += 1;
+                    if ticks.is_multiple_of(HEAL_EVERY_TICKS) {
+                        node.abandon_interrupted_splits();
+                    }
                     if ticks.is_multiple_of(HEAL_EVERY_TICKS)
                         && let Some(heal_after) = node.options.heal_after
                     {
@@ -1128,6 +1135,7 @@ impl Node {
             "BatchGetItem" => self.batch_get_item(body),
             "BatchWriteItem" => self.batch_write_item(body),
             "DdbHealGroup" => self.heal_request(body),
+            "DdbSplitPartition" => self.split_request(body),
             _ => Err(ApiError::new(
                 ErrorCode::UnknownOperationException,
                 format!("Unknown operation: {operation}"),

@@ -45,6 +45,9 @@ const REPLAY_BATCH: usize = 512;
 /// Most entries read from the WAL for one catch-up message.
 const CATCH_UP_BATCH: usize = 256;
 
+/// Items per log entry when a split loads a child.
+const LOAD_BATCH: usize = 256;
+
 /// What a write decided to do to its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {
@@ -146,6 +149,11 @@ impl Partition {
         {
             let mut group = partition.lock();
             group.persisted_membership = read_membership(&partition.membership_path)?;
+            group.fenced_in_store = partition
+                .store
+                .get(super::split::FENCE_KEY)
+                .map_err(|e| format!("partition {}: reading the split fence: {e}", def.id))?
+                .is_some();
             group.rebuild_overlay();
             if membership.len() == 1 && membership.contains(node_id) {
                 // Alone in the group: lead at once, committing everything recovered.
@@ -259,6 +267,16 @@ impl Partition {
         key: Vec<u8>,
         decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
     ) -> Result<T, ApiError> {
+        self.write_at(key, decide).map(|(result, _)| result)
+    }
+
+    /// [`Partition::write`], answering also the LSN the write took (the last applied LSN when
+    /// it wrote nothing).
+    pub fn write_at<T>(
+        &self,
+        key: Vec<u8>,
+        decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
+    ) -> Result<(T, Lsn), ApiError> {
         let proposed = {
             let mut group = self.lock();
             if group.failed.is_some() {
@@ -266,6 +284,11 @@ impl Partition {
             }
             if !group.core.is_leader() {
                 return Err(ApiError::not_leader(group.core.leader()));
+            }
+            if group.fenced && key != super::split::FENCE_KEY {
+                // Split: the children take over once the catalog switches; the router waits
+                // for that as for a leader (docs/admission.md).
+                return Err(ApiError::not_leader(None));
             }
             self.archive.admit_write()?;
             let stored;
@@ -281,7 +304,7 @@ impl Partition {
             };
             let (op, result) = decide(current)?;
             let op = match op {
-                WriteOp::Nothing => return Ok(result),
+                WriteOp::Nothing => return Ok((result, group.core.applied_lsn())),
                 WriteOp::Put(item) => Operation::Put { key, item },
                 WriteOp::Delete => Operation::Delete { key },
             };
@@ -297,7 +320,47 @@ impl Partition {
         };
         let (lsn, waiter, result) = proposed;
         self.wait_outcome(lsn, &waiter)?;
-        Ok(result)
+        Ok((result, lsn))
+    }
+
+    /// Writes `items` through this group's own log as ordinary puts, in batches, once it has
+    /// a leader here (a split's child, right after it opened); returns the last LSN written.
+    pub fn load_items(&self, items: &[(Vec<u8>, Vec<u8>)]) -> Result<Lsn, ApiError> {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        while !self.is_leader() {
+            if Instant::now() >= deadline {
+                return Err(unavailable());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut last = self.store.applied_lsn();
+        for chunk in items.chunks(LOAD_BATCH) {
+            let ops = chunk
+                .iter()
+                .map(|(key, item)| Operation::Put {
+                    key: key.clone(),
+                    item: item.clone(),
+                })
+                .collect();
+            let (lsn, waiter) = {
+                let mut group = self.lock();
+                if group.failed.is_some() {
+                    return Err(unavailable());
+                }
+                let ballot = group.core.promised();
+                let lsn = group
+                    .core
+                    .propose(now_ms(), ops)
+                    .map_err(|_| ApiError::not_leader(group.core.leader()))?;
+                let waiter = WriteWaiter::for_current_thread();
+                group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
+                self.execute(&mut group);
+                (lsn, waiter)
+            };
+            self.wait_outcome(lsn, &waiter)?;
+            last = lsn;
+        }
+        Ok(last)
     }
 
     /// Time passes for the group (heartbeats, elections); the in-memory log is trimmed.

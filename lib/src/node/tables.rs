@@ -56,6 +56,8 @@ impl Node {
                         })
                         .collect(),
                     status: TableStatus::Active,
+                    splits: Vec::new(),
+                    pending_split: None,
                 })
                 .map_err(|e| match e {
                     CatalogError::TableExists(_) => ApiError::new(

@@ -13,7 +13,7 @@ pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
 /// Every operation a node answers (the part of `X-Amz-Target` after the dot).
-pub const OPERATIONS: [&str; 14] = [
+pub const OPERATIONS: [&str; 15] = [
     "CreateTable",
     "DescribeTable",
     "ListTables",
@@ -29,4 +29,6 @@ pub const OPERATIONS: [&str; 14] = [
     "BatchWriteItem",
     // ddb's own: an operator forces a group to replace a member (`ddbctl partition heal`).
     "DdbHealGroup",
+    // ddb's own: an operator splits a hot partition (`ddbctl partition split`).
+    "DdbSplitPartition",
 ];

@@ -2,6 +2,8 @@
 //! partition-key hash) chooses where a split for consumption would cut, as `ddbctl table
 //! capacity` shows — between the hot keys of a skewed workload, so that each side takes about
 //! half — and refuses when one partition key carries the traffic, which no cut can divide.
+//! `ddbctl partition split` then splits the skewed partition there while writes go on: no
+//! write fails, the children's digests add up to the parent's, and traffic moves to them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,7 +24,7 @@ fn plans(signer: &Signer<'_>, table: &str) -> Vec<Value> {
 }
 
 #[test]
-fn key_heat_places_the_cut_between_hot_keys_and_refuses_a_single_hot_key() {
+fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let base = ddb_tests::free_cluster_base_port(1);
     let mut node = LocalUp::start(dir.path(), base, 1, &["--no-archive"]);
@@ -62,6 +64,71 @@ fn key_heat_places_the_cut_between_hot_keys_and_refuses_a_single_hot_key() {
     );
     assert!(plan["units"].as_f64().unwrap() >= 300.0, "{plan}");
     assert_eq!(plan["boundary"].as_str().unwrap().len(), 16, "{plan}");
+    let parent = capacity(&signer, "skewed")["splits"][0]["partition_id"]
+        .as_u64()
+        .unwrap();
+
+    // Split it where the heat says, while the same workload keeps writing.
+    let (load, (code, split)) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            put_load(
+                &signer,
+                "skewed",
+                60,
+                6,
+                &spread,
+                &["--zipf", "1.2", "--items", "500"],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let parent = parent.to_string();
+        let split = signer.ddbctl(&[
+            "partition",
+            "split",
+            "--table",
+            "skewed",
+            "--partition",
+            &parent,
+        ]);
+        (load.join().unwrap(), split)
+    });
+    assert_eq!(code, 0, "{split}");
+    assert_eq!(split["ParentDigest"], split["ChildrenDigestSum"], "{split}");
+    assert_eq!(
+        (load.throttled, load.other_errors),
+        (0, 0),
+        "writes failed across the split: {load:?} {split}"
+    );
+    let children: Vec<u64> = split["Children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| child["Partition"].as_u64().unwrap())
+        .collect();
+    assert_eq!(children.len(), 2, "{split}");
+    assert!(!children.contains(&parent));
+    // Traffic now goes to the children.
+    let load = put_load(
+        &signer,
+        "skewed",
+        60,
+        3,
+        &spread,
+        &["--zipf", "1.2", "--items", "500"],
+    );
+    assert_eq!((load.throttled, load.other_errors), (0, 0), "{load:?}");
+    let after = capacity(&signer, "skewed");
+    let served: Vec<u64> = after["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["kind"] == "write" && row["consumed_units"].as_f64().unwrap() > 0.0)
+        .map(|row| row["partition_id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        served.iter().all(|id| children.contains(id)) && !served.is_empty(),
+        "writes after the split went to {served:?}, not only to the children {children:?}"
+    );
 
     // Every write to one key: no boundary moves any of it.
     create_provisioned(&signer, "one-key", 100);
@@ -72,6 +139,21 @@ fn key_heat_places_the_cut_between_hot_keys_and_refuses_a_single_hot_key() {
     let plan = &single[0];
     assert_eq!(plan["verdict"], "one_hot_key", "{plan}");
     assert!(plan["share"].as_f64().unwrap() > 0.99, "{plan}");
+
+    // And a split of it is refused, saying why.
+    let one_key_partition = capacity(&signer, "one-key")["splits"][0]["partition_id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let (code, text) = signer.ddbctl_text(&[
+        "partition",
+        "split",
+        "--table",
+        "one-key",
+        "--partition",
+        &one_key_partition,
+    ]);
+    assert_ne!(code, 0, "{text}");
 
     // The human form says the same.
     let (code, text) = signer.ddbctl_text(&["table", "capacity", "one-key"]);
