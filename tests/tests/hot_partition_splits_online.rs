@@ -160,3 +160,87 @@ fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("cannot help: one partition key"), "{text}");
 }
+
+/// A partition that runs at 90% of its ceiling for `split_hot_after_ms` splits by itself, where
+/// its heat says, while the writes go on; the time from the hot spot's start to the switch is
+/// printed (docs/benchmarks.md, "Split for consumption").
+#[test]
+fn a_partition_that_stays_hot_splits_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ddb_tests::free_cluster_base_port(1);
+    let mut node = LocalUp::start(
+        dir.path(),
+        base,
+        1,
+        &[
+            "--no-archive",
+            "--admission",
+            "partition_write_units=100",
+            "--admission",
+            "split_hot_after_ms=3000",
+        ],
+    );
+    let (key_id, secret) = parse_export(&node.wait_for_ready());
+    let endpoint = format!("http://127.0.0.1:{base}");
+    let signer = Signer {
+        endpoint: endpoint.clone(),
+        key_id: &key_id,
+        secret: &secret,
+    };
+    let spread = [endpoint.clone()];
+    // 90 WCU with a ceiling of 100 per partition: one partition, which 85 writes/s keep above
+    // 80% of its ceiling (and under the table's rate).
+    create_provisioned(&signer, "auto", 90);
+    let partition_ids = |signer: &Signer<'_>| -> Vec<u64> {
+        capacity(signer, "auto")["splits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["partition_id"].as_u64())
+            .collect()
+    };
+
+    let started = std::time::Instant::now();
+    let (load, parent, switched_after) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            put_load(
+                &signer,
+                "auto",
+                85,
+                14,
+                &spread,
+                &["--zipf", "1.1", "--items", "1000"],
+            )
+        });
+        let mut parent = Vec::new();
+        while parent.is_empty() && started.elapsed() < std::time::Duration::from_secs(3) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            parent = partition_ids(&signer);
+        }
+        let mut switched_after = None;
+        while started.elapsed() < std::time::Duration::from_secs(14) {
+            if partition_ids(&signer).iter().any(|id| !parent.contains(id)) {
+                switched_after = Some(started.elapsed());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (load.join().unwrap(), parent, switched_after)
+    });
+    assert_eq!(
+        parent.len(),
+        1,
+        "the table should start with one partition: {parent:?}"
+    );
+    let switched_after = switched_after.expect("the hot partition did not split within 14 s");
+    println!("hot spot to split: {} ms", switched_after.as_millis());
+    assert!(
+        switched_after >= std::time::Duration::from_secs(3),
+        "split before the partition was hot for split_hot_after_ms: {switched_after:?}"
+    );
+    assert_eq!(
+        (load.throttled, load.other_errors),
+        (0, 0),
+        "writes failed across the automatic split: {load:?}"
+    );
+}

@@ -115,6 +115,9 @@ pub struct AdmissionLimits {
     pub on_demand_read_units: u64,
     /// See [`AdmissionLimits::on_demand_read_units`].
     pub on_demand_write_units: u64,
+    /// A partition that has served at least 80% of a ceiling for this long is split for
+    /// consumption where its key heat says (single node; 0: never automatically).
+    pub split_hot_after_ms: u64,
 }
 
 impl Default for AdmissionLimits {
@@ -129,6 +132,7 @@ impl Default for AdmissionLimits {
             gac_interval_ms: 2000,
             on_demand_read_units: 12_000,
             on_demand_write_units: 4000,
+            split_hot_after_ms: 60_000,
         }
     }
 }

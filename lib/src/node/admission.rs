@@ -35,9 +35,25 @@ struct AdmissionState {
     partitions: HashMap<u64, PartitionAdmission>,
     /// Where each partition's units go in its hash range (reads and writes together).
     heat: HashMap<u64, KeyHeat>,
+    /// How long each partition has run near a ceiling, for the automatic split.
+    hot: HashMap<u64, HotTracking>,
     router: RouterAllowance,
     gac: GacService,
 }
+
+/// A partition's consumption at its last sample, and since when it has run hot.
+struct HotTracking {
+    sampled_ms: u64,
+    consumed: [f64; 2],
+    hot_since_ms: Option<u64>,
+    /// A split was refused (one hot key) during this hot spell and has been reported.
+    refusal_reported: bool,
+}
+
+/// How often a partition's consumption rate is sampled for the automatic split.
+const HOT_SAMPLE_MS: u64 = 1000;
+/// The share of a ceiling at which a partition counts as hot.
+const HOT_SHARE: f64 = 0.8;
 
 /// The partition-key hash a request touched, if it touched one key (not a Scan).
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +115,7 @@ impl NodeAdmission {
                 node: NodeCapacity::new(&limits, 0),
                 partitions: HashMap::new(),
                 heat: HashMap::new(),
+                hot: HashMap::new(),
                 router: RouterAllowance::new(),
                 gac: GacService::new(limits.clone()),
             }),
@@ -219,6 +236,69 @@ impl NodeAdmission {
         }
     }
 
+    /// Partitions whose read or write rate has stayed at 80% of the partition ceiling or more,
+    /// sampled every second, for at least `after_ms`, with how long: candidates for a split.
+    pub(super) fn sustained_hot(&self, after_ms: u64) -> Vec<(u64, u64)> {
+        let now = self.now_ms();
+        let ceilings = [
+            self.limits.partition_ceiling(Kind::Read),
+            self.limits.partition_ceiling(Kind::Write),
+        ];
+        let mut state = self.lock();
+        let AdmissionState {
+            partitions, hot, ..
+        } = &mut *state;
+        let mut out = Vec::new();
+        for (id, partition) in partitions.iter_mut() {
+            let consumed = [
+                partition.stats(Kind::Read, now).consumed_units,
+                partition.stats(Kind::Write, now).consumed_units,
+            ];
+            let tracking = hot.entry(*id).or_insert(HotTracking {
+                sampled_ms: now,
+                consumed,
+                hot_since_ms: None,
+                refusal_reported: false,
+            });
+            let elapsed_ms = now.saturating_sub(tracking.sampled_ms);
+            if elapsed_ms >= HOT_SAMPLE_MS {
+                let is_hot = (0..2).any(|kind| {
+                    let rate =
+                        (consumed[kind] - tracking.consumed[kind]) * 1000.0 / elapsed_ms as f64;
+                    rate >= HOT_SHARE * ceilings[kind]
+                });
+                tracking.hot_since_ms = if is_hot {
+                    Some(tracking.hot_since_ms.unwrap_or(tracking.sampled_ms))
+                } else {
+                    tracking.refusal_reported = false;
+                    None
+                };
+                tracking.sampled_ms = now;
+                tracking.consumed = consumed;
+            }
+            if let Some(since) = tracking.hot_since_ms
+                && now.saturating_sub(since) >= after_ms
+            {
+                out.push((*id, now - since));
+            }
+        }
+        out
+    }
+
+    /// Starts partition `id`'s hot spell afresh (a split of it was started), or marks a refused
+    /// split as reported; answers whether it had been reported before.
+    pub(super) fn note_hot_handled(&self, id: u64, refused: bool) -> bool {
+        let mut state = self.lock();
+        let Some(tracking) = state.hot.get_mut(&id) else {
+            return false;
+        };
+        if refused {
+            return std::mem::replace(&mut tracking.refusal_reported, true);
+        }
+        tracking.hot_since_ms = None;
+        false
+    }
+
     /// Where partition `partition_id`'s key heat would have it split now.
     pub(super) fn split_plan(&self, partition_id: u64) -> SplitPlan {
         let now = self.now_ms();
@@ -235,6 +315,7 @@ impl NodeAdmission {
         let mut state = self.lock();
         state.partitions.retain(|id, _| partitions.contains(id));
         state.heat.retain(|id, _| partitions.contains(id));
+        state.hot.retain(|id, _| partitions.contains(id));
         state.router.retain_tables(|id| tables.contains(&id));
         state.gac.retain_tables(|id| tables.contains(&id));
     }

@@ -441,6 +441,7 @@ impl Node {
                     ticks += 1;
                     if ticks.is_multiple_of(HEAL_EVERY_TICKS) {
                         node.abandon_interrupted_splits();
+                        node.split_hot_partitions();
                     }
                     if ticks.is_multiple_of(HEAL_EVERY_TICKS)
                         && let Some(heal_after) = node.options.heal_after

@@ -15,6 +15,7 @@
 //! the parent), the children are dropped and the pending split forgotten. A split a stop
 //! interrupted is abandoned the same way when the node runs again.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -251,6 +252,66 @@ impl Node {
         self.drop_replica(pending.upper);
         if let Err(error) = self.catalog.abort_split(table_name) {
             tracing::error!(table = table_name, error = %error, "forgetting an abandoned split");
+        }
+    }
+
+    /// Splits a partition that has run near its ceiling for `split_hot_after_ms`, where its key
+    /// heat says, on its own thread; reports (once per hot spell) a hot partition no split can
+    /// help. Called by the ticker; one split at a time.
+    pub(super) fn split_hot_partitions(self: &Arc<Self>) {
+        let after_ms = self.options.admission.split_hot_after_ms;
+        if after_ms == 0 || self.is_clustered() || self.splitting.load(Ordering::Acquire) {
+            return;
+        }
+        for (id, hot_for_ms) in self.admission.sustained_hot(after_ms) {
+            let Some(table) = self
+                .catalog
+                .tables()
+                .into_iter()
+                .find(|table| table.partitions.iter().any(|def| def.id == id))
+            else {
+                continue;
+            };
+            match self.admission.split_plan(id) {
+                SplitPlan::Split { .. } => {
+                    self.admission.note_hot_handled(id, false);
+                    let node = Arc::clone(self);
+                    let spawned = std::thread::Builder::new()
+                        .name("ddb-split".to_string())
+                        .spawn(move || match node.split_partition(&table.name, id, None) {
+                            Ok(report) => tracing::info!(
+                                table = %table.name,
+                                partition = id,
+                                hot_for_ms,
+                                took_ms = %report["TookMs"],
+                                "split a hot partition"
+                            ),
+                            Err(error) => tracing::warn!(
+                                table = %table.name,
+                                partition = id,
+                                error = %error.message,
+                                "splitting a hot partition"
+                            ),
+                        });
+                    if let Err(error) = spawned {
+                        tracing::error!(%error, "starting a split thread");
+                    }
+                    return;
+                }
+                SplitPlan::OneHotKey { hash, share, .. } => {
+                    if !self.admission.note_hot_handled(id, true) {
+                        tracing::warn!(
+                            table = %table.name,
+                            partition = id,
+                            hot_for_ms,
+                            key_hash = %format!("{hash:016x}"),
+                            share,
+                            "a partition runs hot on one partition key; splitting cannot help"
+                        );
+                    }
+                }
+                SplitPlan::TooLittleTraffic { .. } => {}
+            }
         }
     }
 
