@@ -251,7 +251,7 @@ variable in brackets):
   on_demand_read_units = 12000   an on-demand table's starting rate (then twice its previous peak)
   on_demand_write_units = 4000
   split_hot_after_ms = 60000     split a partition at >= 80% of a ceiling this long; 0: never
-                                 (single node; the cut follows its key heat)
+                                 (the cut follows its key heat)
   [cluster]                      omit to run a single node
   peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
   secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]

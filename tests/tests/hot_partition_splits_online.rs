@@ -244,3 +244,102 @@ fn a_partition_that_stays_hot_splits_by_itself() {
         "writes failed across the automatic split: {load:?}"
     );
 }
+
+/// On three nodes: a split asked of a node that does not lead the partition is forwarded to the
+/// one that does, which fences the parent, loads the children — replicated to all three nodes,
+/// led wherever their groups elected — proves their digests and switches the catalog, while
+/// writes through every node go on without a failure.
+#[test]
+fn a_cluster_splits_a_partition_under_writes_through_every_node() {
+    const NODES: u16 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let base = ddb_tests::free_cluster_base_port(NODES);
+    let mut cluster = LocalUp::start(dir.path(), base, NODES, &["--no-archive"]);
+    let (key_id, secret) = parse_export(&cluster.wait_for_ready());
+    let node = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
+    let signer = Signer {
+        endpoint: node(0),
+        key_id: &key_id,
+        secret: &secret,
+    };
+    // 900 WCU: one partition, and no throttling of the loads below.
+    create_provisioned(&signer, "orders", 900);
+    let spread = [node(0), node(1), node(2)];
+    let seed = put_load(&signer, "orders", 150, 3, &spread, &["--items", "3000"]);
+    assert_eq!((seed.throttled, seed.other_errors), (0, 0), "{seed:?}");
+
+    let (load, (code, split)) = std::thread::scope(|scope| {
+        let load =
+            scope.spawn(|| put_load(&signer, "orders", 100, 8, &spread, &["--items", "3000"]));
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        // Whichever node leads partition 1 (the table's only one), ask them all in turn:
+        // node 3 may or may not lead it, and forwards if not.
+        let asker = Signer {
+            endpoint: node(2),
+            key_id: &key_id,
+            secret: &secret,
+        };
+        let split = asker.ddbctl(&[
+            "partition",
+            "split",
+            "--table",
+            "orders",
+            "--partition",
+            &first_partition(&asker, "orders").to_string(),
+            "--at",
+            "8000000000000000",
+        ]);
+        (load.join().unwrap(), split)
+    });
+    assert_eq!(code, 0, "{split}");
+    assert_eq!(split["ParentDigest"], split["ChildrenDigestSum"], "{split}");
+    assert_eq!(
+        (load.throttled, load.other_errors),
+        (0, 0),
+        "writes failed across the split: {load:?} {split}"
+    );
+    let items: u64 = split["Children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|child| child["Items"].as_u64().unwrap())
+        .sum();
+    assert!(items >= 300, "{split}");
+
+    // Every node routes to the children now: writes through each of them succeed, and a scan
+    // through each finds the same items.
+    let after = put_load(&signer, "orders", 60, 2, &spread, &["--items", "3000"]);
+    assert_eq!((after.throttled, after.other_errors), (0, 0), "{after:?}");
+    let counts: Vec<u64> = (0..NODES)
+        .map(|offset| {
+            let reader = Signer {
+                endpoint: node(offset),
+                key_id: &key_id,
+                secret: &secret,
+            };
+            let (code, scan) = reader.ddbctl(&["item", "scan", "orders", "--all", "--consistent"]);
+            assert_eq!(code, 0, "{scan}");
+            scan["Items"]
+                .as_array()
+                .map(|items| items.len() as u64)
+                .unwrap()
+        })
+        .collect();
+    assert!(counts.iter().all(|count| *count == counts[0]), "{counts:?}");
+    assert!(
+        counts[0] >= items,
+        "{counts:?} after a split of {items} items"
+    );
+}
+
+/// The id of `table`'s only partition, from the admission status of the nodes that served it.
+fn first_partition(signer: &Signer<'_>, table: &str) -> u64 {
+    let ids: std::collections::BTreeSet<u64> = capacity(signer, table)["splits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row["partition_id"].as_u64())
+        .collect();
+    assert_eq!(ids.len(), 1, "{table} should have one partition: {ids:?}");
+    ids.into_iter().next().unwrap()
+}

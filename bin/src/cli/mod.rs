@@ -530,7 +530,8 @@ pub enum PartitionCommand {
     /// children); its items are copied into two new partitions through their own logs; the
     /// children's digests must add up to the parent's at the fence before the table switches.
     /// Refused when one partition key carries the traffic (no boundary can divide it) or too
-    /// little traffic was seen. Runs on a single node in this version.
+    /// little traffic was seen. In a cluster the request goes to the parent's leader, which
+    /// loads children led elsewhere through the cluster transport.
     ///
     /// Example: ddbctl partition split --table orders --partition 3
     ///          ddbctl partition split --table orders --partition 3 --at 5a00000000000000

@@ -116,7 +116,7 @@ pub struct AdmissionLimits {
     /// See [`AdmissionLimits::on_demand_read_units`].
     pub on_demand_write_units: u64,
     /// A partition that has served at least 80% of a ceiling for this long is split for
-    /// consumption where its key heat says (single node; 0: never automatically).
+    /// consumption where its key heat says (0: never automatically).
     pub split_hot_after_ms: u64,
 }
 

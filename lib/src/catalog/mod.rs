@@ -244,11 +244,27 @@ impl Catalog {
 
     /// Finishes the pending split of table `name`: the children replace the parent in the
     /// partition list and `record` joins the table's lineage.
+    /// Fails unless it is still the pending split of the table (one that was abandoned
+    /// meanwhile must not switch).
     pub fn finish_split(
         &self,
         name: &str,
         record: SplitRecord,
     ) -> Result<Arc<TableDef>, CatalogError> {
+        let pending = PendingSplit {
+            parent: record.parent,
+            lower: record.lower,
+            upper: record.upper,
+        };
+        let current = self
+            .table(name)
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        if current.pending_split != Some(pending) {
+            return Err(CatalogError::InvalidSplit(format!(
+                "the split of partition {} of {name} is no longer pending (it was abandoned)",
+                record.parent.id
+            )));
+        }
         self.update_table(name, |table| {
             table.partitions.retain(|def| def.id != record.parent.id);
             table.partitions.push(record.lower);
@@ -259,9 +275,17 @@ impl Catalog {
         })
     }
 
-    /// Forgets the pending split of table `name` (the parent keeps its range).
-    pub fn abort_split(&self, name: &str) -> Result<Arc<TableDef>, CatalogError> {
-        self.update_table(name, |table| table.pending_split = None)
+    /// Forgets `pending` if it is still table `name`'s pending split (the parent keeps its
+    /// range); answers whether it was.
+    pub fn abort_split(&self, name: &str, pending: &PendingSplit) -> Result<bool, CatalogError> {
+        let current = self
+            .table(name)
+            .ok_or_else(|| CatalogError::TableNotFound(name.to_string()))?;
+        if current.pending_split.as_ref() != Some(pending) {
+            return Ok(false);
+        }
+        self.update_table(name, |table| table.pending_split = None)?;
+        Ok(true)
     }
 
     /// Removes table `name`, persisted, and returns its last definition.

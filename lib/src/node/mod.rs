@@ -323,6 +323,37 @@ impl Node {
                 self.drop_partitions(table);
             }
         }
+        self.drop_abandoned_children();
+    }
+
+    /// Drops replicas of groups the catalog no longer names anywhere — the children of a split
+    /// that was abandoned. A split's parent stays: the lineage names it, and its log is the
+    /// archive's until the fence.
+    fn drop_abandoned_children(&self) {
+        let mut named: std::collections::HashSet<u64> =
+            std::collections::HashSet::from([META_GROUP]);
+        for table in self.catalog.tables() {
+            named.extend(table.partitions.iter().map(|def| def.id));
+            if let Some(pending) = table.pending_split {
+                named.extend([pending.parent.id, pending.lower.id, pending.upper.id]);
+            }
+            for split in &table.splits {
+                named.extend([split.parent.id, split.lower.id, split.upper.id]);
+            }
+        }
+        let orphans: Vec<PartitionDef> = self
+            .partitions_read()
+            .values()
+            .map(|partition| *partition.def())
+            .filter(|def| !named.contains(&def.id))
+            .collect();
+        for def in orphans {
+            tracing::info!(
+                partition = def.id,
+                "dropping the replica of an abandoned split's child"
+            );
+            self.drop_replica(def);
+        }
     }
 
     /// Closes this node's replicas of `table`'s partitions and deletes their files (once the
@@ -382,6 +413,11 @@ impl Node {
     fn open_partitions(&self, table: &TableDef) -> Result<(), ApiError> {
         for def in &table.partitions {
             self.open_partition(*def)?;
+        }
+        // A split's children take their items before the table switches to them.
+        if let Some(pending) = table.pending_split {
+            self.open_partition(pending.lower)?;
+            self.open_partition(pending.upper)?;
         }
         Ok(())
     }
@@ -1067,7 +1103,13 @@ impl Node {
             self.sync_catalog();
             std::thread::sleep(Duration::from_millis(5));
         }
-        match self.handle_here(operation, body) {
+        // Between nodes only, never on the public API: a split's coordinator loading a child.
+        let served = match operation {
+            split::LOAD_CHILD_OPERATION => self.load_child_request(body),
+            split::SPLIT_CATALOG_OPERATION => self.split_catalog_here(body),
+            _ => self.handle_here(operation, body),
+        };
+        match served {
             Err(error) if hops < MAX_FORWARD_HOPS => self.redirect(error, operation, body, hops),
             Err(error) => Err(ApiError {
                 redirect: None,

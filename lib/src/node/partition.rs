@@ -194,6 +194,11 @@ impl Partition {
         &self.archive
     }
 
+    /// Whether a split's fence holds this partition's writes.
+    pub fn is_fenced(&self) -> bool {
+        self.lock().fenced
+    }
+
     /// Whether this replica leads its group now.
     pub fn is_leader(&self) -> bool {
         self.lock().core.is_leader()

@@ -11,29 +11,55 @@
 //!    to the parent's at the fence, less the fence itself. Only then does the catalog switch
 //!    the parent's range to the children and record the lineage ([`SplitRecord`]).
 //!
-//! Any failure before the switch abandons the split: the fence is deleted (writes resume on
-//! the parent), the children are dropped and the pending split forgotten. A split a stop
-//! interrupted is abandoned the same way when the node runs again.
+//! The coordinator is the parent's leader (a request elsewhere is forwarded to it). Children
+//! led by other nodes are loaded through the cluster transport (`DdbLoadSplitChild`, never
+//! served on the public API, and only for a pending split's children and their own ranges).
+//!
+//! Any failure before the switch abandons the split: the catalog forgets it first (atomically
+//! against the switch, through the metadata group), then the fence is deleted (writes resume on
+//! the parent) and the children are dropped. The parent's leader abandons a split whose
+//! coordinator went away, and lifts a fence whose split the catalog no longer holds.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use super::{Node, Partition, WriteOp};
 use crate::admission::SplitPlan;
-use crate::catalog::{CatalogError, PendingSplit, SplitRecord};
-use crate::item::{decode_key, partition_hash};
-use crate::protocol::{ApiError, Params};
+use crate::catalog::{CatalogError, PartitionDef, PendingSplit, SplitRecord};
+use crate::digest::StateDigest;
+use crate::item::{decode_item, decode_key, partition_hash};
+use crate::protocol::{ApiError, ErrorCode, Params};
 use crate::replica::ReplicaStore as _;
+
+/// The operation a coordinator sends a child's leader (cluster transport only).
+pub const LOAD_CHILD_OPERATION: &str = "DdbLoadSplitChild";
+
+/// The operation a node sends the metadata group's leader to change the catalog for a split
+/// (cluster transport only).
+pub const SPLIT_CATALOG_OPERATION: &str = "DdbSplitCatalog";
+
+/// How long a split's catalog change may wait for the metadata group to have a leader.
+const CATALOG_WAIT: Duration = Duration::from_secs(10);
+
+/// Items per load request, and their most bytes: well inside a transport frame.
+const LOAD_REQUEST_ITEMS: usize = 2000;
+const LOAD_REQUEST_BYTES: usize = 1 << 20;
+
+/// How long a child may take to elect a leader and take one load request.
+const LOAD_WAIT: Duration = Duration::from_secs(15);
 
 /// The key of a split's fence: outside every table's key space (a table's item keys begin
 /// with its 8-byte id, and no table is given id `u64::MAX`).
 pub const FENCE_KEY: &[u8] = b"\xff\xff\xff\xff\xff\xff\xff\xffddb split fence";
 
 impl Node {
-    /// `DdbSplitPartition` (`ddbctl partition split`).
+    /// `DdbSplitPartition` (`ddbctl partition split`): on the parent's leader; elsewhere the
+    /// router forwards it there.
     pub(super) fn split_request(&self, body: &Value) -> Result<Value, ApiError> {
         let params = Params::new(body)?;
         let table = params.required_str("TableName")?;
@@ -52,18 +78,13 @@ impl Node {
     }
 
     /// Splits partition `parent_id` of `table_name` at `boundary`, or where its key heat says
-    /// when `None`; answers what was done. Runs on a single node in this version.
+    /// when `None`; answers what was done. Must run on the parent's leader.
     pub fn split_partition(
         &self,
         table_name: &str,
         parent_id: u64,
         boundary: Option<u64>,
     ) -> Result<Value, ApiError> {
-        if self.is_clustered() {
-            return Err(ApiError::validation(
-                "Splitting a partition runs on a single node in this version; in a cluster it is not built yet (docs/admission.md)",
-            ));
-        }
         let table = self.active_table(table_name)?;
         if !table.partitions.iter().any(|def| def.id == parent_id) {
             return Err(ApiError::validation(format!(
@@ -71,6 +92,9 @@ impl Node {
             )));
         }
         let parent = self.partition(parent_id)?;
+        if !parent.is_leader() {
+            return Err(ApiError::not_leader(parent.with_core(|core| core.leader())));
+        }
         let boundary = match boundary {
             Some(boundary) => boundary,
             None => match self.admission.split_plan(parent_id) {
@@ -105,14 +129,14 @@ impl Node {
         boundary: u64,
     ) -> Result<Value, ApiError> {
         let started = Instant::now();
-        let pending = self
-            .catalog
-            .begin_split(table_name, parent.def().id, boundary)
-            .map_err(catalog_error)?;
+        let parent_id = parent.def().id;
+        let pending: PendingSplit = from_answer(self.split_catalog(&json!({
+            "Action": "begin", "TableName": table_name, "Parent": parent_id, "Boundary": boundary,
+        }))?)?;
         match self.run_split(table_name, parent, &pending, started) {
             Ok(report) => Ok(report),
             Err(error) => {
-                tracing::warn!(table = table_name, parent = pending.parent.id, error = %error.message, "split abandoned");
+                tracing::warn!(table = table_name, parent = parent_id, error = %error.message, "split abandoned");
                 self.abandon_split(table_name, parent, &pending);
                 Err(error)
             }
@@ -127,13 +151,7 @@ impl Node {
         started: Instant,
     ) -> Result<Value, ApiError> {
         let boundary = pending.upper.hash_start;
-        let fence = json!({
-            "boundary": format!("{boundary:016x}"),
-            "lower": pending.lower.id,
-            "upper": pending.upper.id,
-        })
-        .to_string()
-        .into_bytes();
+        let fence = fence_value(pending);
         let ((), fence_lsn) = parent.write_at(FENCE_KEY.to_vec(), |_| {
             Ok((WriteOp::Put(fence.clone()), ()))
         })?;
@@ -150,36 +168,32 @@ impl Node {
                 if key == FENCE_KEY {
                     return;
                 }
-                let hash = decode_key(key)
-                    .ok()
-                    .and_then(|decoded| partition_hash(&decoded.partition_key).ok());
-                match hash {
+                match key_hash(key) {
                     Some(hash) => {
                         halves[usize::from(hash >= boundary)].push((key.to_vec(), item.to_vec()));
                     }
-                    None => undecodable = Some(key.to_vec()),
+                    None => undecodable = Some(key.len()),
                 }
             })
             .map_err(|e| ApiError::internal(format!("reading the parent at the fence: {e}")))?;
         drop(snapshot);
-        if let Some(key) = undecodable {
+        if let Some(length) = undecodable {
             return Err(ApiError::internal(format!(
-                "the parent holds a key that does not decode ({} bytes)",
-                key.len()
+                "the parent holds a key that does not decode ({length} bytes)"
             )));
         }
 
         let mut loaded_lsns = [0u64; 2];
-        let mut children_digest = crate::digest::StateDigest::empty();
+        let mut children_digest = StateDigest::empty();
         for (index, (child, items)) in [pending.lower, pending.upper]
             .iter()
             .zip(halves.iter())
             .enumerate()
         {
             self.open_partition(*child)?;
-            let partition = self.partition(child.id)?;
-            loaded_lsns[index] = partition.load_items(items)?.0;
-            children_digest.add(&partition.store().applied_state().digest);
+            let (lsn, digest) = self.load_child(*child, items)?;
+            loaded_lsns[index] = lsn;
+            children_digest.add(&digest);
         }
         let mut expected = parent_state.digest.clone();
         expected.remove_item(FENCE_KEY, &fence);
@@ -198,9 +212,9 @@ impl Node {
             parent_digest: expected.identity(),
             switched_at_ms: crate::service::now_ms(),
         };
-        self.catalog
-            .finish_split(table_name, record.clone())
-            .map_err(catalog_error)?;
+        self.split_catalog(&json!({
+            "Action": "finish", "TableName": table_name, "Record": record,
+        }))?;
         let writes_waited_ms = fenced_at.elapsed().as_millis();
         tracing::info!(
             table = table_name,
@@ -211,18 +225,23 @@ impl Node {
             writes_waited_ms,
             "partition split"
         );
+        let child = |def: &PartitionDef, items: usize, lsn: u64| {
+            json!({
+                "Partition": def.id,
+                "HashStart": format!("{:016x}", def.hash_start),
+                "HashEnd": format!("{:016x}", def.hash_end),
+                "Items": items,
+                "LoadedLsn": lsn,
+            })
+        };
         Ok(json!({
             "TableName": table_name,
             "Parent": pending.parent.id,
             "Boundary": format!("{boundary:016x}"),
             "FenceLsn": fence_lsn.0,
             "Children": [
-                {"Partition": pending.lower.id, "HashStart": format!("{:016x}", pending.lower.hash_start),
-                 "HashEnd": format!("{:016x}", pending.lower.hash_end), "Items": halves[0].len(),
-                 "LoadedLsn": loaded_lsns[0]},
-                {"Partition": pending.upper.id, "HashStart": format!("{:016x}", pending.upper.hash_start),
-                 "HashEnd": format!("{:016x}", pending.upper.hash_end), "Items": halves[1].len(),
-                 "LoadedLsn": loaded_lsns[1]},
+                child(&pending.lower, halves[0].len(), loaded_lsns[0]),
+                child(&pending.upper, halves[1].len(), loaded_lsns[1]),
             ],
             "ParentDigest": expected.fingerprint(),
             "ChildrenDigestSum": children_digest.fingerprint(),
@@ -231,27 +250,289 @@ impl Node {
         }))
     }
 
-    /// Undoes a split that did not switch: the fence goes (writes resume on the parent), the
-    /// children go, the catalog forgets the split.
-    fn abandon_split(&self, table_name: &str, parent: &Partition, pending: &PendingSplit) {
-        let unfenced = parent.write(FENCE_KEY.to_vec(), |current| {
-            Ok((
-                if current.is_some() {
-                    WriteOp::Delete
-                } else {
-                    WriteOp::Nothing
-                },
-                (),
-            ))
+    /// Writes `items` into `child` through its own log, wherever its leader is, and answers
+    /// its LSN and digest after the last of them.
+    fn load_child(
+        &self,
+        child: PartitionDef,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(u64, StateDigest), ApiError> {
+        let mut chunks: Vec<&[(Vec<u8>, Vec<u8>)]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0);
+        for (index, (key, item)) in items.iter().enumerate() {
+            bytes += key.len() + item.len();
+            if index + 1 - start >= LOAD_REQUEST_ITEMS || bytes >= LOAD_REQUEST_BYTES {
+                chunks.push(&items[start..=index]);
+                (start, bytes) = (index + 1, 0);
+            }
+        }
+        if start < items.len() || chunks.is_empty() {
+            chunks.push(&items[start..]);
+        }
+        let mut last = None;
+        for chunk in chunks {
+            last = Some(self.load_child_chunk(child, chunk)?);
+        }
+        last.ok_or_else(|| ApiError::internal("no load was made"))
+    }
+
+    fn load_child_chunk(
+        &self,
+        child: PartitionDef,
+        items: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(u64, StateDigest), ApiError> {
+        let deadline = Instant::now() + LOAD_WAIT;
+        let body = json!({
+            "Partition": child.id,
+            "Items": items
+                .iter()
+                .map(|(key, item)| json!([BASE64.encode(key), BASE64.encode(item)]))
+                .collect::<Vec<_>>(),
         });
-        if let Err(error) = unfenced {
+        loop {
+            let local = self.partitions_read().get(&child.id).cloned();
+            let attempt = match &local {
+                Some(partition) if partition.is_leader() => partition
+                    .load_items(items)
+                    .map(|lsn| (lsn.0, partition.store().applied_state().digest)),
+                _ => {
+                    let leader = local
+                        .as_ref()
+                        .and_then(|partition| partition.with_core(|core| core.leader()))
+                        .or_else(|| self.membership_of(child.id).ids().next());
+                    match leader {
+                        Some(leader) if leader != self.options.node_id => self
+                            .network
+                            .forward(leader, LOAD_CHILD_OPERATION, &body, self.catalog_lsn(), 1)
+                            .and_then(|answer| load_answer(&answer)),
+                        _ => Err(ApiError::not_leader(None)),
+                    }
+                }
+            };
+            match attempt {
+                Ok(loaded) => return Ok(loaded),
+                Err(error)
+                    if error.code != ErrorCode::ValidationException
+                        && Instant::now() < deadline =>
+                {
+                    // No leader yet, or one that just changed: puts are idempotent, so a load
+                    // that did land and is sent again changes nothing.
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// `DdbLoadSplitChild`, from a split's coordinator: puts items into a pending split's
+    /// child, each checked to belong to it, and answers the child's LSN and digest.
+    pub(super) fn load_child_request(&self, body: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(body)?;
+        let child_id = params
+            .optional_u64("Partition")?
+            .ok_or_else(|| ApiError::validation("Partition is required"))?;
+        let child = self
+            .catalog
+            .tables()
+            .iter()
+            .filter_map(|table| table.pending_split)
+            .flat_map(|pending| [pending.lower, pending.upper])
+            .find(|def| def.id == child_id)
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "Partition {child_id} is not a pending split's child"
+                ))
+            })?;
+        let mut items = Vec::new();
+        for pair in body
+            .get("Items")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::validation("Items is required"))?
+        {
+            let field = |index: usize| {
+                pair.get(index)
+                    .and_then(Value::as_str)
+                    .and_then(|text| BASE64.decode(text).ok())
+                    .ok_or_else(|| {
+                        ApiError::validation("Items holds [base64 key, base64 item] pairs")
+                    })
+            };
+            let (key, item) = (field(0)?, field(1)?);
+            let inside = key_hash(&key)
+                .is_some_and(|hash| child.hash_start <= hash && hash <= child.hash_end);
+            if !inside || decode_item(&item).is_err() {
+                return Err(ApiError::validation(format!(
+                    "An item does not belong to partition {child_id} or does not decode"
+                )));
+            }
+            items.push((key, item));
+        }
+        let partition = self.partition(child_id)?;
+        if !partition.is_leader() {
+            return Err(ApiError::not_leader(
+                partition.with_core(|core| core.leader()),
+            ));
+        }
+        let lsn = partition.load_items(&items)?;
+        let digest = partition.store().applied_state().digest;
+        Ok(json!({"LoadedLsn": lsn.0, "Digest": BASE64.encode(digest.to_bytes())}))
+    }
+
+    /// A split's change to the catalog, made by the metadata group's leader (this node, or the
+    /// one it is forwarded to), then installed here. Actions: `begin` (answers the pending
+    /// split), `finish`, `abort` (answers whether the split was still pending) and `abandoned`
+    /// (answers whether a fenced partition's split is gone while it still owns its range).
+    fn split_catalog(&self, request: &Value) -> Result<Value, ApiError> {
+        let deadline = Instant::now() + CATALOG_WAIT;
+        loop {
+            let meta = self.partitions_read().get(&super::META_GROUP).cloned();
+            let attempt = match meta {
+                _ if !self.is_clustered() => self.split_catalog_here(request),
+                Some(meta) if meta.is_leader() => self.split_catalog_here(request),
+                meta => {
+                    let leader = meta
+                        .and_then(|meta| meta.with_core(|core| core.leader()))
+                        .or_else(|| self.membership_of(super::META_GROUP).ids().next());
+                    match leader {
+                        Some(leader) if leader != self.options.node_id => self.network.forward(
+                            leader,
+                            SPLIT_CATALOG_OPERATION,
+                            request,
+                            self.catalog_lsn(),
+                            1,
+                        ),
+                        _ => Err(ApiError::not_leader(None)),
+                    }
+                }
+            };
+            match attempt {
+                Ok(answer) => {
+                    self.sync_catalog();
+                    return Ok(answer);
+                }
+                Err(error) if error.redirect.is_some() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// [`Node::split_catalog`] on the metadata group's leader (or a single node); also what a
+    /// forwarded `DdbSplitCatalog` runs.
+    pub(super) fn split_catalog_here(&self, request: &Value) -> Result<Value, ApiError> {
+        let params = Params::new(request)?;
+        let table = params.required_str("TableName")?.to_string();
+        let field = |name: &str| {
+            request
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ApiError::validation(format!("{name} is required")))
+        };
+        match params.required_str("Action")? {
+            "begin" => {
+                let parent = from_answer::<u64>(field("Parent")?)?;
+                let boundary = from_answer::<u64>(field("Boundary")?)?;
+                let pending = self.change_catalog(|catalog| {
+                    catalog
+                        .begin_split(&table, parent, boundary)
+                        .map_err(catalog_error)
+                })?;
+                Ok(json!(pending))
+            }
+            "finish" => {
+                let record: SplitRecord = from_answer(field("Record")?)?;
+                self.change_catalog(|catalog| {
+                    catalog
+                        .finish_split(&table, record)
+                        .map(|_| Value::Null)
+                        .map_err(catalog_error)
+                })
+            }
+            "abort" => {
+                let pending: PendingSplit = from_answer(field("Pending")?)?;
+                self.change_catalog(|catalog| {
+                    catalog
+                        .abort_split(&table, &pending)
+                        .map(Value::Bool)
+                        .map_err(catalog_error)
+                })
+            }
+            "abandoned" => {
+                let id = from_answer::<u64>(field("Partition")?)?;
+                self.change_catalog(|catalog| {
+                    Ok(Value::Bool(catalog.table(&table).is_some_and(|now| {
+                        now.pending_split
+                            .is_none_or(|pending| pending.parent.id != id)
+                            && now.partitions.iter().any(|def| def.id == id)
+                    })))
+                })
+            }
+            other => Err(ApiError::validation(format!(
+                "unknown split catalog action {other}"
+            ))),
+        }
+    }
+
+    /// Undoes a split that did not switch: the catalog forgets it first (so it can no longer
+    /// switch), then the fence goes (writes resume on the parent) and the children's replicas
+    /// here go. If the catalog shows the split switched, or cannot be reached, nothing else is
+    /// touched: the parent stays fenced until a later look decides.
+    fn abandon_split(&self, table_name: &str, parent: &Partition, pending: &PendingSplit) {
+        let forgotten = self
+            .split_catalog(&json!({"Action": "abort", "TableName": table_name, "Pending": pending}))
+            .and_then(from_answer::<bool>);
+        match forgotten {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(table = table_name, parent = pending.parent.id, error = %error.message, "forgetting an abandoned split");
+                return;
+            }
+        }
+        if let Err(error) = unfence(parent) {
             tracing::error!(parent = pending.parent.id, error = %error.message, "removing a split's fence");
-            return;
         }
         self.drop_replica(pending.lower);
         self.drop_replica(pending.upper);
-        if let Err(error) = self.catalog.abort_split(table_name) {
-            tracing::error!(table = table_name, error = %error, "forgetting an abandoned split");
+    }
+
+    /// On the parent's leader: abandons a split no coordinator here is running (a stop or a
+    /// leader change interrupted it), and lifts a fence whose split the catalog no longer
+    /// holds. Called by the ticker.
+    pub(super) fn abandon_interrupted_splits(&self) {
+        if self.splitting.load(Ordering::Acquire) {
+            return;
+        }
+        for table in self.catalog.tables() {
+            if let Some(pending) = table.pending_split
+                && let Ok(parent) = self.partition(pending.parent.id)
+                && parent.is_leader()
+            {
+                tracing::warn!(table = %table.name, parent = pending.parent.id, "abandoning a split no coordinator runs");
+                self.abandon_split(&table.name, &parent, &pending);
+            }
+            for def in &table.partitions {
+                let Ok(partition) = self.partition(def.id) else {
+                    continue;
+                };
+                if !partition.is_fenced() || !partition.is_leader() {
+                    continue;
+                }
+                // Only the metadata group can say the split is gone: this node's catalog may
+                // not have caught up with one begun a moment ago.
+                let abandoned = self
+                    .split_catalog(&json!({
+                        "Action": "abandoned", "TableName": table.name, "Partition": def.id,
+                    }))
+                    .and_then(from_answer::<bool>);
+                if abandoned == Ok(true) {
+                    tracing::warn!(table = %table.name, partition = def.id, "lifting the fence of an abandoned split");
+                    if let Err(error) = unfence(&partition) {
+                        tracing::error!(partition = def.id, error = %error.message, "removing a split's fence");
+                    }
+                }
+            }
         }
     }
 
@@ -260,7 +541,7 @@ impl Node {
     /// help. Called by the ticker; one split at a time.
     pub(super) fn split_hot_partitions(self: &Arc<Self>) {
         let after_ms = self.options.admission.split_hot_after_ms;
-        if after_ms == 0 || self.is_clustered() || self.splitting.load(Ordering::Acquire) {
+        if after_ms == 0 || self.splitting.load(Ordering::Acquire) {
             return;
         }
         for (id, hot_for_ms) in self.admission.sustained_hot(after_ms) {
@@ -272,6 +553,13 @@ impl Node {
             else {
                 continue;
             };
+            // Writes are admitted, and their heat seen, on the leader: the split runs there.
+            if !self
+                .partition(id)
+                .is_ok_and(|partition| partition.is_leader())
+            {
+                continue;
+            }
             match self.admission.split_plan(id) {
                 SplitPlan::Split { .. } => {
                     self.admission.note_hot_handled(id, false);
@@ -314,25 +602,57 @@ impl Node {
             }
         }
     }
+}
 
-    /// Abandons splits a stop left pending (none runs in this process): called by the ticker.
-    pub(super) fn abandon_interrupted_splits(&self) {
-        if self.is_clustered() || self.splitting.load(Ordering::Acquire) {
-            return;
-        }
-        for table in self.catalog.tables() {
-            let Some(pending) = table.pending_split else {
-                continue;
-            };
-            let Ok(parent) = self.partition(pending.parent.id) else {
-                continue;
-            };
-            if !parent.is_leader() {
-                continue;
-            }
-            tracing::warn!(table = %table.name, parent = pending.parent.id, "abandoning a split a stop interrupted");
-            self.abandon_split(&table.name, &parent, &pending);
-        }
+/// The fence's value: the boundary and the children, for anyone reading the parent's log.
+fn fence_value(pending: &PendingSplit) -> Vec<u8> {
+    json!({
+        "boundary": format!("{:016x}", pending.upper.hash_start),
+        "lower": pending.lower.id,
+        "upper": pending.upper.id,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Deletes the fence through the partition's log (on its leader).
+fn unfence(partition: &Partition) -> Result<(), ApiError> {
+    partition.write(FENCE_KEY.to_vec(), |current| {
+        let op = if current.is_some() {
+            WriteOp::Delete
+        } else {
+            WriteOp::Nothing
+        };
+        Ok((op, ()))
+    })
+}
+
+/// The partition-key hash of an encoded item key.
+fn key_hash(key: &[u8]) -> Option<u64> {
+    decode_key(key)
+        .ok()
+        .and_then(|decoded| partition_hash(&decoded.partition_key).ok())
+}
+
+/// A value from a split catalog answer or request field.
+fn from_answer<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::internal(format!("a split's catalog answer does not read: {e}")))
+}
+
+/// A child's LSN and digest, as its leader answered a load.
+fn load_answer(answer: &Value) -> Result<(u64, StateDigest), ApiError> {
+    let lsn = answer.get("LoadedLsn").and_then(Value::as_u64);
+    let digest = answer
+        .get("Digest")
+        .and_then(Value::as_str)
+        .and_then(|text| BASE64.decode(text).ok())
+        .and_then(|bytes| StateDigest::from_slice(&bytes));
+    match (lsn, digest) {
+        (Some(lsn), Some(digest)) => Ok((lsn, digest)),
+        _ => Err(ApiError::internal(
+            "a child's leader answered a load without its LSN and digest",
+        )),
     }
 }
 
