@@ -252,6 +252,8 @@ variable in brackets):
   on_demand_write_units = 4000
   split_hot_after_ms = 60000     split a partition at >= 80% of a ceiling this long; 0: never
                                  (the cut follows its key heat)
+  control_plane_per_second = 100 Create/Update/Delete/DescribeTable, ListTables per second (burst
+                                 2x); past it ThrottlingException; 0: unlimited
   [cluster]                      omit to run a single node
   peer_listen = \"127.0.0.1:9000\" replication transport address [DDB_PEER_LISTEN]
   secret = \"...\"                 shared by all nodes, at least 16 bytes [DDB_CLUSTER_SECRET]

@@ -118,6 +118,10 @@ pub struct AdmissionLimits {
     /// A partition that has served at least 80% of a ceiling for this long is split for
     /// consumption where its key heat says (0: never automatically).
     pub split_hot_after_ms: u64,
+    /// Control-plane requests (CreateTable, UpdateTable, DeleteTable, DescribeTable,
+    /// ListTables) a node accepts per second, with a burst of twice that; past it they get
+    /// `ThrottlingException`. 0: unlimited.
+    pub control_plane_per_second: u64,
 }
 
 impl Default for AdmissionLimits {
@@ -133,6 +137,7 @@ impl Default for AdmissionLimits {
             on_demand_read_units: 12_000,
             on_demand_write_units: 4000,
             split_hot_after_ms: 60_000,
+            control_plane_per_second: 100,
         }
     }
 }

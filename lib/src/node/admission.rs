@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{META_GROUP, Node, Partition};
 use crate::admission::{
     AdmissionLimits, AdmissionMode, Admitted, GacAsk, GacService, Grant, KeyHeat, Kind,
-    NodeCapacity, PartitionAdmission, RouterAllowance, RouterAsk, SplitPlan,
+    NodeCapacity, PartitionAdmission, RouterAllowance, RouterAsk, SplitPlan, TokenBucket,
 };
 use crate::catalog::{Billing, PartitionDef, TableDef};
 use crate::protocol::{ApiError, ErrorCode};
@@ -37,6 +37,8 @@ struct AdmissionState {
     heat: HashMap<u64, KeyHeat>,
     /// How long each partition has run near a ceiling, for the automatic split.
     hot: HashMap<u64, HotTracking>,
+    /// Control-plane requests this node accepts (`None`: unlimited).
+    control_plane: Option<TokenBucket>,
     router: RouterAllowance,
     gac: GacService,
 }
@@ -70,6 +72,14 @@ fn throttled(table: &TableDef) -> ApiError {
         "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly."
     };
     ApiError::new(ErrorCode::ProvisionedThroughputExceededException, message)
+}
+
+/// DynamoDB's control-plane operations among those ddb serves.
+fn is_control_plane(operation: &str) -> bool {
+    matches!(
+        operation,
+        "CreateTable" | "UpdateTable" | "DeleteTable" | "DescribeTable" | "ListTables"
+    )
 }
 
 /// Which kind of capacity `operation` consumes, if any.
@@ -116,6 +126,10 @@ impl NodeAdmission {
                 partitions: HashMap::new(),
                 heat: HashMap::new(),
                 hot: HashMap::new(),
+                control_plane: (limits.control_plane_per_second > 0).then(|| {
+                    let rate = limits.control_plane_per_second as f64;
+                    TokenBucket::full(rate, 2.0 * rate, 0)
+                }),
                 router: RouterAllowance::new(),
                 gac: GacService::new(limits.clone()),
             }),
@@ -144,6 +158,27 @@ impl NodeAdmission {
         AdmissionLimits::provisioned_rate(table, kind)
             .unwrap_or_else(|| self.limits.on_demand_units(kind))
             / self.routers as f64
+    }
+
+    /// Admits one control-plane request, or refuses it with DynamoDB's `ThrottlingException`
+    /// when the node's control-plane bucket is empty (any mode but `off`).
+    fn admit_control_plane(&self) -> Result<(), ApiError> {
+        if self.limits.mode == AdmissionMode::Off {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let mut state = self.lock();
+        let Some(bucket) = state.control_plane.as_mut() else {
+            return Ok(());
+        };
+        if bucket.balance(now) < 1.0 {
+            return Err(ApiError::new(
+                ErrorCode::ThrottlingException,
+                "Rate of requests exceeds the allowed throughput.",
+            ));
+        }
+        bucket.take(1.0);
+        Ok(())
     }
 
     /// Router admission of a request of `kind` on `tables`: refused if any table's local
@@ -333,6 +368,10 @@ impl Node {
         run: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Value, ApiError> {
         let admission = &self.admission;
+        if is_control_plane(operation) {
+            admission.admit_control_plane()?;
+            return run(&body);
+        }
         let kind = operation_kind(operation);
         let Some(kind) =
             kind.filter(|_| admission.limits().mode == AdmissionMode::Gac && body.is_object())
@@ -641,6 +680,32 @@ mod tests {
         let status = node.admission_status();
         let router = &status["tables"][0]["write"]["router"];
         assert_eq!(router["consumed_units"], 3.0, "{status}");
+    }
+
+    #[test]
+    fn control_plane_requests_past_the_rate_get_throttling_exception() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = super::super::NodeOptions::default();
+        options.admission.control_plane_per_second = 5;
+        let node = Node::open(dir.path(), options).unwrap();
+        // A burst of twice the rate passes; the next ones are throttled, not served.
+        let answers: Vec<_> = (0..14)
+            .map(|_| node.handle("ListTables", json!({})))
+            .collect();
+        let throttled: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        assert!(throttled.len() >= 2, "{answers:?}");
+        assert!(throttled.len() <= 4, "{answers:?}");
+        for error in throttled {
+            assert_eq!(error.code, ErrorCode::ThrottlingException);
+            assert_eq!(
+                error.message,
+                "Rate of requests exceeds the allowed throughput."
+            );
+        }
+        // Data-plane requests do not draw on it, and the bucket refills.
+        std::thread::sleep(std::time::Duration::from_millis(450));
+        node.handle("ListTables", json!({})).unwrap();
+        node.handle("ListTables", json!({})).unwrap();
     }
 
     #[test]
