@@ -421,6 +421,25 @@ mod tests {
     }
 
     #[test]
+    fn sequential_partition_keys_hash_apart_and_split_evenly() {
+        // Sequential partition keys (order ids, timestamps) land all over the hash range, so the
+        // cut divides them as it would any spread. Sequential *sort* keys under one partition
+        // key are the one-hot-key case above: they share one hash.
+        use crate::item::{AttributeValue, partition_hash};
+        let mut heat = KeyHeat::new(0, u64::MAX, WINDOW, 0);
+        for order in 0..5000u64 {
+            let key = AttributeValue::S(format!("order-{order:08}"));
+            heat.record(partition_hash(&key).unwrap(), 1.0, 10);
+        }
+        let (_, lower, middle_busier) = share_of(&heat.plan(20));
+        assert!((lower - 0.5).abs() < 0.02, "lower share {lower}");
+        assert!(
+            middle_busier < 0.55,
+            "a middle cut is about as even: {middle_busier}"
+        );
+    }
+
+    #[test]
     fn a_narrow_partition_cuts_inside_its_own_range() {
         let mut heat = KeyHeat::new(5000, 5100, WINDOW, 0);
         for i in 0..1000u64 {
