@@ -47,7 +47,6 @@ struct AdmissionState {
 struct HotTracking {
     sampled_ms: u64,
     consumed: [f64; 2],
-    throttled: u64,
     hot_since_ms: Option<u64>,
     /// A split was refused (one hot key) during this hot spell and has been reported.
     refusal_reported: bool,
@@ -272,9 +271,11 @@ impl NodeAdmission {
         }
     }
 
-    /// Partitions that, on every one-second sample for at least `after_ms`, served 80% of a
-    /// partition ceiling or more or throttled requests (at the ceiling, or at their share under
-    /// the static scheme), with how long: candidates for a split.
+    /// Partitions whose read or write rate has stayed at 80% of the partition ceiling or more,
+    /// sampled every second, for at least `after_ms`, with how long: candidates for a split.
+    /// Throttling alone does not count: a partition throttled at its share of a table's rate,
+    /// or on a node without spare capacity, gains nothing from a split (its children would
+    /// share the same rate, on the same kind of node), and splitting on it would never end.
     pub(super) fn sustained_hot(&self, after_ms: u64) -> Vec<(u64, u64)> {
         let now = self.now_ms();
         let ceilings = [
@@ -287,27 +288,23 @@ impl NodeAdmission {
         } = &mut *state;
         let mut out = Vec::new();
         for (id, partition) in partitions.iter_mut() {
-            let (read, write) = (
-                partition.stats(Kind::Read, now),
-                partition.stats(Kind::Write, now),
-            );
-            let consumed = [read.consumed_units, write.consumed_units];
-            let throttled = read.throttled + write.throttled;
+            let consumed = [
+                partition.stats(Kind::Read, now).consumed_units,
+                partition.stats(Kind::Write, now).consumed_units,
+            ];
             let tracking = hot.entry(*id).or_insert(HotTracking {
                 sampled_ms: now,
                 consumed,
-                throttled,
                 hot_since_ms: None,
                 refusal_reported: false,
             });
             let elapsed_ms = now.saturating_sub(tracking.sampled_ms);
             if elapsed_ms >= HOT_SAMPLE_MS {
-                let is_hot = throttled > tracking.throttled
-                    || (0..2).any(|kind| {
-                        let rate =
-                            (consumed[kind] - tracking.consumed[kind]) * 1000.0 / elapsed_ms as f64;
-                        rate >= HOT_SHARE * ceilings[kind]
-                    });
+                let is_hot = (0..2).any(|kind| {
+                    let rate =
+                        (consumed[kind] - tracking.consumed[kind]) * 1000.0 / elapsed_ms as f64;
+                    rate >= HOT_SHARE * ceilings[kind]
+                });
                 tracking.hot_since_ms = if is_hot {
                     Some(tracking.hot_since_ms.unwrap_or(tracking.sampled_ms))
                 } else {
@@ -316,7 +313,6 @@ impl NodeAdmission {
                 };
                 tracking.sampled_ms = now;
                 tracking.consumed = consumed;
-                tracking.throttled = throttled;
             }
             if let Some(since) = tracking.hot_since_ms
                 && now.saturating_sub(since) >= after_ms
