@@ -339,6 +339,7 @@ impl Partition {
             std::thread::sleep(Duration::from_millis(10));
         }
         let mut last = self.store.applied_lsn();
+        // With no items this only waits for a leader (a split readies its children so).
         for chunk in items.chunks(LOAD_BATCH) {
             let ops = chunk
                 .iter()

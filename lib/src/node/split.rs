@@ -151,6 +151,12 @@ impl Node {
         started: Instant,
     ) -> Result<Value, ApiError> {
         let boundary = pending.upper.hash_start;
+        // Ready the children before writes are held: open them here and wait until each has
+        // elected a leader (an empty load), so the fence lasts only as long as the copy.
+        for child in [pending.lower, pending.upper] {
+            self.open_partition(child)?;
+            self.load_child(child, &[])?;
+        }
         let fence = fence_value(pending);
         let ((), fence_lsn) = parent.write_at(FENCE_KEY.to_vec(), |_| {
             Ok((WriteOp::Put(fence.clone()), ()))
@@ -190,7 +196,6 @@ impl Node {
             .zip(halves.iter())
             .enumerate()
         {
-            self.open_partition(*child)?;
             let (lsn, digest) = self.load_child(*child, items)?;
             loaded_lsns[index] = lsn;
             children_digest.add(&digest);
