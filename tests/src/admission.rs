@@ -47,6 +47,48 @@ impl Signer<'_> {
     }
 }
 
+/// A `ddbctl local up` of `nodes` nodes started for an admission test, with the key it printed.
+pub struct AdmissionCluster {
+    /// The running cluster (stopped when dropped).
+    pub cluster: crate::LocalUp,
+    /// The first node's API port; node `n` listens on `base + n`.
+    pub base: u16,
+    /// The access key id.
+    pub key_id: String,
+    /// Its secret.
+    pub secret: String,
+}
+
+impl AdmissionCluster {
+    /// Starts `nodes` nodes in `dir` with `extra` arguments to `ddbctl local up` and waits until
+    /// they are ready.
+    pub fn start(dir: &std::path::Path, nodes: u16, extra: &[&str]) -> Self {
+        let base = crate::free_cluster_base_port(nodes);
+        let mut cluster = crate::LocalUp::start(dir, base, nodes, extra);
+        let (key_id, secret) = crate::parse_export(&cluster.wait_for_ready());
+        AdmissionCluster {
+            cluster,
+            base,
+            key_id,
+            secret,
+        }
+    }
+
+    /// The API endpoint of node `offset` (0 is the first).
+    pub fn endpoint(&self, offset: u16) -> String {
+        format!("http://127.0.0.1:{}", self.base + offset)
+    }
+
+    /// A signer for node `offset`.
+    pub fn signer(&self, offset: u16) -> Signer<'_> {
+        Signer {
+            endpoint: self.endpoint(offset),
+            key_id: &self.key_id,
+            secret: &self.secret,
+        }
+    }
+}
+
 /// Creates `table` (hash key `pk`, range key `sk`, as `ddbctl bench` uses them), PROVISIONED
 /// with 1 RCU and `wcu` WCU.
 ///

@@ -5,16 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ddb_tests::admission::{Signer, create_provisioned, put_load};
-use ddb_tests::{LocalUp, parse_export};
+use ddb_tests::admission::{AdmissionCluster, create_provisioned, put_load};
 
 #[test]
 fn spikes_ride_on_unused_capacity_noisy_tables_stay_in_their_lane_and_on_demand_doubles() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ddb_tests::free_cluster_base_port(1);
-    let mut node = LocalUp::start(
+    let mut node = AdmissionCluster::start(
         dir.path(),
-        base,
         1,
         &[
             "--no-archive",
@@ -26,14 +23,8 @@ fn spikes_ride_on_unused_capacity_noisy_tables_stay_in_their_lane_and_on_demand_
             "on_demand_write_units=20",
         ],
     );
-    let (key_id, secret) = parse_export(&node.wait_for_ready());
-    let endpoint = format!("http://127.0.0.1:{base}");
-    let signer = Signer {
-        endpoint: endpoint.clone(),
-        key_id: &key_id,
-        secret: &secret,
-    };
-    let spread = [endpoint.clone()];
+    let signer = node.signer(0);
+    let spread = [node.endpoint(0)];
 
     // 50 WCU/s provisioned, used at 10/s for 8 s: about 300 units left unused.
     create_provisioned(&signer, "spiky", 50);
@@ -102,5 +93,5 @@ fn spikes_ride_on_unused_capacity_noisy_tables_stay_in_their_lane_and_on_demand_
         jump.throttled_fraction() > 0.2,
         "a fivefold jump was not throttled: {jump:?}"
     );
-    assert!(node.interrupt_and_wait().success());
+    assert!(node.cluster.interrupt_and_wait().success());
 }

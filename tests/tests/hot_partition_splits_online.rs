@@ -7,9 +7,36 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ddb_tests::admission::{Signer, capacity, create_provisioned, put_load};
-use ddb_tests::{LocalUp, parse_export};
+use ddb_tests::admission::{
+    AdmissionCluster, Load, Signer, capacity, create_provisioned, put_load,
+};
 use serde_json::Value;
+
+/// Zipf(1.2) writes over 500 keys into table `skewed` at `rate`/s for `seconds`; none may fail.
+fn skewed_writes(signer: &Signer<'_>, rate: u64, seconds: u64, spread: &[String]) -> Load {
+    let load = put_load(
+        signer,
+        "skewed",
+        rate,
+        seconds,
+        spread,
+        &["--zipf", "1.2", "--items", "500"],
+    );
+    assert_eq!((load.throttled, load.other_errors), (0, 0), "{load:?}");
+    load
+}
+
+/// A `ddbctl partition split` that ran while `load` wrote: it succeeded, the children's digests
+/// add up to the parent's, and no write failed.
+fn assert_split_kept_everything(code: i32, split: &Value, load: &Load) {
+    assert_eq!(code, 0, "{split}");
+    assert_eq!(split["ParentDigest"], split["ChildrenDigestSum"], "{split}");
+    assert_eq!(
+        (load.throttled, load.other_errors),
+        (0, 0),
+        "writes failed across the split: {load:?} {split}"
+    );
+}
 
 /// The split plans the node reports for `table`'s partitions that saw traffic.
 fn plans(signer: &Signer<'_>, table: &str) -> Vec<Value> {
@@ -26,28 +53,13 @@ fn plans(signer: &Signer<'_>, table: &str) -> Vec<Value> {
 #[test]
 fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ddb_tests::free_cluster_base_port(1);
-    let mut node = LocalUp::start(dir.path(), base, 1, &["--no-archive"]);
-    let (key_id, secret) = parse_export(&node.wait_for_ready());
-    let endpoint = format!("http://127.0.0.1:{base}");
-    let signer = Signer {
-        endpoint: endpoint.clone(),
-        key_id: &key_id,
-        secret: &secret,
-    };
-    let spread = [endpoint.clone()];
+    let node = AdmissionCluster::start(dir.path(), 1, &["--no-archive"]);
+    let signer = node.signer(0);
+    let spread = [node.endpoint(0)];
 
     // One partition (100 WCU), Zipf(1.2) over 500 keys: a few keys carry most writes.
     create_provisioned(&signer, "skewed", 100);
-    let load = put_load(
-        &signer,
-        "skewed",
-        80,
-        5,
-        &spread,
-        &["--zipf", "1.2", "--items", "500"],
-    );
-    assert_eq!((load.throttled, load.other_errors), (0, 0), "{load:?}");
+    skewed_writes(&signer, 80, 5, &spread);
     let skewed = plans(&signer, "skewed");
     assert_eq!(skewed.len(), 1, "one partition saw writes: {skewed:?}");
     let plan = &skewed[0];
@@ -92,13 +104,7 @@ fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
         ]);
         (load.join().unwrap(), split)
     });
-    assert_eq!(code, 0, "{split}");
-    assert_eq!(split["ParentDigest"], split["ChildrenDigestSum"], "{split}");
-    assert_eq!(
-        (load.throttled, load.other_errors),
-        (0, 0),
-        "writes failed across the split: {load:?} {split}"
-    );
+    assert_split_kept_everything(code, &split, &load);
     let children: Vec<u64> = split["Children"]
         .as_array()
         .unwrap()
@@ -108,15 +114,7 @@ fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
     assert_eq!(children.len(), 2, "{split}");
     assert!(!children.contains(&parent));
     // Traffic now goes to the children.
-    let load = put_load(
-        &signer,
-        "skewed",
-        60,
-        3,
-        &spread,
-        &["--zipf", "1.2", "--items", "500"],
-    );
-    assert_eq!((load.throttled, load.other_errors), (0, 0), "{load:?}");
+    skewed_writes(&signer, 60, 3, &spread);
     let after = capacity(&signer, "skewed");
     let served: Vec<u64> = after["partitions"]
         .as_array()
@@ -167,10 +165,8 @@ fn key_heat_chooses_the_cut_and_a_split_under_writes_fails_nothing() {
 #[test]
 fn a_partition_that_stays_hot_splits_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let base = ddb_tests::free_cluster_base_port(1);
-    let mut node = LocalUp::start(
+    let node = AdmissionCluster::start(
         dir.path(),
-        base,
         1,
         &[
             "--no-archive",
@@ -180,14 +176,8 @@ fn a_partition_that_stays_hot_splits_by_itself() {
             "split_hot_after_ms=3000",
         ],
     );
-    let (key_id, secret) = parse_export(&node.wait_for_ready());
-    let endpoint = format!("http://127.0.0.1:{base}");
-    let signer = Signer {
-        endpoint: endpoint.clone(),
-        key_id: &key_id,
-        secret: &secret,
-    };
-    let spread = [endpoint.clone()];
+    let signer = node.signer(0);
+    let spread = [node.endpoint(0)];
     // 90 WCU with a ceiling of 100 per partition: one partition, which 85 writes/s keep above
     // 80% of its ceiling (and under the table's rate).
     create_provisioned(&signer, "auto", 90);
@@ -253,18 +243,15 @@ fn a_partition_that_stays_hot_splits_by_itself() {
 fn a_cluster_splits_a_partition_under_writes_through_every_node() {
     const NODES: u16 = 3;
     let dir = tempfile::tempdir().unwrap();
-    let base = ddb_tests::free_cluster_base_port(NODES);
-    let mut cluster = LocalUp::start(dir.path(), base, NODES, &["--no-archive"]);
-    let (key_id, secret) = parse_export(&cluster.wait_for_ready());
-    let node = |offset: u16| format!("http://127.0.0.1:{}", base + offset);
-    let signer = Signer {
-        endpoint: node(0),
-        key_id: &key_id,
-        secret: &secret,
-    };
+    let cluster = AdmissionCluster::start(dir.path(), NODES, &["--no-archive"]);
+    let signer = cluster.signer(0);
     // 900 WCU: one partition, and no throttling of the loads below.
     create_provisioned(&signer, "orders", 900);
-    let spread = [node(0), node(1), node(2)];
+    let spread = [
+        cluster.endpoint(0),
+        cluster.endpoint(1),
+        cluster.endpoint(2),
+    ];
     let seed = put_load(&signer, "orders", 150, 3, &spread, &["--items", "3000"]);
     assert_eq!((seed.throttled, seed.other_errors), (0, 0), "{seed:?}");
 
@@ -272,13 +259,8 @@ fn a_cluster_splits_a_partition_under_writes_through_every_node() {
         let load =
             scope.spawn(|| put_load(&signer, "orders", 100, 8, &spread, &["--items", "3000"]));
         std::thread::sleep(std::time::Duration::from_secs(2));
-        // Whichever node leads partition 1 (the table's only one), ask them all in turn:
-        // node 3 may or may not lead it, and forwards if not.
-        let asker = Signer {
-            endpoint: node(2),
-            key_id: &key_id,
-            secret: &secret,
-        };
+        // Asked of node 3, which may or may not lead the partition (it forwards if not).
+        let asker = cluster.signer(2);
         let split = asker.ddbctl(&[
             "partition",
             "split",
@@ -291,13 +273,7 @@ fn a_cluster_splits_a_partition_under_writes_through_every_node() {
         ]);
         (load.join().unwrap(), split)
     });
-    assert_eq!(code, 0, "{split}");
-    assert_eq!(split["ParentDigest"], split["ChildrenDigestSum"], "{split}");
-    assert_eq!(
-        (load.throttled, load.other_errors),
-        (0, 0),
-        "writes failed across the split: {load:?} {split}"
-    );
+    assert_split_kept_everything(code, &split, &load);
     let items: u64 = split["Children"]
         .as_array()
         .unwrap()
@@ -312,11 +288,7 @@ fn a_cluster_splits_a_partition_under_writes_through_every_node() {
     assert_eq!((after.throttled, after.other_errors), (0, 0), "{after:?}");
     let counts: Vec<u64> = (0..NODES)
         .map(|offset| {
-            let reader = Signer {
-                endpoint: node(offset),
-                key_id: &key_id,
-                secret: &secret,
-            };
+            let reader = cluster.signer(offset);
             let (code, scan) = reader.ddbctl(&["item", "scan", "orders", "--all", "--consistent"]);
             assert_eq!(code, 0, "{scan}");
             scan["Items"]
@@ -340,6 +312,11 @@ fn first_partition(signer: &Signer<'_>, table: &str) -> u64 {
         .flatten()
         .filter_map(|row| row["partition_id"].as_u64())
         .collect();
-    assert_eq!(ids.len(), 1, "{table} should have one partition: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "{table} should have one partition: {ids:?} {:#}",
+        capacity(signer, table)
+    );
     ids.into_iter().next().unwrap()
 }
