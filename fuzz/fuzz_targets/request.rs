@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use ddb::admission::AdmissionLimits;
 use ddb::node::{Node, NodeOptions};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
@@ -79,6 +80,12 @@ fn node() -> &'static Node {
         let dir = tempfile::tempdir().expect("a temporary directory for the fuzzed node");
         let options = NodeOptions {
             on_demand_partitions: 2,
+            // Inputs create, describe and delete tables thousands of times a second, and the
+            // harness must be able to reset its tables: no control-plane rate here.
+            admission: AdmissionLimits {
+                control_plane_per_second: 0,
+                ..AdmissionLimits::default()
+            },
             ..NodeOptions::default()
         };
         let node = Node::open(dir.path(), options).expect("opening a fresh node");
