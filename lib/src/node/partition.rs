@@ -282,64 +282,39 @@ impl Partition {
         key: Vec<u8>,
         decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
     ) -> Result<(T, Lsn), ApiError> {
-        let proposed = {
-            let mut group = self.lock();
-            if group.failed.is_some() {
-                return Err(unavailable());
+        let mut group = self.serving_leader()?;
+        if group.fenced && key != super::split::FENCE_KEY {
+            // Split: the children take over once the catalog switches; the router waits for
+            // that as for a leader (docs/admission.md).
+            return Err(ApiError::not_leader(None));
+        }
+        self.archive.admit_write()?;
+        let stored;
+        let current = match group.overlay.get(&key) {
+            Some((_, pending)) => pending.as_deref(),
+            None => {
+                stored = self.store.get(&key).map_err(|e| {
+                    group.fail(e.to_string());
+                    unavailable()
+                })?;
+                stored.as_deref()
             }
-            if !group.core.is_leader() {
-                return Err(ApiError::not_leader(group.core.leader()));
-            }
-            if group.fenced && key != super::split::FENCE_KEY {
-                // Split: the children take over once the catalog switches; the router waits
-                // for that as for a leader (docs/admission.md).
-                return Err(ApiError::not_leader(None));
-            }
-            self.archive.admit_write()?;
-            let stored;
-            let current = match group.overlay.get(&key) {
-                Some((_, pending)) => pending.as_deref(),
-                None => {
-                    stored = self.store.get(&key).map_err(|e| {
-                        group.fail(e.to_string());
-                        unavailable()
-                    })?;
-                    stored.as_deref()
-                }
-            };
-            let (op, result) = decide(current)?;
-            let op = match op {
-                WriteOp::Nothing => return Ok((result, group.core.applied_lsn())),
-                WriteOp::Put(item) => Operation::Put { key, item },
-                WriteOp::Delete => Operation::Delete { key },
-            };
-            let ballot = group.core.promised();
-            let lsn = group
-                .core
-                .propose(now_ms(), vec![op])
-                .map_err(|_| ApiError::not_leader(group.core.leader()))?;
-            let waiter = WriteWaiter::for_current_thread();
-            group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
-            self.execute(&mut group);
-            (lsn, waiter, result)
         };
-        let (lsn, waiter, result) = proposed;
-        self.wait_outcome(lsn, &waiter)?;
+        let (op, result) = decide(current)?;
+        let op = match op {
+            WriteOp::Nothing => return Ok((result, group.core.applied_lsn())),
+            WriteOp::Put(item) => Operation::Put { key, item },
+            WriteOp::Delete => Operation::Delete { key },
+        };
+        let lsn = self.propose_and_wait(group, vec![op])?;
         Ok((result, lsn))
     }
 
-    /// Writes `items` through this group's own log as ordinary puts, in batches, once it has
-    /// a leader here (a split's child, right after it opened); returns the last LSN written.
+    /// Writes `items` through this group's own log as ordinary puts, in batches, on its
+    /// leader (a split's child); returns the LSN it stands at after them — with no items,
+    /// just that, once this replica leads.
     pub fn load_items(&self, items: &[(Vec<u8>, Vec<u8>)]) -> Result<Lsn, ApiError> {
-        let deadline = Instant::now() + WAIT_LIMIT;
-        while !self.is_leader() {
-            if Instant::now() >= deadline {
-                return Err(unavailable());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let mut last = self.store.applied_lsn();
-        // With no items this only waits for a leader (a split readies its children so).
+        let mut last = self.serving_leader()?.core.applied_lsn();
         for chunk in items.chunks(LOAD_BATCH) {
             let ops = chunk
                 .iter()
@@ -348,25 +323,41 @@ impl Partition {
                     item: item.clone(),
                 })
                 .collect();
-            let (lsn, waiter) = {
-                let mut group = self.lock();
-                if group.failed.is_some() {
-                    return Err(unavailable());
-                }
-                let ballot = group.core.promised();
-                let lsn = group
-                    .core
-                    .propose(now_ms(), ops)
-                    .map_err(|_| ApiError::not_leader(group.core.leader()))?;
-                let waiter = WriteWaiter::for_current_thread();
-                group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
-                self.execute(&mut group);
-                (lsn, waiter)
-            };
-            self.wait_outcome(lsn, &waiter)?;
-            last = lsn;
+            last = self.propose_and_wait(self.serving_leader()?, ops)?;
         }
         Ok(last)
+    }
+
+    /// The group lock, if this replica is serving and leads; else the error a writer gets.
+    fn serving_leader(&self) -> Result<MutexGuard<'_, GroupState>, ApiError> {
+        let group = self.lock();
+        if group.failed.is_some() {
+            return Err(unavailable());
+        }
+        if !group.core.is_leader() {
+            return Err(ApiError::not_leader(group.core.leader()));
+        }
+        Ok(group)
+    }
+
+    /// Proposes `ops` under the lock `group` holds (then released) and waits until they are
+    /// applied — or another leader's entries took their LSNs; answers the last one's LSN.
+    fn propose_and_wait(
+        &self,
+        mut group: MutexGuard<'_, GroupState>,
+        ops: Vec<Operation>,
+    ) -> Result<Lsn, ApiError> {
+        let ballot = group.core.promised();
+        let lsn = group
+            .core
+            .propose(now_ms(), ops)
+            .map_err(|_| ApiError::not_leader(group.core.leader()))?;
+        let waiter = WriteWaiter::for_current_thread();
+        group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
+        self.execute(&mut group);
+        drop(group);
+        self.wait_outcome(lsn, &waiter)?;
+        Ok(lsn)
     }
 
     /// Time passes for the group (heartbeats, elections); the in-memory log is trimmed.
