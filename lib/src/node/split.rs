@@ -30,11 +30,11 @@ use serde_json::{Value, json};
 
 use super::{Node, Partition, WriteOp};
 use crate::admission::SplitPlan;
-use crate::catalog::{CatalogError, PartitionDef, PendingSplit, SplitRecord};
+use crate::catalog::{Catalog, CatalogError, PartitionDef, PendingSplit, SplitRecord};
 use crate::digest::StateDigest;
 use crate::item::{decode_item, decode_key, partition_hash};
 use crate::protocol::{ApiError, ErrorCode, Params};
-use crate::replica::ReplicaStore as _;
+use crate::replica::{Direction, KeyRange, ReplicaStore as _};
 
 /// The operation a coordinator sends a child's leader (cluster transport only).
 pub const LOAD_CHILD_OPERATION: &str = "DdbLoadSplitChild";
@@ -130,7 +130,7 @@ impl Node {
     ) -> Result<Value, ApiError> {
         let started = Instant::now();
         let parent_id = parent.def().id;
-        let pending: PendingSplit = from_answer(self.split_catalog(&json!({
+        let pending: PendingSplit = from_json(self.split_catalog(&json!({
             "Action": "begin", "TableName": table_name, "Parent": parent_id, "Boundary": boundary,
         }))?)?;
         match self.run_split(table_name, parent, &pending, started) {
@@ -155,7 +155,7 @@ impl Node {
         // elected a leader (an empty load), so the fence lasts only as long as the copy.
         for child in [pending.lower, pending.upper] {
             self.open_partition(child)?;
-            self.load_child(child, &[])?;
+            self.load_child_chunk(child, &[])?;
         }
         let fence = fence_value(pending);
         let ((), fence_lsn) = parent.write_at(FENCE_KEY.to_vec(), |_| {
@@ -164,41 +164,32 @@ impl Node {
         let fenced_at = Instant::now();
 
         // Nothing writes to the parent after the fence: any snapshot from now is its state at
-        // the fence (entries without items, such as a new leader's, change no item).
+        // the fence (entries without items, such as a new leader's, change no item). Its items
+        // stream to the children a request's worth at a time, never the whole partition held.
         let snapshot = parent.snapshot()?;
         let parent_state = snapshot.applied_state().clone();
-        let mut halves: [Vec<(Vec<u8>, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
-        let mut undecodable = None;
-        snapshot
-            .for_each_item(&mut |key, item| {
-                if key == FENCE_KEY {
-                    return;
-                }
-                match key_hash(key) {
-                    Some(hash) => {
-                        halves[usize::from(hash >= boundary)].push((key.to_vec(), item.to_vec()));
-                    }
-                    None => undecodable = Some(key.len()),
-                }
-            })
-            .map_err(|e| ApiError::internal(format!("reading the parent at the fence: {e}")))?;
-        drop(snapshot);
-        if let Some(length) = undecodable {
-            return Err(ApiError::internal(format!(
-                "the parent holds a key that does not decode ({length} bytes)"
-            )));
+        let mut loads = [ChildLoad::new(pending.lower), ChildLoad::new(pending.upper)];
+        for pair in snapshot.scan(&KeyRange::all(), Direction::Forward) {
+            let (key, item) = pair
+                .map_err(|e| ApiError::internal(format!("reading the parent at the fence: {e}")))?;
+            if key == FENCE_KEY {
+                continue;
+            }
+            let hash = key_hash(&key).ok_or_else(|| {
+                ApiError::internal(format!(
+                    "the parent holds a key that does not decode ({} bytes)",
+                    key.len()
+                ))
+            })?;
+            loads[usize::from(hash >= boundary)].push(self, key, item)?;
         }
-
-        let mut loaded_lsns = [0u64; 2];
+        drop(snapshot);
+        let mut children = Vec::new();
         let mut children_digest = StateDigest::empty();
-        for (index, (child, items)) in [pending.lower, pending.upper]
-            .iter()
-            .zip(halves.iter())
-            .enumerate()
-        {
-            let (lsn, digest) = self.load_child(*child, items)?;
-            loaded_lsns[index] = lsn;
-            children_digest.add(&digest);
+        for load in loads {
+            let loaded = load.finish(self)?;
+            children_digest.add(&loaded.digest);
+            children.push(loaded);
         }
         let mut expected = parent_state.digest.clone();
         expected.remove_item(FENCE_KEY, &fence);
@@ -213,7 +204,7 @@ impl Node {
             lower: pending.lower,
             upper: pending.upper,
             fence_lsn: fence_lsn.0,
-            loaded_lsns,
+            loaded_lsns: [children[0].lsn, children[1].lsn],
             parent_digest: expected.identity(),
             switched_at_ms: crate::service::now_ms(),
         };
@@ -230,13 +221,13 @@ impl Node {
             writes_waited_ms,
             "partition split"
         );
-        let child = |def: &PartitionDef, items: usize, lsn: u64| {
+        let child = |loaded: &LoadedChild| {
             json!({
-                "Partition": def.id,
-                "HashStart": format!("{:016x}", def.hash_start),
-                "HashEnd": format!("{:016x}", def.hash_end),
-                "Items": items,
-                "LoadedLsn": lsn,
+                "Partition": loaded.def.id,
+                "HashStart": format!("{:016x}", loaded.def.hash_start),
+                "HashEnd": format!("{:016x}", loaded.def.hash_end),
+                "Items": loaded.items,
+                "LoadedLsn": loaded.lsn,
             })
         };
         Ok(json!({
@@ -244,10 +235,7 @@ impl Node {
             "Parent": pending.parent.id,
             "Boundary": format!("{boundary:016x}"),
             "FenceLsn": fence_lsn.0,
-            "Children": [
-                child(&pending.lower, halves[0].len(), loaded_lsns[0]),
-                child(&pending.upper, halves[1].len(), loaded_lsns[1]),
-            ],
+            "Children": children.iter().map(child).collect::<Vec<_>>(),
             "ParentDigest": expected.fingerprint(),
             "ChildrenDigestSum": children_digest.fingerprint(),
             "WritesWaitedMs": writes_waited_ms,
@@ -255,32 +243,9 @@ impl Node {
         }))
     }
 
-    /// Writes `items` into `child` through its own log, wherever its leader is, and answers
-    /// its LSN and digest after the last of them.
-    fn load_child(
-        &self,
-        child: PartitionDef,
-        items: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(u64, StateDigest), ApiError> {
-        let mut chunks: Vec<&[(Vec<u8>, Vec<u8>)]> = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (index, (key, item)) in items.iter().enumerate() {
-            bytes += key.len() + item.len();
-            if index + 1 - start >= LOAD_REQUEST_ITEMS || bytes >= LOAD_REQUEST_BYTES {
-                chunks.push(&items[start..=index]);
-                (start, bytes) = (index + 1, 0);
-            }
-        }
-        if start < items.len() || chunks.is_empty() {
-            chunks.push(&items[start..]);
-        }
-        let mut last = None;
-        for chunk in chunks {
-            last = Some(self.load_child_chunk(child, chunk)?);
-        }
-        last.ok_or_else(|| ApiError::internal("no load was made"))
-    }
-
+    /// Writes `items` (one request's worth) into `child` through its own log, wherever its
+    /// leader is, and answers its LSN and digest after them; with no items, once it has a
+    /// leader.
     fn load_child_chunk(
         &self,
         child: PartitionDef,
@@ -436,8 +401,8 @@ impl Node {
         };
         match params.required_str("Action")? {
             "begin" => {
-                let parent = from_answer::<u64>(field("Parent")?)?;
-                let boundary = from_answer::<u64>(field("Boundary")?)?;
+                let parent = from_json::<u64>(field("Parent")?)?;
+                let boundary = from_json::<u64>(field("Boundary")?)?;
                 let pending = self.change_catalog(|catalog| {
                     catalog
                         .begin_split(&table, parent, boundary)
@@ -446,7 +411,7 @@ impl Node {
                 Ok(json!(pending))
             }
             "finish" => {
-                let record: SplitRecord = from_answer(field("Record")?)?;
+                let record: SplitRecord = from_json(field("Record")?)?;
                 self.change_catalog(|catalog| {
                     catalog
                         .finish_split(&table, record)
@@ -455,7 +420,7 @@ impl Node {
                 })
             }
             "abort" => {
-                let pending: PendingSplit = from_answer(field("Pending")?)?;
+                let pending: PendingSplit = from_json(field("Pending")?)?;
                 self.change_catalog(|catalog| {
                     catalog
                         .abort_split(&table, &pending)
@@ -464,14 +429,23 @@ impl Node {
                 })
             }
             "abandoned" => {
-                let id = from_answer::<u64>(field("Partition")?)?;
-                self.change_catalog(|catalog| {
-                    Ok(Value::Bool(catalog.table(&table).is_some_and(|now| {
+                let id = from_json::<u64>(field("Partition")?)?;
+                let abandoned = |catalog: &Catalog| {
+                    catalog.table(&table).is_some_and(|now| {
                         now.pending_split
                             .is_none_or(|pending| pending.parent.id != id)
                             && now.partitions.iter().any(|def| def.id == id)
-                    })))
-                })
+                    })
+                };
+                if !self.is_clustered() {
+                    return Ok(Value::Bool(abandoned(&self.catalog)));
+                }
+                // A read, not a catalog change: the metadata group's committed catalog.
+                let meta = self.partition(super::META_GROUP)?;
+                meta.read_barrier(true)?;
+                let committed = Catalog::scratch(meta.get(super::CATALOG_KEY)?.as_deref())
+                    .map_err(|e| ApiError::internal(format!("catalog: {e}")))?;
+                Ok(Value::Bool(abandoned(&committed)))
             }
             other => Err(ApiError::validation(format!(
                 "unknown split catalog action {other}"
@@ -486,7 +460,7 @@ impl Node {
     fn abandon_split(&self, table_name: &str, parent: &Partition, pending: &PendingSplit) {
         let forgotten = self
             .split_catalog(&json!({"Action": "abort", "TableName": table_name, "Pending": pending}))
-            .and_then(from_answer::<bool>);
+            .and_then(from_json::<bool>);
         match forgotten {
             Ok(true) => {}
             Ok(false) => return,
@@ -530,7 +504,7 @@ impl Node {
                     .split_catalog(&json!({
                         "Action": "abandoned", "TableName": table.name, "Partition": def.id,
                     }))
-                    .and_then(from_answer::<bool>);
+                    .and_then(from_json::<bool>);
                 if abandoned == Ok(true) {
                     tracing::warn!(table = %table.name, partition = def.id, "lifting the fence of an abandoned split");
                     if let Err(error) = unfence(&partition) {
@@ -609,6 +583,69 @@ impl Node {
     }
 }
 
+/// Items bound for one child, sent in requests of at most [`LOAD_REQUEST_ITEMS`] items or
+/// [`LOAD_REQUEST_BYTES`] bytes.
+struct ChildLoad {
+    def: PartitionDef,
+    pending: Vec<(Vec<u8>, Vec<u8>)>,
+    pending_bytes: usize,
+    items: usize,
+    loaded: Option<(u64, StateDigest)>,
+}
+
+/// What a child holds once its load finished.
+struct LoadedChild {
+    def: PartitionDef,
+    items: usize,
+    lsn: u64,
+    digest: StateDigest,
+}
+
+impl ChildLoad {
+    fn new(def: PartitionDef) -> Self {
+        ChildLoad {
+            def,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            items: 0,
+            loaded: None,
+        }
+    }
+
+    fn push(&mut self, node: &Node, key: Vec<u8>, item: Vec<u8>) -> Result<(), ApiError> {
+        self.pending_bytes += key.len() + item.len();
+        self.pending.push((key, item));
+        self.items += 1;
+        if self.pending.len() >= LOAD_REQUEST_ITEMS || self.pending_bytes >= LOAD_REQUEST_BYTES {
+            self.send(node)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, node: &Node) -> Result<(), ApiError> {
+        self.loaded = Some(node.load_child_chunk(self.def, &self.pending)?);
+        self.pending.clear();
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// Sends what is left (an empty request if nothing was sent: the child's digest is wanted).
+    fn finish(mut self, node: &Node) -> Result<LoadedChild, ApiError> {
+        if !self.pending.is_empty() || self.loaded.is_none() {
+            self.send(node)?;
+        }
+        let (lsn, digest) = self
+            .loaded
+            .ok_or_else(|| ApiError::internal("a child's load answered nothing"))?;
+        Ok(LoadedChild {
+            def: self.def,
+            items: self.items,
+            lsn,
+            digest,
+        })
+    }
+}
+
 /// The fence's value: the boundary and the children, for anyone reading the parent's log.
 fn fence_value(pending: &PendingSplit) -> Vec<u8> {
     json!({
@@ -639,8 +676,8 @@ fn key_hash(key: &[u8]) -> Option<u64> {
         .and_then(|decoded| partition_hash(&decoded.partition_key).ok())
 }
 
-/// A value from a split catalog answer or request field.
-fn from_answer<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+/// A value of a split catalog request field or answer.
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value)
         .map_err(|e| ApiError::internal(format!("a split's catalog answer does not read: {e}")))
 }
@@ -679,7 +716,8 @@ mod tests {
 
     use serde_json::json;
 
-    use super::super::{Node, NodeOptions};
+    use super::super::{Node, NodeOptions, WriteOp};
+    use super::FENCE_KEY;
     use crate::admission::AdmissionMode;
     use crate::protocol::ErrorCode;
 
@@ -828,6 +866,61 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got["Item"]["k"]["S"], "w0-0");
+    }
+
+    #[test]
+    fn a_split_its_coordinator_left_is_abandoned_and_a_stray_fence_lifted() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node(dir.path());
+        let parent_id = create(&node, "left");
+        let put = |key: &str| {
+            node.handle(
+                "PutItem",
+                json!({"TableName": "left", "Item": {"k": {"S": key}}}),
+            )
+        };
+        put("a").unwrap();
+        // A coordinator that stopped after fencing: pending split, children open, fence logged.
+        let pending = node
+            .catalog()
+            .begin_split("left", parent_id, 0x8000_0000_0000_0000)
+            .unwrap();
+        node.open_partition(pending.lower).unwrap();
+        node.open_partition(pending.upper).unwrap();
+        let parent = node.partition(parent_id).unwrap();
+        parent
+            .write(FENCE_KEY.to_vec(), |_| {
+                Ok((WriteOp::Put(super::fence_value(&pending)), ()))
+            })
+            .unwrap();
+        assert!(parent.is_fenced());
+
+        node.abandon_interrupted_splits();
+        let table = node.catalog().table("left").unwrap();
+        assert!(table.pending_split.is_none());
+        assert_eq!(table.partitions.len(), 1);
+        assert!(
+            !parent.is_fenced(),
+            "the fence of the abandoned split is lifted"
+        );
+        assert!(
+            node.partition(pending.lower.id).is_err(),
+            "children dropped"
+        );
+        assert!(node.partition(pending.upper.id).is_err());
+        put("b").unwrap();
+
+        // A fence no split holds (a restore to an instant inside a split): lifted too.
+        parent
+            .write(FENCE_KEY.to_vec(), |_| {
+                Ok((WriteOp::Put(b"{}".to_vec()), ()))
+            })
+            .unwrap();
+        assert!(parent.is_fenced());
+        node.abandon_interrupted_splits();
+        assert!(!parent.is_fenced());
+        put("c").unwrap();
+        assert_eq!(scan_keys(&node, "left").len(), 3);
     }
 
     #[test]
