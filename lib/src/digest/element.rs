@@ -40,19 +40,22 @@ const MAX_BATCHED_CHUNKS: usize = 4;
 /// The message whose XOF is an item's element hash: `len(key) as u32 LE || key || item`,
 /// appended to `out`.
 pub(super) fn push_message(out: &mut Vec<u8>, key: &[u8], item: &[u8]) {
-    // Keys are bounded by DynamoDB's key limits (a few KB), far below 4 GiB.
-    let key_len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(&key_length(key));
     out.extend_from_slice(key);
     out.extend_from_slice(item);
+}
+
+/// The message's first four bytes: `len(key) as u32 LE`.
+fn key_length(key: &[u8]) -> [u8; 4] {
+    // Keys are bounded by DynamoDB's key limits (a few KB), far below 4 GiB.
+    u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes()
 }
 
 /// The element hash of one item, one message at a time (the reference the batched path must
 /// equal).
 pub(super) fn element_xof(key: &[u8], item: &[u8], out: &mut [u8; DIGEST_BYTES]) {
     let mut hasher = blake3::Hasher::new_derive_key(ITEM_CONTEXT);
-    let key_len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-    hasher.update(&key_len.to_le_bytes());
+    hasher.update(&key_length(key));
     hasher.update(key);
     hasher.update(item);
     hasher.finalize_xof().fill(out);
