@@ -27,6 +27,7 @@
 mod credentials;
 mod endpoint;
 mod error;
+mod resolver;
 mod response;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -84,15 +85,21 @@ impl Client {
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
             .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)
             .timeout_global(Some(config.timeout))
             .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
             .max_redirects(0)
             .user_agent(concat!("ddb-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        // The library's own connector, with a resolver that does not look the endpoint up
+        // (on a new thread) for every call.
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolver::CachingResolver::default(),
+        );
         let mut signer = Signer::new(config.credential, config.region, "dynamodb");
         if let Some(token) = config.session_token {
             signer = signer.with_session_token(token);
