@@ -64,8 +64,11 @@ impl Wal {
                     // enqueue before the batch is cut: on few cores this roughly doubles it.
                     // Under load, give the appenders the last batch woke up a moment to enqueue
                     // again (at most GATHER_MAX, far below a sync), so batches stay large.
+                    // Only with other appenders, though: a lone one (a partition's syncer,
+                    // which waits for every writer's appends) would give its core away to
+                    // unrelated threads and delay the sync it alone is waiting for.
                     let gather_until = Instant::now() + GATHER_MAX;
-                    loop {
+                    while !state.waiters.is_empty() || state.last_flush_woke {
                         drop(state);
                         std::thread::yield_now();
                         state = self.lock()?;
@@ -178,6 +181,7 @@ impl Wal {
                 true
             }
         });
+        state.last_flush_woke = !wake.is_empty();
         // truncate_after waits for the in-flight batch on these.
         self.flushed[(batch_number % 2) as usize].notify_all();
         if failed {

@@ -59,6 +59,8 @@ struct State {
     segments: Vec<Lsn>,
     /// Appenders parked until `synced` reaches their target record count.
     waiters: Vec<(u64, Thread)>,
+    /// The last flush woke other appenders (so more than one thread appends to this log).
+    last_flush_woke: bool,
 }
 
 /// A partition's write-ahead log, open for appending. `Send + Sync`: share it through an `Arc`.
@@ -139,6 +141,7 @@ impl Wal {
             active: Some(recovered.active),
             segments: recovered.segments,
             waiters: Vec::new(),
+            last_flush_woke: false,
         };
         Ok(Wal {
             dir: dir.to_path_buf(),
