@@ -290,6 +290,10 @@ pub(super) enum WriteOutcome {
 pub(super) struct WriteWaiter {
     outcome: std::sync::atomic::AtomicU8,
     thread: std::thread::Thread,
+    /// When the write was proposed.
+    proposed: std::time::Instant,
+    /// Nanoseconds from the proposal to the outcome being decided (for the write stages).
+    decided_after_ns: std::sync::atomic::AtomicU64,
 }
 
 impl WriteWaiter {
@@ -298,10 +302,15 @@ impl WriteWaiter {
         Arc::new(WriteWaiter {
             outcome: std::sync::atomic::AtomicU8::new(WriteOutcome::Pending as u8),
             thread: std::thread::current(),
+            proposed: std::time::Instant::now(),
+            decided_after_ns: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     fn decide(&self, outcome: WriteOutcome) {
+        let after = u64::try_from(self.proposed.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.decided_after_ns
+            .store(after, std::sync::atomic::Ordering::Relaxed);
         self.outcome
             .store(outcome as u8, std::sync::atomic::Ordering::Release);
     }
@@ -314,6 +323,17 @@ impl WriteWaiter {
             3 => WriteOutcome::Failed,
             _ => WriteOutcome::Pending,
         }
+    }
+
+    /// How long the outcome took to be decided after the proposal, and how long the writer
+    /// then took to see it: the commit and wake stages of a write. Call once the outcome is
+    /// known.
+    pub(super) fn commit_and_wake(&self) -> (std::time::Duration, std::time::Duration) {
+        let commit = std::time::Duration::from_nanos(
+            self.decided_after_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        (commit, self.proposed.elapsed().saturating_sub(commit))
     }
 
     /// Wakes the writer (call once its outcome is set, outside the group lock).

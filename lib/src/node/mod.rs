@@ -15,6 +15,7 @@ mod partition;
 mod placement;
 mod query;
 mod split;
+mod stages;
 mod tables;
 
 use std::collections::HashMap;
@@ -33,8 +34,9 @@ use crate::wal::Lsn;
 pub use archive::{ArchiveProgress, ArchiveTracking, watermark_path};
 pub use group::{GroupNetwork, NoNetwork, SnapshotPage};
 pub use heal::RepairReport;
-pub use partition::{Partition, WriteOp, store_dir, wal_dir};
+pub use partition::{Partition, ReplicaHost, WriteOp, store_dir, wal_dir};
 pub use placement::{PlacementNode, place_group};
+pub use stages::{Stage, StageTotals, WriteStages};
 
 /// The metadata group's id: its replicated state is the catalog, one item under
 /// [`CATALOG_KEY`]. Table partitions are numbered from 1.
@@ -164,6 +166,8 @@ pub struct Node {
     admission: admission::NodeAdmission,
     /// A partition split runs (one at a time per node).
     splitting: std::sync::atomic::AtomicBool,
+    /// Where writes spend their time, shared with every partition (`/metrics`).
+    write_stages: Arc<WriteStages>,
 }
 
 /// How this node routes requests and serves metadata, counted for `/metrics`.
@@ -205,6 +209,7 @@ impl Node {
             routing: RoutingCounters::default(),
             admission,
             splitting: std::sync::atomic::AtomicBool::new(false),
+            write_stages: Arc::new(WriteStages::default()),
         };
         if node.is_clustered() {
             node.open_partition(PartitionDef {
@@ -386,6 +391,12 @@ impl Node {
         let _ = std::fs::remove_file(group::promise_path(&self.data_dir, def.id));
     }
 
+    /// Where this node's writes spend their time, by stage.
+    #[must_use]
+    pub fn write_stages(&self) -> &WriteStages {
+        &self.write_stages
+    }
+
     /// Whether this node is one of several (replicas elsewhere, requests may be forwarded).
     #[must_use]
     pub fn is_clustered(&self) -> bool {
@@ -436,16 +447,15 @@ impl Node {
         if !membership.contains(self.options.node_id) && !as_newcomer {
             return Ok(());
         }
-        let partition = Partition::open(
-            &self.data_dir,
-            def,
-            self.options.node_id,
-            membership,
-            self.options.timing,
-            Arc::clone(&self.network),
-            self.options.archive_bound,
-        )
-        .map_err(ApiError::internal)?;
+        let host = ReplicaHost {
+            node_id: self.options.node_id,
+            timing: self.options.timing,
+            network: Arc::clone(&self.network),
+            archive_bound: self.options.archive_bound,
+            stages: Arc::clone(&self.write_stages),
+        };
+        let partition =
+            Partition::open(&self.data_dir, def, membership, &host).map_err(ApiError::internal)?;
         self.partitions
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -30,6 +30,7 @@ use super::group::{
     Executed, GroupNetwork, GroupState, WriteOutcome, WriteWaiter, membership_path, promise_path,
     read_membership, read_promise, write_membership, write_promise,
 };
+use super::stages::{Stage, WriteStages};
 
 /// How long a write or a strongly consistent read waits for its group before giving up with a
 /// retryable error.
@@ -78,6 +79,23 @@ pub struct Partition {
     pub(super) rebuilding: std::sync::atomic::AtomicBool,
     /// The archive watermark, the unarchived log and recent digests.
     archive: ArchiveTracking,
+    /// The node's write-stage timings.
+    stages: Arc<WriteStages>,
+}
+
+/// What a node gives every replica it hosts.
+pub struct ReplicaHost {
+    /// This node.
+    pub node_id: NodeId,
+    /// Election and heartbeat timing of the replication groups.
+    pub timing: Timing,
+    /// How the replica reaches the other members of its group.
+    pub network: Arc<dyn GroupNetwork>,
+    /// The unarchived log (bytes) past which writes are throttled; `None` when the node does
+    /// not archive.
+    pub archive_bound: Option<u64>,
+    /// The node's write-stage timings.
+    pub stages: Arc<WriteStages>,
 }
 
 /// Where a partition's WAL lives under the node's data directory.
@@ -97,18 +115,14 @@ impl Partition {
     /// its replica of the group `membership`: a torn WAL tail is cut, WAL corruption is an
     /// error. Entries above the store's applied LSN are applied once they are known committed;
     /// a group of one knows that at once, and `open` returns after applying them.
-    ///
-    /// `archive_bound` is the unarchived log (bytes) past which writes are throttled, `None`
-    /// when the node does not archive.
     pub fn open(
         data_dir: &Path,
         def: PartitionDef,
-        node_id: NodeId,
         membership: Membership,
-        timing: Timing,
-        network: Arc<dyn GroupNetwork>,
-        archive_bound: Option<u64>,
+        host: &ReplicaHost,
     ) -> Result<Arc<Self>, String> {
+        let node_id = host.node_id;
+        let archive_bound = host.archive_bound;
         let wal_path = wal_dir(data_dir, def.id);
         let store_path = store_dir(data_dir, def.id);
         for dir in [&wal_path, &store_path] {
@@ -125,7 +139,7 @@ impl Partition {
         let recovered = recover(&wal, &store, promised, membership.clone())
             .map_err(|e| format!("partition {}: recovering: {e}", def.id))?;
         let seed = def.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(node_id);
-        let core = ReplicaCore::new(node_id, timing, seed, recovered, now_ms());
+        let core = ReplicaCore::new(node_id, host.timing, seed, recovered, now_ms());
         let (sender, receiver) = mpsc::channel();
         let partition = Arc::new(Partition {
             def,
@@ -135,12 +149,13 @@ impl Partition {
             promise_path,
             membership_path: membership_path(data_dir, def.id),
             opened_membership: membership.clone(),
-            network,
+            network: Arc::clone(&host.network),
             group: Mutex::new(GroupState::new(core)),
             changed: Condvar::new(),
             syncer: Mutex::new(sender),
             rebuilding: std::sync::atomic::AtomicBool::new(false),
             archive,
+            stages: Arc::clone(&host.stages),
         });
         partition
             .archive
@@ -282,7 +297,10 @@ impl Partition {
         key: Vec<u8>,
         decide: impl FnOnce(Option<&[u8]>) -> Result<(WriteOp, T), ApiError>,
     ) -> Result<(T, Lsn), ApiError> {
+        let started = Instant::now();
         let mut group = self.serving_leader()?;
+        let locked_at = Instant::now();
+        self.stages.record(Stage::Lock, locked_at - started);
         if group.fenced && key != super::split::FENCE_KEY {
             // Split: the children take over once the catalog switches; the router waits for
             // that as for a leader (docs/admission.md).
@@ -306,7 +324,7 @@ impl Partition {
             WriteOp::Put(item) => Operation::Put { key, item },
             WriteOp::Delete => Operation::Delete { key },
         };
-        let lsn = self.propose_and_wait(group, vec![op])?;
+        let lsn = self.propose_and_wait(group, locked_at, vec![op])?;
         Ok((result, lsn))
     }
 
@@ -323,7 +341,8 @@ impl Partition {
                     item: item.clone(),
                 })
                 .collect();
-            last = self.propose_and_wait(self.serving_leader()?, ops)?;
+            let group = self.serving_leader()?;
+            last = self.propose_and_wait(group, Instant::now(), ops)?;
         }
         Ok(last)
     }
@@ -340,11 +359,13 @@ impl Partition {
         Ok(group)
     }
 
-    /// Proposes `ops` under the lock `group` holds (then released) and waits until they are
-    /// applied — or another leader's entries took their LSNs; answers the last one's LSN.
+    /// Proposes `ops` under the lock `group` holds (since `locked_at`; then released) and waits
+    /// until they are applied — or another leader's entries took their LSNs; answers the last
+    /// one's LSN.
     fn propose_and_wait(
         &self,
         mut group: MutexGuard<'_, GroupState>,
+        locked_at: Instant,
         ops: Vec<Operation>,
     ) -> Result<Lsn, ApiError> {
         let ballot = group.core.promised();
@@ -356,7 +377,11 @@ impl Partition {
         group.waiting.insert(lsn, (ballot, Arc::clone(&waiter)));
         self.execute(&mut group);
         drop(group);
+        self.stages.record(Stage::Decide, locked_at.elapsed());
         self.wait_outcome(lsn, &waiter)?;
+        let (commit, wake) = waiter.commit_and_wake();
+        self.stages.record(Stage::Commit, commit);
+        self.stages.record(Stage::Wake, wake);
         Ok(lsn)
     }
 
@@ -707,7 +732,7 @@ fn recover(
 }
 
 /// Starts the thread that waits for a partition's WAL appends to become durable, in order,
-/// and reports each to the core.
+/// and reports them to the core.
 fn spawn_syncer(
     partition: Weak<Partition>,
     receiver: mpsc::Receiver<(u64, AppendTicket)>,
@@ -715,17 +740,32 @@ fn spawn_syncer(
     std::thread::Builder::new()
         .name("ddb-syncer".to_string())
         .spawn(move || {
-            while let Ok((id, ticket)) = receiver.recv() {
+            while let Ok((mut id, mut ticket)) = receiver.recv() {
                 let Some(partition) = partition.upgrade() else {
                     return;
                 };
+                // Every append handed over by now is waited for at once: the WAL makes them
+                // durable in order, so the last one being durable covers the others, and the
+                // core then commits and applies them together — one store batch, one digest
+                // write and one wake-up round instead of one per append.
+                while let Ok((next_id, next_ticket)) = receiver.try_recv() {
+                    (id, ticket) = (next_id, next_ticket);
+                }
+                let started = Instant::now();
                 let durable = partition.wal.wait(ticket);
+                let flushed = Instant::now();
                 let mut group = partition.lock();
+                let locked = Instant::now();
                 match durable {
                     Ok(_) => group.core.on_append_durable(now_ms(), id),
                     Err(e) => group.fail(format!("WAL sync failed: {e}")),
                 }
                 partition.execute(&mut group);
+                drop(group);
+                let stages = &partition.stages;
+                stages.record(Stage::Flush, flushed - started);
+                stages.record(Stage::SyncerLock, locked - flushed);
+                stages.record(Stage::Apply, locked.elapsed());
             }
         })
         .map(|_| ())

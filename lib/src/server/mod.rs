@@ -192,6 +192,7 @@ async fn healthz() -> &'static str {
 
 async fn metrics_text(State(state): State<Arc<ServerState>>) -> Response {
     let mut text = state.metrics.render();
+    state.node.write_stages().render(&mut text);
     use std::fmt::Write as _;
     for (name, help, value) in state.node.routing_counters() {
         let _ = write!(
@@ -357,9 +358,24 @@ async fn handle(
     }
     let node = Arc::clone(&state.node);
     let operation = operation.to_string();
-    tokio::task::spawn_blocking(move || node.handle(&operation, json))
-        .await
-        .map_err(|e| ApiError::internal(format!("request handler stopped: {e}")))?
+    let handed_over = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        if is_write(&operation) {
+            node.write_stages()
+                .record(crate::node::Stage::Handoff, handed_over.elapsed());
+        }
+        node.handle(&operation, json)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("request handler stopped: {e}")))?
+}
+
+/// Item writes, whose hand-over to a blocking thread counts as a write stage.
+fn is_write(operation: &str) -> bool {
+    matches!(
+        operation,
+        "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem"
+    )
 }
 
 /// Operations that only read the catalog or one local item. Writes wait for WAL fsyncs, strong
