@@ -1,6 +1,6 @@
 //! `ddbctl table …`, `ddbctl item …` and `ddbctl bench` against a real `ddbd` process.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -404,6 +404,43 @@ fn bench_runs_every_workload_without_errors() {
             latency["p999"].as_f64() <= latency["max"].as_f64(),
             "{report}"
         );
+        // The node's own account of the run: every write it committed, each stage a part of
+        // what the client waited; a read-only run wrote nothing.
+        let stages = report["node_stages"].as_array();
+        if workload == "put" || workload == "mix" {
+            let stages = stages.unwrap_or_else(|| panic!("no node stages in {report}"));
+            let stage = |name: &str| {
+                stages
+                    .iter()
+                    .find(|s| s["stage"] == name)
+                    .unwrap_or_else(|| panic!("no {name} stage in {report}"))
+            };
+            let writes = if workload == "put" {
+                report["ops"].as_u64().unwrap()
+            } else {
+                1
+            };
+            // Every write passes each writer stage; the syncer flushes and applies batches.
+            for name in ["handoff", "lock", "decide", "commit", "wake"] {
+                assert!(
+                    stage(name)["count"].as_u64().unwrap() >= writes,
+                    "{name}: {report}"
+                );
+            }
+            for name in ["flush", "apply"] {
+                assert!(
+                    stage(name)["count"].as_u64().unwrap() >= 1,
+                    "{name}: {report}"
+                );
+            }
+            let client_mean = latency["mean"].as_f64().unwrap();
+            for name in ["lock", "decide", "commit"] {
+                let mean = stage(name)["mean_us"].as_f64().unwrap();
+                assert!(mean > 0.0 && mean <= client_mean, "{name}: {report}");
+            }
+        } else {
+            assert!(stages.is_none(), "{report}");
+        }
     }
     let too_long = run(node.endpoint(), &["bench", "--duration", "3601"]);
     assert_eq!(too_long.status.code(), Some(2));

@@ -5,6 +5,7 @@
 mod histogram;
 mod report;
 pub(crate) mod setup;
+mod stages;
 pub(crate) mod workload;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub fn run(
     let zipf = args
         .zipf
         .map(|s| std::sync::Arc::new(workload::ZipfKeys::new(args.items, s)));
+    // The node's stage histograms before and after (the node at --endpoint only).
+    let stages_before = stages::fetch(&connection.endpoint);
     let ops = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
     let duration = Duration::from_secs(args.duration);
@@ -102,6 +105,10 @@ pub fn run(
             .collect()
     });
     let elapsed_s = started.elapsed().as_secs_f64();
+    let node_stages = match (stages_before, stages::fetch(&connection.endpoint)) {
+        (Some(before), Some(after)) => after.since(&before),
+        _ => Vec::new(),
+    };
 
     let mut latencies = LatencyHistogram::new();
     let mut errors_by_code: BTreeMap<String, u64> = BTreeMap::new();
@@ -124,6 +131,7 @@ pub fn run(
         errors: errors_by_code.values().sum(),
         errors_by_code,
         latency_us: Latency::from_nanos(&latencies),
+        node_stages,
     };
     report.print(format)?;
     Ok(if report.errors == 0 {

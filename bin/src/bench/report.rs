@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
+use super::stages::StageReport;
 use crate::cli::OutputFormat;
 use crate::output::{emit, table};
 
@@ -25,6 +26,10 @@ pub struct BenchReport {
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
     pub latency_us: Latency,
+    /// Where the node at `--endpoint` spent writes' time during the run, by stage (from its
+    /// `/metrics`; empty when it could not be read or nothing was written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_stages: Vec<StageReport>,
 }
 
 /// Latency percentiles in microseconds.
@@ -98,6 +103,19 @@ impl BenchReport {
                     errors.add_row(vec![code.clone(), count.to_string()]);
                 }
                 tables.push(errors);
+            }
+            if !r.node_stages.is_empty() {
+                let mut stages = table(&["node stage", "count", "mean ms", "p50 ms", "p99 ms"]);
+                for stage in &r.node_stages {
+                    stages.add_row(vec![
+                        stage.stage.clone(),
+                        stage.count.to_string(),
+                        format!("{:.3}", stage.mean_us / 1000.0),
+                        format!("{:.3}", stage.p50_us / 1000.0),
+                        format!("{:.3}", stage.p99_us / 1000.0),
+                    ]);
+                }
+                tables.push(stages);
             }
             tables
         })?;
