@@ -42,20 +42,23 @@ pub fn run(
                 OutputFormat::Json => out!("{answer:#}"),
                 OutputFormat::Table => {
                     out!(
-                        "partition {partition} of {table} split at {} in {} ms (writes waited {} ms); digests {} = {}",
+                        "partition {partition} of {table} split at {} in {} ms (writes waited {} ms, for {} log entries behind the fence, after {} catch-up rounds); digests {} = {}",
                         answer["Boundary"].as_str().unwrap_or("?"),
                         answer["TookMs"],
                         answer["WritesWaitedMs"],
+                        answer["FenceTailEntries"],
+                        answer["CatchUpRounds"],
                         answer["ParentDigest"].as_str().unwrap_or("?"),
                         answer["ChildrenDigestSum"].as_str().unwrap_or("?"),
                     );
                     for child in answer["Children"].as_array().into_iter().flatten() {
                         out!(
-                            "  partition {}: {}..{}, {} items",
+                            "  partition {}: {}..{}, {} items from the snapshot, {} changes from the log",
                             child["Partition"],
                             child["HashStart"].as_str().unwrap_or("?"),
                             child["HashEnd"].as_str().unwrap_or("?"),
                             child["Items"],
+                            child["LogChanges"],
                         );
                     }
                 }

@@ -328,17 +328,20 @@ impl Partition {
         Ok((result, lsn))
     }
 
-    /// Writes `items` through this group's own log as ordinary puts, in batches, on its
-    /// leader (a split's child); returns the LSN it stands at after them — with no items,
-    /// just that, once this replica leads.
-    pub fn load_items(&self, items: &[(Vec<u8>, Vec<u8>)]) -> Result<Lsn, ApiError> {
+    /// Writes `changes` in order through this group's own log as ordinary puts (`Some`
+    /// item) and deletes (`None`), in batches, on its leader (a split's child); returns the
+    /// LSN it stands at after them — with no changes, just that, once this replica leads.
+    pub fn load_items(&self, changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Lsn, ApiError> {
         let mut last = self.serving_leader()?.core.applied_lsn();
-        for chunk in items.chunks(LOAD_BATCH) {
+        for chunk in changes.chunks(LOAD_BATCH) {
             let ops = chunk
                 .iter()
-                .map(|(key, item)| Operation::Put {
-                    key: key.clone(),
-                    item: item.clone(),
+                .map(|(key, item)| match item {
+                    Some(item) => Operation::Put {
+                        key: key.clone(),
+                        item: item.clone(),
+                    },
+                    None => Operation::Delete { key: key.clone() },
                 })
                 .collect();
             let group = self.serving_leader()?;
