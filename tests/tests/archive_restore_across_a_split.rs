@@ -1,6 +1,7 @@
 //! The archive follows a table across a split: a real `ddbd` with a `ddb-archiver` beside it
 //! splits a partition between two rounds of writes, and `ddbctl archive restore` gives back
-//! - as of a time before the split: the parent alone, holding the first round;
+//! - as of a time before the split: the parent alone, holding the first round (its last entries
+//!   archived after the switch, before the node retired it);
 //! - at the newest archived entry: the two children, holding the first round less what was
 //!   deleted after the split plus the second round — each child from its own log only.
 
@@ -89,8 +90,10 @@ fn a_restore_before_a_split_finds_the_parent_and_after_it_the_children() {
     for key in &first {
         put(&client, key);
     }
-    let listing = node.wait_archived(Duration::from_secs(30), || archived.archiver.log());
-    let parent = listing
+    // The split does not wait for the archive: the parent's last entries and its fence are
+    // archived after the table switched to the children.
+    let parent = node
+        .archive_partitions()
         .partitions
         .iter()
         .find(|p| p.table_id != 0)
@@ -141,6 +144,17 @@ fn a_restore_before_a_split_finds_the_parent_and_after_it_the_children() {
     let now: BTreeSet<String> = first[30..].iter().chain(&second).cloned().collect();
     assert_eq!(scan_keys(&client, "orders"), now);
     node.wait_archived(Duration::from_secs(30), || archived.archiver.log());
+    // Archived through its fence, the parent is retired: its files leave the node.
+    let parent_wal = node.data_dir().join("wal").join(parent.to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while parent_wal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the parent was not retired:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // As of before the split: the parent, with the first round.
     let (code, report) = ddbctl(

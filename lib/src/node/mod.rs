@@ -221,6 +221,13 @@ impl Node {
         }
         for table in node.catalog.tables() {
             node.open_partitions(&table).map_err(|e| e.message)?;
+            // A split's parent whose files are still here was not retired yet (its log may
+            // not be archived through the fence): open it, fenced, so its archiver can finish.
+            for split in &table.splits {
+                if wal_dir(&node.data_dir, split.parent.id).exists() {
+                    node.open_partition(split.parent).map_err(|e| e.message)?;
+                }
+            }
         }
         Ok(node)
     }
@@ -487,6 +494,7 @@ impl Node {
                     ticks += 1;
                     if ticks.is_multiple_of(HEAL_EVERY_TICKS) {
                         node.abandon_interrupted_splits();
+                        node.retire_split_parents();
                         node.split_hot_partitions();
                     }
                     if ticks.is_multiple_of(HEAL_EVERY_TICKS)
@@ -800,11 +808,21 @@ impl Node {
     /// archiver beside the node and for `/metrics`.
     #[must_use]
     pub fn archive_partitions(&self) -> Vec<ArchivePartition> {
+        // A split's parent is archived until it is retired: its log through the fence may not
+        // all be in the archive when the table switches to the children.
         let tables: HashMap<u64, u64> = self
             .catalog
             .tables()
             .iter()
-            .flat_map(|table| table.partitions.iter().map(|def| (def.id, table.id)))
+            .flat_map(|table| {
+                table
+                    .partitions
+                    .iter()
+                    .copied()
+                    .chain(table.splits.iter().map(|split| split.parent))
+                    .map(|def| (def.id, table.id))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let mut out: Vec<ArchivePartition> = self
             .partitions_read()

@@ -604,6 +604,43 @@ impl Node {
         }
     }
 
+    /// Retires this node's replicas of split parents once nothing needs them: the children hold
+    /// their state (the split switched), and — where the node archives — the archive holds the
+    /// parent's log through the fence, as the watermark the archiver reports says. Deletes the
+    /// parent's WAL, store, promise, membership and watermark here. Called by the ticker.
+    pub(super) fn retire_split_parents(&self) {
+        for table in self.catalog.tables() {
+            for split in &table.splits {
+                let Some(parent) = self.partitions_read().get(&split.parent.id).cloned() else {
+                    continue;
+                };
+                let watermark = parent.archive().progress().watermark;
+                if self.options.archive_bound.is_some() && watermark.0 < split.fence_lsn {
+                    continue;
+                }
+                drop(parent);
+                tracing::info!(
+                    table = %table.name,
+                    parent = split.parent.id,
+                    fence_lsn = split.fence_lsn,
+                    archived_through = watermark.0,
+                    "retiring a split's parent"
+                );
+                self.drop_replica(split.parent);
+                for path in [
+                    super::group::membership_path(&self.data_dir, split.parent.id),
+                    super::archive::watermark_path(&self.data_dir, split.parent.id),
+                ] {
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(path = %path.display(), error = %e, "removing a retired parent's file");
+                    }
+                }
+            }
+        }
+    }
+
     /// Splits a partition that has run near its ceiling for `split_hot_after_ms`, where its key
     /// heat says, on its own thread; reports (once per hot spell) a hot partition no split can
     /// help. Called by the ticker; one split at a time.
@@ -1018,6 +1055,10 @@ mod tests {
             "{} deleted",
             deleted.len()
         );
+        // Without an archive nothing waits for the parent: it is retired at the next pass.
+        node.retire_split_parents();
+        assert!(node.partition(parent).is_err());
+        assert!(!super::super::wal_dir(dir.path(), parent).exists());
         // A second split of the retired parent is refused; the children serve reads and writes.
         let again = node
             .split_partition("hot", parent, Some(boundary))
@@ -1090,6 +1131,66 @@ mod tests {
         assert!(!parent.is_fenced());
         put("c").unwrap();
         assert_eq!(scan_keys(&node, "left").len(), 3);
+    }
+
+    #[test]
+    fn a_split_parent_is_retired_once_archived_through_its_fence_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let mut options = NodeOptions::default();
+            options.admission.mode = AdmissionMode::Off;
+            options.archive_bound = Some(1 << 30);
+            Arc::new(Node::open(dir.path(), options).unwrap())
+        };
+        let node = open();
+        let parent = create(&node, "kept");
+        for i in 0..50 {
+            node.handle(
+                "PutItem",
+                json!({"TableName": "kept", "Item": {"k": {"S": format!("k-{i}")}}}),
+            )
+            .unwrap();
+        }
+        let report = node
+            .split_partition("kept", parent, Some(0x8000_0000_0000_0000))
+            .unwrap();
+        let fence_lsn = report["FenceLsn"].as_u64().unwrap();
+        let parent_wal = super::super::wal_dir(dir.path(), parent);
+
+        // Not archived: the parent stays, and is still offered to the archiver.
+        node.retire_split_parents();
+        assert!(node.partition(parent).unwrap().is_fenced());
+        assert!(
+            node.archive_partitions()
+                .iter()
+                .any(|p| p.partition_id == parent)
+        );
+        // A restart opens it again, fenced, while its log is not archived through the fence.
+        drop(node);
+        let node = open();
+        assert!(node.partition(parent).unwrap().is_fenced());
+        node.advance_archive_watermark(parent, crate::wal::Lsn(fence_lsn - 1))
+            .unwrap();
+        node.retire_split_parents();
+        assert!(parent_wal.exists());
+
+        // Archived through the fence: retired, its files gone, and gone after a restart too.
+        node.advance_archive_watermark(parent, crate::wal::Lsn(fence_lsn))
+            .unwrap();
+        node.retire_split_parents();
+        assert!(node.partition(parent).is_err());
+        assert!(!parent_wal.exists());
+        assert!(!super::super::store_dir(dir.path(), parent).exists());
+        assert!(
+            !node
+                .archive_partitions()
+                .iter()
+                .any(|p| p.partition_id == parent)
+        );
+        drop(node);
+        let node = open();
+        assert!(node.partition(parent).is_err());
+        assert_eq!(scan_keys(&node, "kept").len(), 50);
     }
 
     #[test]
