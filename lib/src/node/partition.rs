@@ -329,12 +329,15 @@ impl Partition {
     }
 
     /// Writes `changes` in order through this group's own log as ordinary puts (`Some`
-    /// item) and deletes (`None`), in batches, on its leader (a split's child); returns the
-    /// LSN it stands at after them — with no changes, just that, once this replica leads.
+    /// item) and deletes (`None`), proposed back to back in batches of [`LOAD_BATCH`] and
+    /// waited for once, on its leader (a split's child); returns the LSN it stands at after
+    /// them — with no changes, just that, once this replica leads.
     pub fn load_items(&self, changes: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Lsn, ApiError> {
-        let mut last = self.serving_leader()?.core.applied_lsn();
-        for chunk in changes.chunks(LOAD_BATCH) {
-            let ops = chunk
+        let mut group = self.serving_leader()?;
+        let locked_at = Instant::now();
+        let mut chunks = changes.chunks(LOAD_BATCH).peekable();
+        while let Some(chunk) = chunks.next() {
+            let ops: Vec<Operation> = chunk
                 .iter()
                 .map(|(key, item)| match item {
                     Some(item) => Operation::Put {
@@ -344,10 +347,18 @@ impl Partition {
                     None => Operation::Delete { key: key.clone() },
                 })
                 .collect();
-            let group = self.serving_leader()?;
-            last = self.propose_and_wait(group, Instant::now(), ops)?;
+            if chunks.peek().is_none() {
+                // The last batch is committed under this leader's ballot only if every one
+                // before it is: waiting for it waits for them all.
+                return self.propose_and_wait(group, locked_at, ops);
+            }
+            group
+                .core
+                .propose(now_ms(), ops)
+                .map_err(|_| ApiError::not_leader(group.core.leader()))?;
+            self.execute(&mut group);
         }
-        Ok(last)
+        Ok(group.core.applied_lsn())
     }
 
     /// The group lock, if this replica is serving and leads; else the error a writer gets.

@@ -39,7 +39,7 @@ use crate::digest::StateDigest;
 use crate::item::{decode_item, decode_key, partition_hash};
 use crate::protocol::{ApiError, ErrorCode, Params};
 use crate::replica::{Direction, KeyRange, ReplicaStore as _};
-use crate::wal::{Lsn, Operation};
+use crate::wal::{Lsn, Operation, ResumePoint, read_entries, resume_entries};
 
 /// The operation a coordinator sends a child's leader (cluster transport only).
 pub const LOAD_CHILD_OPERATION: &str = "DdbLoadSplitChild";
@@ -174,6 +174,7 @@ impl Node {
         // Copy while the parent still takes writes: its snapshot, then its committed log
         // after the snapshot, round by round, until what is left is short.
         let mut loads = [ChildLoad::new(pending.lower), ChildLoad::new(pending.upper)];
+        let copy_started = Instant::now();
         let snapshot = parent.snapshot()?;
         let snapshot_lsn = snapshot.applied_state().applied_lsn;
         for pair in snapshot.scan(&KeyRange::all(), Direction::Forward) {
@@ -188,21 +189,22 @@ impl Node {
         for load in &mut loads {
             load.flush(self)?;
         }
-        let mut copied = snapshot_lsn;
+        let snapshot_copy_ms = copy_started.elapsed().as_millis();
+        let mut log = LogCopy::new(parent, snapshot_lsn, boundary)?;
         let mut catch_up_rounds = 0;
         while catch_up_rounds < CATCH_UP_ROUNDS {
             let applied = parent.store().applied_lsn();
-            if applied.0.saturating_sub(copied.0) <= FENCE_TAIL_ENTRIES {
+            if applied.0.saturating_sub(log.copied.0) <= FENCE_TAIL_ENTRIES {
                 break;
             }
-            self.copy_log(parent, copied, applied, boundary, &mut loads)?;
+            log.copy_through(self, applied, &mut loads)?;
             for load in &mut loads {
                 load.flush(self)?;
             }
-            copied = applied;
             catch_up_rounds += 1;
         }
 
+        let catch_up_ms = copy_started.elapsed().as_millis() - snapshot_copy_ms;
         let fence = fence_value(pending);
         let ((), fence_lsn) = parent.write_at(FENCE_KEY.to_vec(), |_| {
             Ok((WriteOp::Put(fence.clone()), ()))
@@ -212,8 +214,8 @@ impl Node {
         // fence (entries without items, such as a new leader's, change no item), and its log
         // through the fence is all the children still lack.
         let parent_state = parent.store().applied_state();
-        let fence_tail = fence_lsn.0 - copied.0;
-        self.copy_log(parent, copied, fence_lsn, boundary, &mut loads)?;
+        let fence_tail = fence_lsn.0 - log.copied.0;
+        log.copy_through(self, fence_lsn, &mut loads)?;
         let mut children = Vec::new();
         let mut children_digest = StateDigest::empty();
         for load in loads {
@@ -270,56 +272,13 @@ impl Node {
             "ParentDigest": expected.fingerprint(),
             "ChildrenDigestSum": children_digest.fingerprint(),
             "SnapshotLsn": snapshot_lsn.0,
+            "SnapshotCopyMs": snapshot_copy_ms,
             "CatchUpRounds": catch_up_rounds,
+            "CatchUpMs": catch_up_ms,
             "FenceTailEntries": fence_tail,
             "WritesWaitedMs": writes_waited_ms,
             "TookMs": started.elapsed().as_millis(),
         }))
-    }
-
-    /// Copies the parent's committed log after `after` through `through` into the children
-    /// in order: each put or delete to the child its key belongs to.
-    fn copy_log(
-        &self,
-        parent: &Partition,
-        after: Lsn,
-        through: Lsn,
-        boundary: u64,
-        loads: &mut [ChildLoad; 2],
-    ) -> Result<(), ApiError> {
-        if through <= after {
-            return Ok(());
-        }
-        let unreadable =
-            |e: crate::wal::WalError| ApiError::internal(format!("reading the parent's log: {e}"));
-        let mut next = after.next();
-        for entry in parent.wal().read_from(next).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            if entry.lsn > through {
-                break;
-            }
-            if entry.lsn != next {
-                return Err(ApiError::internal(format!(
-                    "the parent's log skips from LSN {next} to {}",
-                    entry.lsn
-                )));
-            }
-            next = entry.lsn.next();
-            let (key, item) = match entry.op {
-                Operation::Put { key, item } => (key, Some(item)),
-                Operation::Delete { key } => (key, None),
-                Operation::Noop | Operation::Config(_) => continue,
-            };
-            if key != FENCE_KEY {
-                loads[child_of(&key, boundary)?].push_change(self, key, item)?;
-            }
-        }
-        if next <= through {
-            return Err(ApiError::internal(format!(
-                "the parent's log ends before LSN {through} (at {next})"
-            )));
-        }
-        Ok(())
     }
 
     /// Writes `changes` (one request's worth of puts, and deletes as `None`) into `child`
@@ -706,6 +665,86 @@ impl Node {
                 SplitPlan::TooLittleTraffic { .. } => {}
             }
         }
+    }
+}
+
+/// The parent's committed log, copied into the children round by round: each round reads on
+/// from where the last one stopped, never from the start of a segment again.
+struct LogCopy {
+    dir: std::path::PathBuf,
+    boundary: u64,
+    /// Every entry through this one is copied.
+    copied: Lsn,
+    /// Where the last round stopped reading.
+    resume: Option<ResumePoint>,
+}
+
+impl LogCopy {
+    /// Starts after `copied`: finds where its successor's record begins, reading the segment
+    /// that holds it once, now, while the parent still takes writes.
+    fn new(parent: &Partition, copied: Lsn, boundary: u64) -> Result<Self, ApiError> {
+        let dir = parent.wal().dir().to_path_buf();
+        let mut skipped = read_entries(&dir, copied.next())
+            .map_err(|e| ApiError::internal(format!("reading the parent's log: {e}")))?
+            .stop_after(copied);
+        if let Some(Err(e)) = skipped.next() {
+            return Err(ApiError::internal(format!("reading the parent's log: {e}")));
+        }
+        Ok(LogCopy {
+            dir,
+            boundary,
+            copied,
+            resume: skipped.resume_point(),
+        })
+    }
+
+    /// Copies the entries after the last copied through `through` (applied on the parent, so
+    /// committed and durable) in order: each put or delete to the child its key belongs to.
+    fn copy_through(
+        &mut self,
+        node: &Node,
+        through: Lsn,
+        loads: &mut [ChildLoad; 2],
+    ) -> Result<(), ApiError> {
+        if through <= self.copied {
+            return Ok(());
+        }
+        let unreadable =
+            |e: crate::wal::WalError| ApiError::internal(format!("reading the parent's log: {e}"));
+        let entries = match &self.resume {
+            Some(point) if point.next_lsn() == self.copied.next() => {
+                resume_entries(&self.dir, point)
+            }
+            _ => read_entries(&self.dir, self.copied.next()),
+        };
+        let mut entries = entries.map_err(unreadable)?.stop_after(through);
+        let mut next = self.copied.next();
+        for entry in entries.by_ref() {
+            let entry = entry.map_err(unreadable)?;
+            if entry.lsn != next {
+                return Err(ApiError::internal(format!(
+                    "the parent's log skips from LSN {next} to {}",
+                    entry.lsn
+                )));
+            }
+            next = entry.lsn.next();
+            let (key, item) = match entry.op {
+                Operation::Put { key, item } => (key, Some(item)),
+                Operation::Delete { key } => (key, None),
+                Operation::Noop | Operation::Config(_) => continue,
+            };
+            if key != FENCE_KEY {
+                loads[child_of(&key, self.boundary)?].push_change(node, key, item)?;
+            }
+        }
+        if next <= through {
+            return Err(ApiError::internal(format!(
+                "the parent's log ends before LSN {through} (at {next})"
+            )));
+        }
+        self.copied = through;
+        self.resume = entries.resume_point();
+        Ok(())
     }
 }
 
