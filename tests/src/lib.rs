@@ -9,6 +9,7 @@
 //! - [`LocalUp`]: a running `ddbctl local up` cluster, killed when dropped.
 //! - [`ArchiverProcess`]: a real `ddb-archiver` beside a node, killed when dropped.
 //! - [`s3`]: real S3-compatible servers ([`s3::S3sFs`], [`s3::Moto`]) for archive tests.
+//! - [`scrubber`]: a real `ddb-scrubber` beside a local cluster, driven through `ddbctl scrub`.
 //! - [`admission`]: fixed-rate load through `ddbctl bench` and `ddbctl table capacity`.
 //! - [`archive_fixture::TableArchive`]: a `file://` archive of a table's history, with its
 //!   catalog, for restore tests.
@@ -22,6 +23,7 @@ mod local_up;
 mod node_process;
 mod ports;
 pub mod s3;
+pub mod scrubber;
 
 pub use archive_check::{Replayed, replay_archive};
 pub use archiver_process::{ArchivedNode, ArchiverProcess};

@@ -11,30 +11,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ddb_tests::{Daemon, LocalUp, client, internal_call, parse_export};
+use ddb_tests::scrubber::{health, proven, scrub, scrub_run, scrub_until};
+use ddb_tests::{LocalUp, client, internal_call, parse_export};
 
 const NODES: u16 = 3;
-
-fn start_scrubber(cluster_dir: &std::path::Path, base: u16, data_dir: &std::path::Path) -> Daemon {
-    let nodes: Vec<String> = (0..NODES)
-        .map(|i| format!("\"http://127.0.0.1:{}\"", base + i))
-        .collect();
-    let config = data_dir.with_extension("toml");
-    std::fs::write(
-        &config,
-        format!(
-            "nodes = [{}]\ncluster_secret_file = \"{}\"\narchive = \"file://{}\"\ndata_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\ninterval_ms = 300\n",
-            nodes.join(", "),
-            cluster_dir.join("cluster.secret").display(),
-            cluster_dir.join("archive").display(),
-            data_dir.display()
-        ),
-    )
-    .unwrap();
-    Daemon::start("ddb-scrubber", &config)
-}
 
 /// A node that holds a full replica of `partition` and does not lead it.
 fn follower_of(base: u16, token: &str, partition: u64) -> u32 {
@@ -49,23 +31,6 @@ fn follower_of(base: u16, token: &str, partition: u64) -> u32 {
         }
     }
     panic!("no follower of partition {partition}");
-}
-
-/// `ddbctl -o json scrub run [--deep]`: exit code and the status it printed.
-fn scrub_run(scrubber: &Daemon, deep: bool) -> (i32, serde_json::Value) {
-    let mut args = vec!["run"];
-    if deep {
-        args.push("--deep");
-    }
-    scrub(scrubber, &args)
-}
-
-/// `ddbctl -o json scrub <args> --scrubber URL`: exit code and the JSON it printed.
-fn scrub(scrubber: &Daemon, args: &[&str]) -> (i32, serde_json::Value) {
-    let mut all = vec!["scrub"];
-    all.extend(args);
-    all.extend(["--scrubber", &scrubber.url]);
-    ddb_tests::ddbctl_json(&all)
 }
 
 #[test]
@@ -93,7 +58,8 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     }
 
     let work = tempfile::tempdir().unwrap();
-    let scrubber = start_scrubber(dir.path(), base, &work.path().join("scrubber"));
+    let scrubber =
+        ddb_tests::scrubber::start_scrubber(dir.path(), base, NODES, &work.path().join("scrubber"));
     // Passes run until the archive has caught up and every partition is proven.
     let status = proven(&scrubber, 5);
     // A clean run raises nothing.
@@ -268,7 +234,8 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     let mut bytes = std::fs::read(&chunk).unwrap();
     bytes[10] ^= 0x40;
     std::fs::write(&chunk, bytes).unwrap();
-    let scrubber = start_scrubber(dir.path(), base, &work.path().join("fresh"));
+    let scrubber =
+        ddb_tests::scrubber::start_scrubber(dir.path(), base, NODES, &work.path().join("fresh"));
     let (code, status) = scrub_run(&scrubber, false);
     assert_eq!(code, 1, "{status}");
     let damaged = &status["partitions"][table_partition["partition_id"].to_string()];
@@ -281,47 +248,4 @@ fn the_scrubber_proves_replicas_and_archive_equal_and_names_archive_damage() {
     assert_eq!(damaged["archive"]["odd"], serde_json::json!(["archive"]));
     assert_eq!(damaged["peers"]["outcome"], "agree", "{damaged}");
     assert!(cluster.interrupt_and_wait().success());
-}
-
-/// Runs deep passes until every check of at least `partitions` partitions agrees (under writes
-/// a check may be pending for a pass); the status then.
-fn proven(scrubber: &Daemon, partitions: usize) -> serde_json::Value {
-    let (code, status) = scrub_until(scrubber, true, |status| {
-        let reports = status["partitions"].as_object().unwrap();
-        reports.len() >= partitions
-            && reports.values().all(|p| {
-                p["archive"]["outcome"] == "agree"
-                    && p["peers"]["outcome"] == "agree"
-                    && p["at_rest"]["outcome"] == "agree"
-            })
-    });
-    assert_eq!(code, 0, "{status}");
-    status
-}
-
-/// Runs passes until `done` holds for the status one prints (within a minute); its exit code
-/// and that status.
-fn scrub_until(
-    scrubber: &Daemon,
-    deep: bool,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> (i32, serde_json::Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (code, status) = scrub_run(scrubber, deep);
-        if done(&status) {
-            return (code, status);
-        }
-        assert!(Instant::now() < deadline, "never came to pass: {status}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// The body of the scrubber's `/healthz`: `ok` or `scrub mismatch`.
-fn health(scrubber: &Daemon) -> String {
-    let port: u16 = scrubber.url.rsplit(':').next().unwrap().parse().unwrap();
-    ddb_tests::http_get(port, "/healthz")
-        .unwrap()
-        .trim()
-        .to_string()
 }
