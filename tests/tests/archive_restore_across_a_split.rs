@@ -59,6 +59,17 @@ fn put(client: &Client, key: &str) {
         .unwrap();
 }
 
+/// `ddbctl archive restore` of table `orders` as the new table `as_table` (with `target`: none
+/// for the newest state, or `--to-time T`); its report, once it succeeded.
+fn restore(archived: &ArchivedNode, as_table: &str, target: &[&str]) -> Value {
+    let mut args = vec!["archive", "restore", "--archive", archived.url.as_str()];
+    args.extend(["--table", "orders", "--as-table", as_table]);
+    args.extend_from_slice(target);
+    let (code, report) = ddbctl(&archived.node, &args);
+    assert_eq!(code, 0, "{report}\n{}", archived.archiver.log());
+    report
+}
+
 /// The partitions a restore report names, sorted.
 fn restored_partitions(report: &Value) -> Vec<u64> {
     let mut ids: Vec<u64> = report["partitions"]
@@ -75,7 +86,7 @@ fn restored_partitions(report: &Value) -> Vec<u64> {
 fn a_restore_before_a_split_finds_the_parent_and_after_it_the_children() {
     // Admission off: the one-partition table below is provisioned far under this load.
     let archived = ArchivedNode::start(&[("DDB_ADMISSION_MODE", "off")], None, &[], "");
-    let (node, url) = (&archived.node, archived.url.as_str());
+    let node = &archived.node;
     let client = archived.client();
     client
         .call(
@@ -157,41 +168,13 @@ fn a_restore_before_a_split_finds_the_parent_and_after_it_the_children() {
     }
 
     // As of before the split: the parent, with the first round.
-    let (code, report) = ddbctl(
-        node,
-        &[
-            "archive",
-            "restore",
-            "--archive",
-            url,
-            "--table",
-            "orders",
-            "--to-time",
-            &before_split,
-            "--as-table",
-            "orders_before",
-        ],
-    );
-    assert_eq!(code, 0, "{report}\n{}", archived.archiver.log());
+    let report = restore(&archived, "orders_before", &["--to-time", &before_split]);
     assert_eq!(restored_partitions(&report), vec![parent], "{report}");
     let expected: BTreeSet<String> = first.iter().cloned().collect();
     assert_eq!(scan_keys(&client, "orders_before"), expected);
 
     // Newest: the children, each rebuilt from its own log, together holding the table now.
-    let (code, report) = ddbctl(
-        node,
-        &[
-            "archive",
-            "restore",
-            "--archive",
-            url,
-            "--table",
-            "orders",
-            "--as-table",
-            "orders_after",
-        ],
-    );
-    assert_eq!(code, 0, "{report}\n{}", archived.archiver.log());
+    let report = restore(&archived, "orders_after", &[]);
     assert_eq!(restored_partitions(&report), children, "{report}");
     assert_eq!(scan_keys(&client, "orders_after"), now);
 }
