@@ -1,7 +1,8 @@
 //! Scrub and digests go on per partition across a split: on a three-node `ddbctl local up`
 //! cluster with its archive and a real `ddb-scrubber`, a partition splits under writes; the
 //! scrubber then proves each child equal across its three replicas, against a replica rebuilt
-//! from the child's own archive, and at rest, and raises nothing.
+//! from the child's own archive, and at rest, and raises nothing; and every node retires its
+//! replica of the parent.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -102,6 +103,24 @@ fn the_scrubber_proves_a_split_s_children_like_any_partition() {
     });
     assert_eq!(code, 0, "{status}");
     assert_eq!(health(&scrubber), "ok");
+
+    // Every node retires its replica of the parent once its archive watermark passes the
+    // fence — the followers too, whose archivers follow the archive's tail.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for child in &children {
+        assert!(dir.path().join(format!("node1/data/wal/{child}")).exists());
+    }
+    for node in 1..=NODES {
+        let wal = dir.path().join(format!("node{node}/data/wal/{parent}"));
+        while wal.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {node} kept the parent's files: {}",
+                wal.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     drop(scrubber);
     assert!(cluster.interrupt_and_wait().success());
 }
