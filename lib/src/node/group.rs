@@ -290,6 +290,8 @@ pub(super) enum WriteOutcome {
 pub(super) struct WriteWaiter {
     outcome: std::sync::atomic::AtomicU8,
     thread: std::thread::Thread,
+    /// The waker of an async writer awaiting the outcome ([`super::partition::CommitWait`]).
+    pub(super) waker: std::sync::Mutex<Option<std::task::Waker>>,
     /// When the write was proposed.
     proposed: std::time::Instant,
     /// Nanoseconds from the proposal to the outcome being decided (for the write stages).
@@ -302,6 +304,7 @@ impl WriteWaiter {
         Arc::new(WriteWaiter {
             outcome: std::sync::atomic::AtomicU8::new(WriteOutcome::Pending as u8),
             thread: std::thread::current(),
+            waker: std::sync::Mutex::new(None),
             proposed: std::time::Instant::now(),
             decided_after_ns: std::sync::atomic::AtomicU64::new(0),
         })
@@ -336,9 +339,18 @@ impl WriteWaiter {
         (commit, self.proposed.elapsed().saturating_sub(commit))
     }
 
-    /// Wakes the writer (call once its outcome is set, outside the group lock).
+    /// Wakes the writer, a parked thread or an awaiting task (call once its outcome is set,
+    /// outside the group lock).
     pub(super) fn wake(&self) {
         self.thread.unpark();
+        let waker = self
+            .waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 

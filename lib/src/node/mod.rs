@@ -34,7 +34,10 @@ use crate::wal::Lsn;
 pub use archive::{ArchiveProgress, ArchiveTracking, watermark_path};
 pub use group::{GroupNetwork, NoNetwork, SnapshotPage};
 pub use heal::RepairReport;
-pub use partition::{Partition, ReplicaHost, WriteOp, store_dir, wal_dir};
+pub use partition::{
+    CommitWait, Partition, ReplicaHost, WriteOp, await_commits, store_dir, wal_dir,
+    with_deferred_commits,
+};
 pub use placement::{PlacementNode, place_group};
 pub use stages::{Stage, StageTotals, WriteStages};
 

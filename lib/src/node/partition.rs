@@ -392,6 +392,20 @@ impl Partition {
         self.execute(&mut group);
         drop(group);
         self.stages.record(Stage::Decide, locked_at.elapsed());
+        let deferred = DEFERRED.with(|cell| {
+            cell.borrow_mut()
+                .as_mut()
+                .map(|waits| {
+                    waits.push(CommitWait {
+                        waiter: Arc::clone(&waiter),
+                        stages: Arc::clone(&self.stages),
+                    });
+                })
+                .is_some()
+        });
+        if deferred {
+            return Ok(lsn);
+        }
         self.wait_outcome(lsn, &waiter)?;
         let (commit, wake) = waiter.commit_and_wake();
         self.stages.record(Stage::Commit, commit);
@@ -743,6 +757,88 @@ fn recover(
         entries,
         applied_lsn: applied,
     })
+}
+
+thread_local! {
+    /// Commit waits deferred by [`with_deferred_commits`] on this thread.
+    static DEFERRED: std::cell::RefCell<Option<Vec<CommitWait>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a request's handling) with every commit wait of a write it proposes on this
+/// thread deferred: `propose` returns as soon as the write is proposed, and the waits come back
+/// with `f`'s result. The caller must await every [`CommitWait`] (see [`await_commits`]) before
+/// it answers: only then is a write acknowledged. Lets an async worker serve a local write
+/// without a blocking thread parked on its commit.
+pub fn with_deferred_commits<T>(f: impl FnOnce() -> T) -> (T, Vec<CommitWait>) {
+    DEFERRED.with(|cell| *cell.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let waits = DEFERRED
+        .with(|cell| cell.borrow_mut().take())
+        .unwrap_or_default();
+    (out, waits)
+}
+
+/// Waits until every write behind `waits` is applied, at most [`WAIT_LIMIT`] in all: the
+/// outcome [`Partition::write`] waits for, with the same errors.
+///
+/// # Errors
+/// "not leader" if another leader's entries took a write's LSN; an outcome-unknown
+/// `InternalServerError` if the group failed or did not answer in time.
+pub async fn await_commits(waits: Vec<CommitWait>) -> Result<(), ApiError> {
+    let all = async {
+        for wait in waits {
+            wait.await?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(WAIT_LIMIT, all)
+        .await
+        .unwrap_or_else(|_| Err(outcome_unknown()))
+}
+
+/// A proposed write's commit, as a future that completes once its outcome is known.
+pub struct CommitWait {
+    waiter: Arc<WriteWaiter>,
+    stages: Arc<WriteStages>,
+}
+
+impl CommitWait {
+    fn outcome(&self) -> Option<Result<(), ApiError>> {
+        let outcome = match self.waiter.outcome() {
+            WriteOutcome::Applied => Ok(()),
+            WriteOutcome::Replaced => Err(ApiError::not_leader(None)),
+            WriteOutcome::Failed => Err(outcome_unknown()),
+            WriteOutcome::Pending => return None,
+        };
+        let (commit, wake) = self.waiter.commit_and_wake();
+        self.stages.record(Stage::Commit, commit);
+        self.stages.record(Stage::Wake, wake);
+        Some(outcome)
+    }
+}
+
+impl std::future::Future for CommitWait {
+    type Output = Result<(), ApiError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if let Some(outcome) = self.outcome() {
+            return std::task::Poll::Ready(outcome);
+        }
+        *self
+            .waiter
+            .waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
+        // Decided between the first look and the waker being stored: nobody will wake us.
+        match self.outcome() {
+            Some(outcome) => std::task::Poll::Ready(outcome),
+            None => std::task::Poll::Pending,
+        }
+    }
 }
 
 /// Starts the thread that waits for a partition's WAL appends to become durable, in order,
