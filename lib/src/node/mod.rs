@@ -1284,6 +1284,60 @@ mod tests {
     use super::*;
     use crate::protocol::OPERATIONS;
 
+    #[tokio::test]
+    async fn a_deferred_write_is_acknowledged_once_awaited_and_the_deferral_ends_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path(), NodeOptions::default()).unwrap();
+        node.handle(
+            "CreateTable",
+            serde_json::json!({"TableName": "deferred", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}]}),
+        )
+        .unwrap();
+        let put = |key: &str| {
+            node.handle(
+                "PutItem",
+                serde_json::json!({"TableName": "deferred", "Item": {"k": {"S": key}}}),
+            )
+        };
+        let get = |key: &str| {
+            node.handle(
+                "GetItem",
+                serde_json::json!({"TableName": "deferred", "Key": {"k": {"S": key}},
+                    "ConsistentRead": true}),
+            )
+            .unwrap()
+        };
+        let (answer, commits) = with_deferred_commits(|| put("a"));
+        answer.unwrap();
+        assert_eq!(commits.len(), 1, "one write proposed, one commit to await");
+        await_commits(commits).await.unwrap();
+        assert_eq!(get("a")["Item"]["k"]["S"], "a");
+        // A failed condition proposes nothing: nothing to await.
+        let (answer, commits) = with_deferred_commits(|| {
+            node.handle(
+                "PutItem",
+                serde_json::json!({"TableName": "deferred", "Item": {"k": {"S": "a"}},
+                    "ConditionExpression": "attribute_not_exists(k)"}),
+            )
+        });
+        assert!(answer.is_err());
+        assert!(commits.is_empty());
+        // The deferral ends with its call, even one that panics: a later write on this thread
+        // waits for its own commit.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_deferred_commits(|| {
+                put("b").unwrap();
+                panic!("a handler bug");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert!(!partition::deferring());
+        put("c").unwrap();
+        assert_eq!(get("c")["Item"]["k"]["S"], "c");
+    }
+
     #[test]
     fn every_listed_operation_is_served_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();

@@ -771,12 +771,27 @@ thread_local! {
 /// it answers: only then is a write acknowledged. Lets an async worker serve a local write
 /// without a blocking thread parked on its commit.
 pub fn with_deferred_commits<T>(f: impl FnOnce() -> T) -> (T, Vec<CommitWait>) {
+    /// Ends the deferral however `f` ends, so no later write on this thread is deferred.
+    struct Deferral;
+    impl Drop for Deferral {
+        fn drop(&mut self) {
+            DEFERRED.with(|cell| cell.borrow_mut().take());
+        }
+    }
     DEFERRED.with(|cell| *cell.borrow_mut() = Some(Vec::new()));
+    let deferral = Deferral;
     let out = f();
     let waits = DEFERRED
         .with(|cell| cell.borrow_mut().take())
         .unwrap_or_default();
+    drop(deferral);
     (out, waits)
+}
+
+/// Whether this thread defers its commit waits now.
+#[cfg(test)]
+pub(super) fn deferring() -> bool {
+    DEFERRED.with(|cell| cell.borrow().is_some())
 }
 
 /// Waits until every write behind `waits` is applied, at most [`WAIT_LIMIT`] in all: the
