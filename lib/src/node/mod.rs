@@ -823,8 +823,7 @@ impl Node {
                     .iter()
                     .copied()
                     .chain(table.splits.iter().map(|split| split.parent))
-                    .map(|def| (def.id, table.id))
-                    .collect::<Vec<_>>()
+                    .map(move |def| (def.id, table.id))
             })
             .collect();
         let mut out: Vec<ArchivePartition> = self

@@ -385,7 +385,7 @@ async fn handle(
 /// worker can serve it and await its commit. In a cluster a write may be forwarded to another
 /// node's leader (a blocking call), and BatchWriteItem keeps its blocking thread too.
 fn writes_on_the_worker(node: &Node, operation: &str) -> bool {
-    !node.is_clustered() && matches!(operation, "PutItem" | "UpdateItem" | "DeleteItem")
+    !node.is_clustered() && is_write(operation) && operation != "BatchWriteItem"
 }
 
 /// Item writes, whose hand-over to a blocking thread counts as a write stage.
