@@ -17,6 +17,7 @@ use blake3::IncrementCounter;
 use blake3::platform::Platform;
 
 use super::lthash::DIGEST_BYTES;
+use super::xof::{RootNode, root_output};
 
 /// The blake3 `derive_key` context that separates item hashing for digests from every other use
 /// of blake3 in ddb. Part of the on-disk format: changing it changes every digest.
@@ -59,14 +60,6 @@ pub(super) fn element_xof(key: &[u8], item: &[u8], out: &mut [u8; DIGEST_BYTES])
     hasher.update(key);
     hasher.update(item);
     hasher.finalize_xof().fill(out);
-}
-
-/// The node a message's XOF is read from: its only chunk's last block, or the top parent.
-struct RootNode {
-    cv: [u32; 8],
-    block: [u8; BLOCK_LEN],
-    block_len: u8,
-    flags: u8,
 }
 
 /// A run of whole blocks at the start of one chunk of one message, compressed side by side
@@ -180,14 +173,7 @@ pub(super) fn element_xofs(messages: &[&[u8]], mut each: impl FnMut(usize, &[u8;
             cvs[message][last] = cv;
             top_parent(&platform, &key, &cvs[message][..chunks])
         };
-        platform.xof_many(
-            &root.cv,
-            &root.block,
-            root.block_len,
-            0,
-            root.flags,
-            &mut out,
-        );
+        root_output(&platform, &root, &mut out);
         each(message, &out);
     }
 }

@@ -9,6 +9,7 @@
 mod checkpoint;
 mod element;
 mod lthash;
+mod xof;
 
 pub use checkpoint::{Checkpoint, CheckpointPolicy};
 pub use lthash::{DIGEST_BYTES, DigestUpdates, LANES, StateDigest};
