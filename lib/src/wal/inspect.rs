@@ -126,12 +126,16 @@ impl fmt::Display for WalInspection {
 /// Scans every segment of the WAL in `dir` and reports what it holds. Never modifies files;
 /// safe to run on a live node's log (a record being written may show as a torn tail).
 pub fn inspect(dir: &Path) -> Result<WalInspection, WalError> {
-    let (inspection, _) = scan_log(dir)?;
+    let (inspection, _) = scan_log(dir, &mut |_, _, _| {})?;
     Ok(inspection)
 }
 
-/// Scans the log and also returns the raw per-segment scans recovery needs.
-pub(crate) fn scan_log(dir: &Path) -> Result<(WalInspection, Vec<SegmentScan>), WalError> {
+/// Scans the log and also returns the raw per-segment scans recovery needs; `on_record(segment
+/// first LSN, record LSN, offset)` is called for every good record, in order.
+pub(crate) fn scan_log(
+    dir: &Path,
+    on_record: &mut dyn FnMut(Lsn, Lsn, u64),
+) -> Result<(WalInspection, Vec<SegmentScan>), WalError> {
     let files = segment::list_segments(dir)?;
     let mut scans: Vec<SegmentScan> = Vec::with_capacity(files.len());
     let mut segments = Vec::with_capacity(files.len());
@@ -141,7 +145,12 @@ pub(crate) fn scan_log(dir: &Path) -> Result<(WalInspection, Vec<SegmentScan>), 
             .last()
             .filter(|s| s.verdict == SegmentVerdict::Ok)
             .map(|s| s.last_lsn.next());
-        let scan = segment::scan_segment(file, expected_first, i + 1 == files.len())?;
+        let scan = segment::scan_segment(
+            file,
+            expected_first,
+            i + 1 == files.len(),
+            &mut |lsn, offset| on_record(file.first_lsn, lsn, offset),
+        )?;
         segments.push(SegmentInspection {
             file_name: file
                 .path

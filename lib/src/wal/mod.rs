@@ -15,6 +15,7 @@
 mod entry;
 mod error;
 pub mod frame;
+mod index;
 mod inspect;
 mod log;
 mod options;

@@ -6,6 +6,7 @@ use std::io::{BufReader, ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::frame::{self, FRAME_HEADER_LEN, FrameHeader, FrameRead, HEADER_LEN};
+use super::index::SeekPoint;
 use super::segment::{self, segment_file_name};
 use super::{Entry, Lsn, WalError};
 
@@ -104,7 +105,7 @@ pub fn read_entries(dir: &Path, from: Lsn) -> Result<WalEntries, WalError> {
         .rev()
         .find(|s| s.first_lsn <= from)
         .unwrap_or(oldest);
-    WalEntries::starting_at(dir, start.first_lsn, from, None)
+    WalEntries::starting_at(dir, SeekPoint::segment_start(start.first_lsn), from, None)
 }
 
 impl WalEntries {
@@ -121,25 +122,28 @@ impl WalEntries {
         }
     }
 
-    /// Starts reading at the segment whose first LSN is `segment_first`, yielding from `from`.
+    /// Starts reading at `start` (a record boundary at or before `from`: a segment's start, or a
+    /// point of the writer's index), yielding from `from`. The segment's header is checked
+    /// either way.
     pub(crate) fn starting_at(
         dir: &Path,
-        segment_first: Lsn,
+        start: SeekPoint,
         from: Lsn,
         limit: Option<Lsn>,
     ) -> Result<WalEntries, WalError> {
         let mut entries = WalEntries {
             dir: dir.to_path_buf(),
             from,
-            next_lsn: segment_first,
+            next_lsn: start.segment_first,
             limit,
             stop_after: None,
             current: None,
             resume: None,
             done: false,
         };
-        let path = dir.join(segment_file_name(segment_first));
-        entries.current = Some(entries.open_segment(&path, 0)?);
+        let path = dir.join(segment_file_name(start.segment_first));
+        entries.current = Some(entries.open_segment_at(&path, true, start.offset)?);
+        entries.next_lsn = start.lsn;
         Ok(entries)
     }
 
@@ -166,38 +170,46 @@ impl WalEntries {
         })
     }
 
-    /// Opens a segment and positions it at `offset` (0: check the header first).
+    /// Opens a segment and positions it at `offset` (0: check the header first and start after
+    /// it).
     fn open_segment(&self, path: &Path, offset: u64) -> Result<OpenSegment, WalError> {
-        let file = File::open(path).map_err(WalError::io("open segment", path))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        if offset > 0 {
-            reader
-                .seek(SeekFrom::Start(offset))
-                .map_err(WalError::io("seek segment", path))?;
-            return Ok(OpenSegment {
-                path: path.to_path_buf(),
-                reader,
-                offset,
-            });
+        self.open_segment_at(path, offset == 0, offset.max(HEADER_LEN as u64))
+    }
+
+    /// Opens a segment, checks its header if asked (it must start at `next_lsn`), and positions
+    /// it at `offset` (at least the header's length).
+    fn open_segment_at(
+        &self,
+        path: &Path,
+        check_header: bool,
+        offset: u64,
+    ) -> Result<OpenSegment, WalError> {
+        let mut file = File::open(path).map_err(WalError::io("open segment", path))?;
+        if check_header {
+            // Unbuffered: a reader that then seeks far into the segment reads no more.
+            let mut header = [0u8; HEADER_LEN];
+            let got = fill(&mut file, &mut header).map_err(WalError::io("read segment", path))?;
+            let corrupt = |reason: String| WalError::Corruption {
+                segment: path.to_path_buf(),
+                offset: 0,
+                reason,
+            };
+            let first = frame::decode_header(&header[..got]).map_err(corrupt)?;
+            if first != self.next_lsn {
+                return Err(corrupt(format!(
+                    "segment starts at LSN {first}, expected {}",
+                    self.next_lsn
+                )));
+            }
         }
-        let mut header = [0u8; HEADER_LEN];
-        let got = fill(&mut reader, &mut header).map_err(WalError::io("read segment", path))?;
-        let corrupt = |reason: String| WalError::Corruption {
-            segment: path.to_path_buf(),
-            offset: 0,
-            reason,
-        };
-        let first = frame::decode_header(&header[..got]).map_err(corrupt)?;
-        if first != self.next_lsn {
-            return Err(corrupt(format!(
-                "segment starts at LSN {first}, expected {}",
-                self.next_lsn
-            )));
+        if !check_header || offset > HEADER_LEN as u64 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(WalError::io("seek segment", path))?;
         }
         Ok(OpenSegment {
             path: path.to_path_buf(),
-            reader,
-            offset: HEADER_LEN as u64,
+            reader: BufReader::with_capacity(256 * 1024, file),
+            offset,
         })
     }
 

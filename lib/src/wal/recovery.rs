@@ -5,6 +5,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::frame::{self, HEADER_LEN};
+use super::index::SparseIndex;
 use super::inspect::{SegmentVerdict, scan_log};
 use super::segment::{self, segment_file_name};
 use super::{Lsn, WalError};
@@ -58,13 +59,23 @@ pub(crate) struct Recovered {
     /// First LSNs of the retained segments, oldest first; the last is the active one.
     pub segments: Vec<Lsn>,
     pub active: ActiveSegment,
+    /// Points of every retained segment (see [`SparseIndex`]).
+    pub index: SparseIndex,
 }
 
 /// Scans the log in `dir`, fails on corruption, cuts a torn tail of the last segment and opens
 /// it for appending. A zeroed (preallocated) tail of the last segment is kept, and the writer
 /// goes on writing over it. Creates a first segment starting at `start_lsn` if there is none.
-pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError> {
-    let (inspection, scans) = scan_log(dir)?;
+/// Builds the sparse index, with points `index_every_bytes` apart, as it checks the segments.
+pub(crate) fn recover(
+    dir: &Path,
+    start_lsn: Lsn,
+    index_every_bytes: u64,
+) -> Result<Recovered, WalError> {
+    let mut index = SparseIndex::new(index_every_bytes);
+    let (inspection, scans) = scan_log(dir, &mut |segment_first, lsn, offset| {
+        index.note(segment_first, lsn, offset);
+    })?;
     if let Some(bad) = inspection.first_corruption()
         && let SegmentVerdict::Corrupt { offset, reason } = &bad.verdict
     {
@@ -76,6 +87,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
     }
     let Some(last) = scans.last() else {
         let (file, path) = segment::create_segment(dir, start_lsn)?;
+        index.note(start_lsn, start_lsn, HEADER_LEN as u64);
         return Ok(Recovered {
             report: RecoveryReport {
                 segments: 0,
@@ -94,6 +106,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
                 len: HEADER_LEN as u64,
                 zeroed_end: HEADER_LEN as u64,
             },
+            index,
         });
     };
     let path = dir.join(segment_file_name(last.first_lsn));
@@ -122,6 +135,8 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
     }
     file.seek(SeekFrom::Start(len))
         .map_err(WalError::io("seek segment", &path))?;
+    // The active segment's start, should it hold no record (or its only ones were cut).
+    index.note(last.first_lsn, last.first_lsn, HEADER_LEN as u64);
     Ok(Recovered {
         report: RecoveryReport {
             segments: scans.len(),
@@ -141,6 +156,7 @@ pub(crate) fn recover(dir: &Path, start_lsn: Lsn) -> Result<Recovered, WalError>
             // A zeroed tail is only ever found with an `Ok` verdict, never beside a cut.
             zeroed_end: len + last.preallocated,
         },
+        index,
     })
 }
 

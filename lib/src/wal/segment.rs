@@ -115,10 +115,13 @@ pub struct SegmentScan {
 /// bad-checksum record (or header) is a torn tail only if no good record with a larger LSN starts
 /// anywhere after it: writes are sequential and every acknowledged batch was synced, so a good
 /// record after a bad one proves the bad one was once durable, and cutting would lose data.
+///
+/// `on_record(lsn, offset)` is called for every good record, in order.
 pub fn scan_segment(
     segment: &SegmentFile,
     expected_first: Option<Lsn>,
     is_last: bool,
+    on_record: &mut dyn FnMut(Lsn, u64),
 ) -> Result<SegmentScan, WalError> {
     let buf = fs::read(&segment.path).map_err(WalError::io("read segment", &segment.path))?;
     let first = segment.first_lsn;
@@ -177,6 +180,7 @@ pub fn scan_segment(
                     );
                     return Ok(scan);
                 }
+                on_record(expected, offset as u64);
                 scan.last_lsn = expected;
                 scan.entries += 1;
                 offset += len;

@@ -143,9 +143,12 @@ impl Wal {
         let rotated_to = active.first_lsn;
         state.active = Some(active);
         let outcome = match result {
-            Ok(()) => {
+            Ok(offset) => {
                 if state.segments.last() != Some(&rotated_to) {
                     state.segments.push(rotated_to);
+                }
+                if !batch.is_empty() {
+                    state.index.note(rotated_to, batch_first, offset);
                 }
                 state.synced = batch_end;
                 state.durable_lsn = batch_last;
@@ -197,12 +200,14 @@ impl Wal {
         self.lock()
     }
 
+    /// Writes and syncs `batch` (records from `batch_first` on), first rotating to a new
+    /// segment if the active one is full; returns the offset the batch was written at.
     fn write_batch(
         &self,
         active: &mut ActiveSegment,
         batch: &[u8],
         batch_first: Lsn,
-    ) -> Result<(), WalError> {
+    ) -> Result<u64, WalError> {
         if active.len >= self.options.segment_max_bytes && active.len > HEADER_LEN as u64 {
             self.seal(active)?;
             let (file, path) = segment::create_segment(&self.dir, batch_first)?;
@@ -218,7 +223,8 @@ impl Wal {
                 zeroed_end: HEADER_LEN as u64,
             };
         }
-        let batch_end = active.len + batch.len() as u64;
+        let offset = active.len;
+        let batch_end = offset + batch.len() as u64;
         if self.options.preallocate_bytes > 0 && batch_end > active.zeroed_end {
             self.extend_zeroed(active, batch_end)?;
         }
@@ -237,7 +243,7 @@ impl Wal {
         self.counters
             .bytes_written
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
+        Ok(offset)
     }
 
     /// Extends the zeroed region of the active segment past `needed_end` (by

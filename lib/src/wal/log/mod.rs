@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::Thread;
 
-use super::frame::{self, MAX_BODY_LEN};
+use super::frame::{self, HEADER_LEN, MAX_BODY_LEN};
+use super::index::{SeekPoint, SparseIndex};
 use super::options::{AppendTicket, WalOptions, WalStats};
 use super::reader::WalEntries;
 use super::recovery::{self, ActiveSegment, RecoveryReport};
@@ -57,6 +58,8 @@ struct State {
     active: Option<ActiveSegment>,
     /// First LSNs of retained segments, oldest first; the last is the active one.
     segments: Vec<Lsn>,
+    /// Where records of the retained segments start, sparsely.
+    index: SparseIndex,
     /// Appenders parked until `synced` reaches their target record count.
     waiters: Vec<(u64, Thread)>,
     /// The last flush woke other appenders (so more than one thread appends to this log).
@@ -120,7 +123,7 @@ impl Wal {
             }
             Err(TryLockError::Error(e)) => return Err(WalError::io("lock", &lock_path)(e)),
         }
-        let recovered = recovery::recover(dir, options.start_lsn)?;
+        let recovered = recovery::recover(dir, options.start_lsn, options.index_every_bytes)?;
         let report = recovered.report;
         let counters = Counters::default();
         if report.created {
@@ -140,6 +143,7 @@ impl Wal {
             poisoned: None,
             active: Some(recovered.active),
             segments: recovered.segments,
+            index: recovered.index,
             waiters: Vec::new(),
             last_flush_woke: false,
         };
@@ -308,13 +312,11 @@ impl Wal {
             });
         }
         let limit = state.durable_lsn;
+        // Every retained segment has a point at its start, so there is one at or below `lsn`.
         let start = state
-            .segments
-            .iter()
-            .rev()
-            .find(|first| **first <= lsn)
-            .copied()
-            .unwrap_or(state.first_lsn);
+            .index
+            .seek(lsn)
+            .unwrap_or_else(|| SeekPoint::segment_start(state.first_lsn));
         drop(state);
         if lsn > limit {
             return Ok(WalEntries::empty(&self.dir, lsn));
@@ -369,8 +371,9 @@ impl Wal {
             .take_while(|&i| state.segments[i + 1].0 - 1 <= watermark.0)
             .count();
         let doomed: Vec<Lsn> = state.segments.drain(..doomed_count).collect();
-        if let Some(first) = state.segments.first() {
-            state.first_lsn = state.first_lsn.max(*first);
+        if let Some(first) = state.segments.first().copied() {
+            state.first_lsn = state.first_lsn.max(first);
+            state.index.retire_below(first);
         }
         drop(state);
         for first in &doomed {
@@ -445,6 +448,9 @@ impl Wal {
         state.next_lsn = lsn.next();
         state.pending_first = lsn.next();
         state.durable_lsn = lsn;
+        state.index.cut_after(lsn);
+        // The kept segment's start, when the cut emptied it.
+        state.index.note(keep_first, keep_first, HEADER_LEN as u64);
         Ok(())
     }
 }
