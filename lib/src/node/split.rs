@@ -39,7 +39,7 @@ use crate::digest::StateDigest;
 use crate::item::{decode_item, decode_key, partition_hash};
 use crate::protocol::{ApiError, ErrorCode, Params};
 use crate::replica::{Direction, KeyRange, ReplicaStore as _};
-use crate::wal::{Lsn, Operation, ResumePoint, read_entries, resume_entries};
+use crate::wal::{Lsn, Operation, ResumePoint, WalEntries, resume_entries};
 
 /// The operation a coordinator sends a child's leader (cluster transport only).
 pub const LOAD_CHILD_OPERATION: &str = "DdbLoadSplitChild";
@@ -668,6 +668,17 @@ impl Node {
     }
 }
 
+fn unreadable(e: crate::wal::WalError) -> ApiError {
+    ApiError::internal(format!("reading the parent's log: {e}"))
+}
+
+/// Where a reader of the parent's log that ended without an error stopped.
+fn stopped_at(entries: &WalEntries) -> Result<ResumePoint, ApiError> {
+    entries
+        .resume_point()
+        .ok_or_else(|| ApiError::internal("reading the parent's log: no place to resume at"))
+}
+
 /// The parent's committed log, copied into the children round by round: each round reads on
 /// from where the last one stopped, never from the start of a segment again.
 struct LogCopy {
@@ -676,25 +687,29 @@ struct LogCopy {
     /// Every entry through this one is copied.
     copied: Lsn,
     /// Where the last round stopped reading.
-    resume: Option<ResumePoint>,
+    resume: ResumePoint,
 }
 
 impl LogCopy {
-    /// Starts after `copied`: finds where its successor's record begins, reading the segment
-    /// that holds it once, now, while the parent still takes writes.
+    /// Starts after `copied`: finds where its successor's record begins, from the nearest
+    /// point of the parent log's index, now, while the parent still takes writes.
     fn new(parent: &Partition, copied: Lsn, boundary: u64) -> Result<Self, ApiError> {
         let dir = parent.wal().dir().to_path_buf();
-        let mut skipped = read_entries(&dir, copied.next())
-            .map_err(|e| ApiError::internal(format!("reading the parent's log: {e}")))?
+        let near = parent
+            .wal()
+            .resume_point_near(copied.next())
+            .map_err(unreadable)?;
+        let mut skipped = resume_entries(&dir, &near)
+            .map_err(unreadable)?
             .stop_after(copied);
-        if let Some(Err(e)) = skipped.next() {
-            return Err(ApiError::internal(format!("reading the parent's log: {e}")));
+        for entry in skipped.by_ref() {
+            entry.map_err(unreadable)?;
         }
         Ok(LogCopy {
             dir,
             boundary,
             copied,
-            resume: skipped.resume_point(),
+            resume: stopped_at(&skipped)?,
         })
     }
 
@@ -709,16 +724,11 @@ impl LogCopy {
         if through <= self.copied {
             return Ok(());
         }
-        let unreadable =
-            |e: crate::wal::WalError| ApiError::internal(format!("reading the parent's log: {e}"));
-        // A round ends right after `copied`, so the resume point is always there (none: the
-        // log was empty when the copy began).
-        let entries = match &self.resume {
-            Some(point) => resume_entries(&self.dir, point),
-            None => read_entries(&self.dir, self.copied.next()),
-        };
-        // The reader checks that LSNs are dense; only an early end is left to check.
-        let mut entries = entries.map_err(unreadable)?.stop_after(through);
+        // A round ends right after `copied`, where the resume point is. The reader checks that
+        // LSNs are dense; only an early end is left to check.
+        let mut entries = resume_entries(&self.dir, &self.resume)
+            .map_err(unreadable)?
+            .stop_after(through);
         let mut next = self.copied.next();
         for entry in entries.by_ref() {
             let entry = entry.map_err(unreadable)?;
@@ -738,7 +748,7 @@ impl LogCopy {
             )));
         }
         self.copied = through;
-        self.resume = entries.resume_point();
+        self.resume = stopped_at(&entries)?;
         Ok(())
     }
 }

@@ -42,6 +42,15 @@ pub struct ResumePoint {
 }
 
 impl ResumePoint {
+    /// A point of the writer's index, in `dir`.
+    pub(crate) fn at(dir: &Path, point: SeekPoint) -> ResumePoint {
+        ResumePoint {
+            segment: dir.join(segment_file_name(point.segment_first)),
+            offset: point.offset,
+            next_lsn: point.lsn,
+        }
+    }
+
     /// The LSN the next record read from here must carry.
     #[must_use]
     pub fn next_lsn(&self) -> Lsn {

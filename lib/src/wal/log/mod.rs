@@ -11,7 +11,7 @@ use std::thread::Thread;
 use super::frame::{self, HEADER_LEN, MAX_BODY_LEN};
 use super::index::{SeekPoint, SparseIndex};
 use super::options::{AppendTicket, WalOptions, WalStats};
-use super::reader::WalEntries;
+use super::reader::{ResumePoint, WalEntries};
 use super::recovery::{self, ActiveSegment, RecoveryReport};
 use super::segment::{self, SegmentFile, segment_file_name};
 use super::{Ballot, Entry, Lsn, Operation, WalError};
@@ -322,6 +322,25 @@ impl Wal {
             return Ok(WalEntries::empty(&self.dir, lsn));
         }
         WalEntries::starting_at(&self.dir, start, lsn, Some(limit))
+    }
+
+    /// The nearest record boundary at or before `lsn` that this log's index knows, for a tail
+    /// reader ([`crate::wal::resume_entries`]) that should start near `lsn` without reading its
+    /// segment from the start: the reader yields from the boundary's LSN on. `lsn` below
+    /// [`Wal::first_lsn`] is [`WalError::BelowRetained`].
+    pub fn resume_point_near(&self, lsn: Lsn) -> Result<ResumePoint, WalError> {
+        let state = self.lock()?;
+        if lsn < state.first_lsn {
+            return Err(WalError::BelowRetained {
+                requested: lsn,
+                first: state.first_lsn,
+            });
+        }
+        let point = state
+            .index
+            .seek(lsn)
+            .unwrap_or_else(|| SeekPoint::segment_start(state.first_lsn));
+        Ok(ResumePoint::at(&self.dir, point))
     }
 
     /// Drops every entry above `lsn` (Paxos replaces an unaccepted suffix), durably, before
