@@ -373,7 +373,12 @@ fn wrong_secret_is_refused_by_the_node() {
 #[test]
 fn bench_runs_every_workload_without_errors() {
     let node = start_node();
-    for workload in ["put", "get-strong", "get-eventual", "query", "mix"] {
+    for (index, workload) in ["put", "get-strong", "get-eventual", "query", "mix"]
+        .into_iter()
+        .enumerate()
+    {
+        // Every other workload with its two clients on two event loops instead of one.
+        let client_threads = if index % 2 == 0 { "1" } else { "2" };
         let report = json_of(
             node.endpoint(),
             &[
@@ -384,6 +389,8 @@ fn bench_runs_every_workload_without_errors() {
                 "2",
                 "--concurrency",
                 "2",
+                "--client-threads",
+                client_threads,
                 "--items",
                 "200",
                 "--item-bytes",

@@ -1,7 +1,9 @@
-//! `ddbctl bench`: a closed-loop load generator. Each thread has its own client and keeps one
-//! request in flight; request bodies are written into a reused buffer and answers are not
-//! parsed (only checked), so the generator costs little next to the node.
+//! `ddbctl bench`: a closed-loop load generator. Each client has its own connection and keeps
+//! one request in flight; the connections are driven by `--client-threads` single-threaded
+//! event loops (see `engine`), request bodies are written into a reused buffer and answers are
+//! not parsed (only checked), so the generator costs little next to the node.
 
+mod engine;
 mod histogram;
 mod report;
 pub(crate) mod setup;
@@ -23,7 +25,7 @@ use crate::commands::Outcome;
 use crate::commands::connect;
 use crate::output::Progress;
 
-/// What one worker thread measured.
+/// What one client measured.
 struct WorkerResult {
     latencies: LatencyHistogram,
     errors: BTreeMap<String, u64>,
@@ -69,37 +71,51 @@ pub fn run(
     let stages_before = stages::fetch(&connection.endpoint);
     let ops = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
+    let timeout = connect::timeout(connection)?;
+    let pace = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(f64::from(args.concurrency) / rate as f64));
+    // Clients dealt round-robin to the event loops.
+    let loops = args.client_threads.min(args.concurrency) as usize;
+    let mut groups: Vec<Vec<(usize, engine::Connection)>> =
+        (0..loops).map(|_| Vec::new()).collect();
+    for (index, client) in clients.into_iter().enumerate() {
+        groups[index % loops].push((index, engine::Connection::new(client, timeout)?));
+    }
     let duration = Duration::from_secs(args.duration);
     let started = Instant::now();
     let deadline = started + duration;
     let results: Vec<WorkerResult> = std::thread::scope(|scope| {
-        let workers: Vec<_> = clients
+        let event_loops: Vec<_> = groups
             .into_iter()
-            .enumerate()
-            .map(|(index, client)| {
-                let mut seeds = SplitMix64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9));
-                let builder = RequestBuilder::new(
-                    args.workload,
-                    &args.table,
-                    args.items,
-                    args.item_bytes,
-                    seeds.next(),
-                )
-                .with_zipf(zipf.clone());
-                let (ops, errors) = (&ops, &errors);
-                let pace = args
-                    .rate
-                    .map(|rate| Duration::from_secs_f64(f64::from(args.concurrency) / rate as f64));
-                scope.spawn(move || worker(&client, builder, deadline, pace, ops, errors))
+            .map(|group| {
+                let (ops, errors, zipf) = (&ops, &errors, &zipf);
+                scope.spawn(move || {
+                    let clients = group.into_iter().map(|(index, connection)| {
+                        let mut seeds = SplitMix64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9));
+                        let builder = RequestBuilder::new(
+                            args.workload,
+                            &args.table,
+                            args.items,
+                            args.item_bytes,
+                            seeds.next(),
+                        )
+                        .with_zipf(zipf.clone());
+                        client_loop(connection, builder, deadline, pace, ops, errors)
+                    });
+                    run_event_loop(clients)
+                })
             })
             .collect();
         show_progress(started, deadline, &ops, &errors);
-        workers
+        event_loops
             .into_iter()
-            .map(|w| {
-                w.join().unwrap_or_else(|_| WorkerResult {
-                    latencies: LatencyHistogram::new(),
-                    errors: BTreeMap::from([("WorkerPanicked".to_owned(), 1)]),
+            .flat_map(|event_loop| {
+                event_loop.join().unwrap_or_else(|_| {
+                    vec![WorkerResult {
+                        latencies: LatencyHistogram::new(),
+                        errors: BTreeMap::from([("ClientLoopPanicked".to_owned(), 1)]),
+                    }]
                 })
             })
             .collect()
@@ -141,10 +157,26 @@ pub fn run(
     })
 }
 
-/// The request loop of one thread: build, send, time, count, until the deadline; with `pace`,
+/// Runs `clients` to completion on a single-threaded runtime of this thread.
+fn run_event_loop(
+    clients: impl Iterator<Item = impl std::future::Future<Output = WorkerResult>>,
+) -> Vec<WorkerResult> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(futures_util::future::join_all(clients)),
+        Err(error) => vec![WorkerResult {
+            latencies: LatencyHistogram::new(),
+            errors: BTreeMap::from([(format!("ClientLoopNotStarted: {error}"), 1)]),
+        }],
+    }
+}
+
+/// The request loop of one client: build, send, time, count, until the deadline; with `pace`,
 /// one request per `pace` at most.
-fn worker(
-    client: &Client,
+async fn client_loop(
+    mut connection: engine::Connection,
     mut builder: RequestBuilder,
     deadline: Instant,
     pace: Option<Duration>,
@@ -158,7 +190,7 @@ fn worker(
         if let Some(pace) = pace {
             let now = Instant::now();
             if next_at > now {
-                std::thread::sleep(next_at - now);
+                tokio::time::sleep(next_at - now).await;
             }
             // Behind schedule: start from now rather than burst to catch up.
             next_at = next_at.max(now) + pace;
@@ -169,11 +201,11 @@ fn worker(
         }
         let request = builder.next_request();
         let expects_item = request.expects_item;
-        let outcome = client.call_raw(request.operation, request.body);
+        let outcome = connection.call(request.operation, request.body).await;
         let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let failure = match outcome {
             // `{}`: GetItem found nothing, so the preload or the read is wrong.
-            Ok(answer) if expects_item && answer.len() <= 2 => Some("ItemNotFound"),
+            Ok(answer_len) if expects_item && answer_len <= 2 => Some("ItemNotFound"),
             Ok(_) => None,
             Err(error) => {
                 *by_code.entry(error.label().to_owned()).or_default() += 1;

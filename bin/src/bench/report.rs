@@ -61,7 +61,7 @@ impl BenchReport {
     pub fn summary(&self) -> String {
         let ms = |us: f64| us / 1000.0;
         format!(
-            "bench {}: {} ops in {:.1} s = {:.0} ops/s with {} threads; p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; {} errors",
+            "bench {}: {} ops in {:.1} s = {:.0} ops/s with {} clients; p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; {} errors",
             self.workload,
             self.ops,
             self.elapsed_s,
@@ -81,7 +81,7 @@ impl BenchReport {
         emit(format, self, |r| {
             let ms = |us: f64| format!("{:.2}", us / 1000.0);
             let mut t = table(&[
-                "workload", "threads", "seconds", "ops", "ops/s", "errors", "p50 ms", "p99 ms",
+                "workload", "clients", "seconds", "ops", "ops/s", "errors", "p50 ms", "p99 ms",
                 "p99.9 ms", "max ms",
             ]);
             t.add_row(vec![

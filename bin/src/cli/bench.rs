@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 /// Generate load against a node and report throughput and latency percentiles.
 ///
 /// The table (default `ddb-bench`) is created if missing (PAY_PER_REQUEST, HASH pk S, RANGE sk
-/// N). Read workloads first write --items items into it, ten per partition key. Every thread
-/// has its own client and keeps one request in flight. Exit status 1 if any request failed.
+/// N). Read workloads first write --items items into it, ten per partition key. Every client
+/// has its own connection and keeps one request in flight. Exit status 1 if any request failed.
 ///
 /// Example: ddbctl bench --workload put --concurrency 32 --duration 10
 ///
@@ -18,11 +18,18 @@ pub struct BenchArgs {
     /// Example: --workload mix
     #[arg(long, value_enum, default_value_t = Workload::Put)]
     pub workload: Workload,
-    /// Client threads, each with its own connection and one request in flight.
+    /// Clients, each with its own connection and one request in flight.
     ///
     /// Example: --concurrency 32
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
+    /// Threads driving the clients, each an event loop serving its share of the connections.
+    /// One thread sends well over 10,000 requests/s; add more only when the generator itself
+    /// saturates a core (it then shows as a client-side latency the node's stages do not).
+    ///
+    /// Example: --client-threads 2
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub client_threads: u32,
     /// How long to run, in seconds (at most 3600).
     ///
     /// Example: --duration 30
@@ -43,15 +50,15 @@ pub struct BenchArgs {
     /// Example: --table bench-1
     #[arg(long, default_value = "ddb-bench")]
     pub table: String,
-    /// Spread the client threads over these endpoints (thread i uses endpoint i mod N), e.g.
+    /// Spread the clients over these endpoints (client i uses endpoint i mod N), e.g.
     /// every node of a cluster; default: only --endpoint.
     ///
     /// Example: --spread http://127.0.0.1:8000,http://127.0.0.1:8001,http://127.0.0.1:8002
     #[arg(long, value_delimiter = ',')]
     pub spread: Vec<String>,
-    /// Hold the total request rate to this many per second (spread evenly over the threads)
+    /// Hold the total request rate to this many per second (spread evenly over the clients)
     /// instead of sending as fast as answers come back: for measuring at a fixed fraction of
-    /// the maximum rate. A thread that falls behind its schedule sends at once, without
+    /// the maximum rate. A client that falls behind its schedule sends at once, without
     /// bursting to catch up.
     ///
     /// Example: --rate 2000
@@ -60,7 +67,7 @@ pub struct BenchArgs {
     /// Pick keys from a Zipf distribution with this exponent instead of uniformly: the item of
     /// rank r is chosen in proportion to 1/r^S, so a few items (and the partitions holding them)
     /// take most of the traffic, as real traffic does. Ranks are shuffled over the key space
-    /// (the same way in every thread and run), so the hot items land in random partitions.
+    /// (the same way in every client and run), so the hot items land in random partitions.
     ///
     /// Example: --zipf 1.1
     #[arg(long, value_parser = parse_zipf)]

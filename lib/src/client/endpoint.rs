@@ -56,6 +56,16 @@ impl Endpoint {
             tls: scheme == "https",
         })
     }
+
+    /// `host:port` to connect to: the `Host` header, with the scheme's default port when the
+    /// endpoint names none.
+    #[must_use]
+    pub fn connect_to(&self) -> String {
+        match self.host_header.rsplit_once(':') {
+            Some((_, port)) if !port.contains(']') => self.host_header.clone(),
+            _ => format!("{}:{}", self.host_header, if self.tls { 443 } else { 80 }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +83,19 @@ mod tests {
         assert_eq!(e.host_header, "[::1]:9000");
         let e = Endpoint::parse("http://[::1]").unwrap();
         assert_eq!(e.host_header, "[::1]");
+    }
+
+    #[test]
+    fn connect_to_always_names_a_port() {
+        let at = |endpoint: &str| Endpoint::parse(endpoint).unwrap().connect_to();
+        assert_eq!(at("http://127.0.0.1:8000"), "127.0.0.1:8000");
+        assert_eq!(at("http://localhost"), "localhost:80");
+        assert_eq!(
+            at("https://dynamodb.eu-west-1.amazonaws.com"),
+            "dynamodb.eu-west-1.amazonaws.com:443"
+        );
+        assert_eq!(at("http://[::1]"), "[::1]:80");
+        assert_eq!(at("http://[::1]:9000"), "[::1]:9000");
     }
 
     #[test]

@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use credentials::{ClientCredentials, CredentialFlags, DEFAULT_REGION, MissingCredentials};
 pub use endpoint::Endpoint;
 pub use error::ClientError;
+pub use response::{error_from_body, verify_crc32};
 
 use crate::sigv4::{Credential, RequestParts, Signer};
 
@@ -136,27 +137,8 @@ impl Client {
     /// load generator, and want to skip building and parsing JSON values.
     pub fn call_raw(&self, operation: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
         let target = format!("{TARGET_PREFIX}{operation}");
-        let headers = [
-            ("host", self.endpoint.host_header.as_str()),
-            ("content-type", CONTENT_TYPE),
-            ("x-amz-target", target.as_str()),
-        ];
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let signature = self
-            .signer
-            .sign(
-                &RequestParts {
-                    method: "POST",
-                    path: "/",
-                    query: "",
-                    headers: &headers,
-                    body,
-                },
-                now,
-            )
-            .map_err(|e| ClientError::Protocol(format!("cannot sign request: {e}")))?;
+        let headers = self.headers(&target);
+        let signature = self.sign(&headers, body)?;
         let mut request = self.agent.post(&self.endpoint.url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -183,6 +165,62 @@ impl Client {
         } else {
             Err(response::error_from_body(status, &bytes))
         }
+    }
+
+    /// Writes to `out` (cleared first) the whole HTTP/1.1 request [`Client::call_raw`] would
+    /// send for `operation` and `body`, signed, for a caller that drives its own connections
+    /// (the load generator keeps many on one thread). The answer is the caller's to read and
+    /// check: [`verify_crc32`], then [`error_from_body`] unless the status is 2xx.
+    pub fn encode_request(
+        &self,
+        operation: &str,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        use std::io::Write as _;
+        let target = format!("{TARGET_PREFIX}{operation}");
+        let headers = self.headers(&target);
+        let signature = self.sign(&headers, body)?;
+        out.clear();
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "POST / HTTP/1.1\r\n");
+        for (name, value) in headers.into_iter().chain(signature.to_pairs()) {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
+        out.extend_from_slice(body);
+        Ok(())
+    }
+
+    /// The headers every request signs.
+    fn headers<'a>(&'a self, target: &'a str) -> [(&'static str, &'a str); 3] {
+        [
+            ("host", self.endpoint.host_header.as_str()),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-target", target),
+        ]
+    }
+
+    fn sign(
+        &self,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<crate::sigv4::SignatureHeaders, ClientError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.signer
+            .sign(
+                &RequestParts {
+                    method: "POST",
+                    path: "/",
+                    query: "",
+                    headers,
+                    body,
+                },
+                now,
+            )
+            .map_err(|e| ClientError::Protocol(format!("cannot sign request: {e}")))
     }
 
     fn map_error(&self, error: ureq::Error) -> ClientError {
