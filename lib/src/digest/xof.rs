@@ -6,13 +6,13 @@
 //! CPUs with AVX-512; with AVX2 or less it compresses them one after another, and on such a
 //! machine the XOF was about 80% of hashing a 1 KB item (docs/benchmarks.md).
 //!
-//! On x86-64 with AVX2 this module computes eight output blocks side by side, one per 32-bit
-//! lane: the state is held transposed (vector `i` is word `i` of eight blocks), the message
-//! words and all but the counter are the same in every lane, and the results are transposed
-//! back into byte order. The AVX2 instructions are reached through `pulp`'s safe wrappers (the
-//! workspace forbids unsafe code); where AVX2 is absent, blake3's own `xof_many` runs. Both are
-//! bit for bit the blake3 XOF: the tests compare them for every block length and flag set the
-//! element hashes use.
+//! On x86-64 with AVX2 but without AVX-512 this module computes eight output blocks side by
+//! side, one per 32-bit lane: the state is held transposed (vector `i` is word `i` of eight
+//! blocks), the message words and all but the counter are the same in every lane, and the
+//! results are transposed back into byte order. The AVX2 instructions are reached through
+//! `pulp`'s safe wrappers (the workspace forbids unsafe code); elsewhere blake3's own
+//! `xof_many` runs. Both are bit for bit the blake3 XOF: the tests compare them for every block
+//! length and flag set the element hashes use.
 
 use blake3::platform::Platform;
 
@@ -30,11 +30,21 @@ pub(super) struct RootNode {
 /// Writes the first [`DIGEST_BYTES`] of `root`'s XOF to `out`.
 pub(super) fn root_output(platform: &Platform, root: &RootNode, out: &mut [u8; DIGEST_BYTES]) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = pulp::x86::V3::try_new() {
+    if !blake3_has_wide_xof()
+        && let Some(simd) = pulp::x86::V3::try_new()
+    {
         avx2::root_output(simd, root, out);
         return;
     }
     platform.xof_many(&root.cv, &root.block, root.block_len, 0, root.flags, out);
+}
+
+/// Whether blake3 computes XOF blocks sixteen at a time on this CPU (its AVX-512 kernel needs
+/// AVX-512F and VL), which beats eight lanes of AVX2.
+#[cfg(target_arch = "x86_64")]
+fn blake3_has_wide_xof() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
 }
 
 /// blake3's initialisation vector and message schedule (from the blake3 specification).
