@@ -500,8 +500,10 @@ async fn scan_at_rest(
                 Err(_) => unanswered = true,
             },
             // The node answered, but its scan failed: its store could not read its own items
-            // (a damaged block), which is a fault at rest on that copy.
-            Err(reason) if reason.contains(": HTTP 5") => {
+            // (a damaged block), which is a fault at rest on that copy. Any other refusal — a
+            // 503 for a replica that closed meanwhile (a split's parent retired between the
+            // listing and the scan) or is not open yet — proves nothing either way.
+            Err(reason) if scan_failed_at_rest(&reason) => {
                 tracing::warn!(partition = partition_id, node = copy.node_id, %reason, "full scan failed");
                 odd.push(format!("node {}", copy.node_id));
             }
@@ -526,6 +528,12 @@ async fn scan_at_rest(
         at_ms: now_ms(),
         bytes,
     }
+}
+
+/// Whether a full scan's error says the copy could not read its own items (the node's 500),
+/// as opposed to a copy that was not there to scan.
+fn scan_failed_at_rest(reason: &str) -> bool {
+    reason.contains(": HTTP 500:")
 }
 
 async fn internal(
@@ -969,6 +977,22 @@ mod tests {
             lsn,
             odd: odd.iter().map(|s| (*s).to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn only_a_scan_that_failed_on_the_node_is_a_fault_at_rest() {
+        let url = "http://127.0.0.1:1/internal/partitions/2/full-scan?bytes_per_sec=1";
+        assert!(scan_failed_at_rest(&format!(
+            "{url}: HTTP 500: full scan: storage engine: FjallError: Storage(ChecksumMismatch)"
+        )));
+        // A replica retired or closed between the listing and the scan, or not open yet.
+        assert!(!scan_failed_at_rest(&format!(
+            "{url}: HTTP 503: Partition is not open"
+        )));
+        assert!(!scan_failed_at_rest(&format!(
+            "{url}: HTTP 404: no such partition"
+        )));
+        assert!(!scan_failed_at_rest(&format!("{url}: connection refused")));
     }
 
     #[test]
