@@ -53,13 +53,35 @@ const IV: [u32; 4] = [0x6A09_E667, 0xBB67_AE85, 0x3C6E_F372, 0xA54F_F53A];
 #[cfg(target_arch = "x86_64")]
 const MESSAGE_PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 
+/// Which message word each of a round's sixteen reads takes: round `r` reads the block permuted
+/// `r` times, so `SCHEDULE[r][i] = SCHEDULE[r - 1][MESSAGE_PERMUTATION[i]]`.
+#[cfg(target_arch = "x86_64")]
+const SCHEDULE: [[usize; 16]; 7] = {
+    let mut schedule = [[0; 16]; 7];
+    let mut i = 0;
+    while i < 16 {
+        schedule[0][i] = i;
+        i += 1;
+    }
+    let mut round = 1;
+    while round < 7 {
+        let mut i = 0;
+        while i < 16 {
+            schedule[round][i] = schedule[round - 1][MESSAGE_PERMUTATION[i]];
+            i += 1;
+        }
+        round += 1;
+    }
+    schedule
+};
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use core::arch::x86_64::__m256i;
 
     use pulp::x86::V3;
 
-    use super::{DIGEST_BYTES, IV, MESSAGE_PERMUTATION, RootNode};
+    use super::{DIGEST_BYTES, IV, RootNode, SCHEDULE};
 
     /// Output blocks computed side by side: one per 32-bit lane of a 256-bit register.
     const LANES: usize = 8;
@@ -106,46 +128,51 @@ mod avx2 {
             1u8, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10,
             11, 8, 13, 14, 15, 12,
         ]);
-        let mut message = [splat(simd, 0); 16];
-        for (word, bytes) in message.iter_mut().zip(root.block.chunks_exact(4)) {
-            *word = splat(
+        let message: [__m256i; 16] = core::array::from_fn(|i| {
+            let bytes = &root.block[i * 4..i * 4 + 4];
+            splat(
                 simd,
                 u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
-            );
-        }
+            )
+        });
         let cv = root.cv.map(|word| splat(simd, word));
+        let g = |s: &mut [__m256i; 16], [a, b, c, d]: [usize; 4], mx, my| {
+            quarter_round(simd, s, [a, b, c, d], mx, my, rot16, rot8);
+        };
+
+        // Every output block starts from the same state but for the counter (word 12), and
+        // the first round's columns 1..4 never read word 12: compute them once for all blocks.
+        let mut start = [splat(simd, 0); 16];
+        start[..8].copy_from_slice(&cv);
+        for (slot, word) in start[8..12].iter_mut().zip(IV) {
+            *slot = splat(simd, word);
+        }
+        start[13] = splat(simd, 0); // the counter's high word: 32 blocks never carry into it
+        start[14] = splat(simd, u32::from(root.block_len));
+        start[15] = splat(simd, u32::from(root.flags));
+        g(&mut start, [1, 5, 9, 13], message[2], message[3]);
+        g(&mut start, [2, 6, 10, 14], message[4], message[5]);
+        g(&mut start, [3, 7, 11, 15], message[6], message[7]);
 
         for (group, out) in out.chunks_exact_mut(LANES * BLOCK_BYTES).enumerate() {
             let first = (group * LANES) as u32;
-            let mut s = [splat(simd, 0); 16];
-            s[..8].copy_from_slice(&cv);
-            for (slot, word) in s[8..12].iter_mut().zip(IV) {
-                *slot = splat(simd, word);
-            }
-            // The counter's low word differs per lane; its high word is 0 (32 blocks).
+            let mut s = start;
+            // The counter's low word differs per lane.
             s[12] = pulp::cast(core::array::from_fn::<u32, LANES, _>(|lane| {
                 first + lane as u32
             }));
-            s[13] = splat(simd, 0);
-            s[14] = splat(simd, u32::from(root.block_len));
-            s[15] = splat(simd, u32::from(root.flags));
-
-            let mut m = message;
-            for round in 0..7 {
-                let g = |s: &mut [__m256i; 16], [a, b, c, d]: [usize; 4], mx, my| {
-                    quarter_round(simd, s, [a, b, c, d], mx, my, rot16, rot8);
-                };
-                g(&mut s, [0, 4, 8, 12], m[0], m[1]);
-                g(&mut s, [1, 5, 9, 13], m[2], m[3]);
-                g(&mut s, [2, 6, 10, 14], m[4], m[5]);
-                g(&mut s, [3, 7, 11, 15], m[6], m[7]);
-                g(&mut s, [0, 5, 10, 15], m[8], m[9]);
-                g(&mut s, [1, 6, 11, 12], m[10], m[11]);
-                g(&mut s, [2, 7, 8, 13], m[12], m[13]);
-                g(&mut s, [3, 4, 9, 14], m[14], m[15]);
-                if round < 6 {
-                    m = MESSAGE_PERMUTATION.map(|from| m[from]);
+            for (round, m) in SCHEDULE.iter().enumerate() {
+                let m = |i: usize| message[m[i]];
+                g(&mut s, [0, 4, 8, 12], m(0), m(1));
+                if round > 0 {
+                    g(&mut s, [1, 5, 9, 13], m(2), m(3));
+                    g(&mut s, [2, 6, 10, 14], m(4), m(5));
+                    g(&mut s, [3, 7, 11, 15], m(6), m(7));
                 }
+                g(&mut s, [0, 5, 10, 15], m(8), m(9));
+                g(&mut s, [1, 6, 11, 12], m(10), m(11));
+                g(&mut s, [2, 7, 8, 13], m(12), m(13));
+                g(&mut s, [3, 4, 9, 14], m(14), m(15));
             }
 
             // Output words 0..8 are s[i] ^ s[i + 8]; words 8..16 are s[i + 8] ^ cv[i].
