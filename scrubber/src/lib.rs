@@ -74,11 +74,7 @@ pub async fn run(
             .with_context(|| format!("reading {}", status_path.display()))?,
         Err(_) => Status::default(),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
+    let agent = internal_agent();
     let shared = Arc::new(Shared {
         status: Mutex::new(status),
         wake: Notify::new(),
@@ -503,7 +499,7 @@ async fn scan_at_rest(
             // (a damaged block), which is a fault at rest on that copy. Any other refusal — a
             // 503 for a replica that closed meanwhile (a split's parent retired between the
             // listing and the scan) or is not open yet — proves nothing either way.
-            Err(reason) if scan_failed_at_rest(&reason) => {
+            Err(reason) if reason.status == Some(500) => {
                 tracing::warn!(partition = partition_id, node = copy.node_id, %reason, "full scan failed");
                 odd.push(format!("node {}", copy.node_id));
             }
@@ -530,10 +526,39 @@ async fn scan_at_rest(
     }
 }
 
-/// Whether a full scan's error says the copy could not read its own items (the node's 500),
-/// as opposed to a copy that was not there to scan.
-fn scan_failed_at_rest(reason: &str) -> bool {
-    reason.contains(": HTTP 500:")
+/// The agent every internal-API call goes through: a status other than 200 is an answer to
+/// read (see [`CallError`]), not a transport error.
+fn internal_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into()
+}
+
+/// Why an internal-API call brought back no body to use.
+#[derive(Debug)]
+struct CallError {
+    /// The node's HTTP status, when it answered with one other than 200; `None` when there was
+    /// no answer (refused, timed out, cut off).
+    status: Option<u16>,
+    /// The URL and what went wrong: the node's message, or the transport's.
+    message: String,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl CallError {
+    fn transport(message: String) -> Self {
+        CallError {
+            status: None,
+            message,
+        }
+    }
 }
 
 async fn internal(
@@ -542,7 +567,7 @@ async fn internal(
     token: &str,
     method: &'static str,
     path: &str,
-) -> Result<String, String> {
+) -> Result<String, CallError> {
     let (agent, node, token, path) = (
         agent.clone(),
         node.to_string(),
@@ -551,7 +576,7 @@ async fn internal(
     );
     tokio::task::spawn_blocking(move || call(&agent, &node, &token, method, &path))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| CallError::transport(e.to_string()))?
 }
 
 /// One internal-API request, blocking.
@@ -561,7 +586,7 @@ fn call(
     token: &str,
     method: &str,
     path: &str,
-) -> Result<String, String> {
+) -> Result<String, CallError> {
     let base = node.trim_end_matches('/');
     let url = if base.contains("://") {
         format!("{base}{path}")
@@ -579,18 +604,21 @@ fn call(
             .header(ddb::server::INTERNAL_TOKEN_HEADER, token)
             .call()
     };
-    let answer = request.map_err(|e| format!("{url}: {e}"))?;
+    let answer = request.map_err(|e| CallError::transport(format!("{url}: {e}")))?;
     let code = answer.status().as_u16();
     let body = answer
         .into_body()
         .into_with_config()
         .limit(64 * 1024 * 1024)
         .read_to_string()
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| CallError::transport(format!("{url}: {e}")))?;
     if code == 200 {
         Ok(body)
     } else {
-        Err(format!("{url}: HTTP {code}: {}", body.trim()))
+        Err(CallError {
+            status: Some(code),
+            message: format!("{url}: HTTP {code}: {}", body.trim()),
+        })
     }
 }
 
@@ -648,7 +676,7 @@ fn localise<'a>(
                     Ok(body) => body,
                     Err(e) => {
                         done = true;
-                        return Some(Err(e));
+                        return Some(Err(e.to_string()));
                     }
                 };
                 let next: Vec<(String, String)> = match serde_json::from_str(&body) {
@@ -799,6 +827,7 @@ async fn repair(shared: &Shared, only: Option<u64>) -> Vec<Repair> {
                     );
                     internal(agent, address, token, "POST", &path)
                         .await
+                        .map_err(|e| e.to_string())
                         .and_then(|body| serde_json::from_str(&body).map_err(|e| e.to_string()))
                 }
             };
@@ -980,19 +1009,37 @@ mod tests {
     }
 
     #[test]
-    fn only_a_scan_that_failed_on_the_node_is_a_fault_at_rest() {
-        let url = "http://127.0.0.1:1/internal/partitions/2/full-scan?bytes_per_sec=1";
-        assert!(scan_failed_at_rest(&format!(
-            "{url}: HTTP 500: full scan: storage engine: FjallError: Storage(ChecksumMismatch)"
-        )));
-        // A replica retired or closed between the listing and the scan, or not open yet.
-        assert!(!scan_failed_at_rest(&format!(
-            "{url}: HTTP 503: Partition is not open"
-        )));
-        assert!(!scan_failed_at_rest(&format!(
-            "{url}: HTTP 404: no such partition"
-        )));
-        assert!(!scan_failed_at_rest(&format!("{url}: connection refused")));
+    fn a_call_reports_the_node_s_status_apart_from_a_missing_answer() {
+        // A node that answers two requests: a scan that failed (500), a replica not open (503).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let node = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            for (status, body) in [
+                ("500 Internal Server Error", "full scan: checksum mismatch"),
+                ("503 Service Unavailable", "Partition is not open"),
+            ] {
+                let (mut socket, _) = listener.accept().unwrap();
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).unwrap();
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let agent = internal_agent();
+        let path = "/internal/partitions/2/full-scan";
+        let failed = call(&agent, &node, "token", "POST", path).unwrap_err();
+        assert_eq!(failed.status, Some(500), "{failed}");
+        assert!(failed.to_string().contains("checksum mismatch"), "{failed}");
+        let closed = call(&agent, &node, "token", "POST", path).unwrap_err();
+        assert_eq!(closed.status, Some(503), "{closed}");
+        server.join().unwrap();
+        // Nobody listens any more: no answer, no status.
+        let gone = call(&agent, &node, "token", "POST", path).unwrap_err();
+        assert_eq!(gone.status, None, "{gone}");
     }
 
     #[test]
