@@ -71,7 +71,7 @@ pub fn resume_entries(dir: &Path, point: &ResumePoint) -> Result<WalEntries, Wal
         resume: None,
         done: false,
     };
-    entries.current = Some(entries.open_segment(&point.segment, point.offset)?);
+    entries.current = Some(entries.open_segment(&point.segment, false, point.offset)?);
     Ok(entries)
 }
 
@@ -151,7 +151,7 @@ impl WalEntries {
             done: false,
         };
         let path = dir.join(segment_file_name(start.segment_first));
-        entries.current = Some(entries.open_segment_at(&path, true, start.offset)?);
+        entries.current = Some(entries.open_segment(&path, true, start.offset)?);
         entries.next_lsn = start.lsn;
         Ok(entries)
     }
@@ -179,15 +179,9 @@ impl WalEntries {
         })
     }
 
-    /// Opens a segment and positions it at `offset` (0: check the header first and start after
-    /// it).
-    fn open_segment(&self, path: &Path, offset: u64) -> Result<OpenSegment, WalError> {
-        self.open_segment_at(path, offset == 0, offset.max(HEADER_LEN as u64))
-    }
-
     /// Opens a segment, checks its header if asked (it must start at `next_lsn`), and positions
-    /// it at `offset` (at least the header's length).
-    fn open_segment_at(
+    /// it at `offset`, a record boundary (`HEADER_LEN` for its first record).
+    fn open_segment(
         &self,
         path: &Path,
         check_header: bool,
@@ -261,7 +255,7 @@ impl WalEntries {
                         // The writer is creating this segment; its header is not complete yet.
                         return Ok(None);
                     }
-                    self.current = Some(self.open_segment(&successor, 0)?);
+                    self.current = Some(self.open_segment(&successor, true, HEADER_LEN as u64)?);
                 }
                 Step::CleanEnd if self.limit.is_some() => {
                     return Err(WalError::Corruption {
@@ -281,9 +275,9 @@ impl WalEntries {
                         // A successor exists, so this segment was complete (and cut to its last
                         // record) before it was created: read once more in case we raced with a
                         // write, or read the preallocated zeros the writer has since cut off.
-                        let mut reopened = self.open_segment(&path, offset)?;
+                        let mut reopened = self.open_segment(&path, false, offset)?;
                         if let Step::Entry(..) | Step::CleanEnd = read_record(&mut reopened)? {
-                            let reopened = self.open_segment(&path, offset)?;
+                            let reopened = self.open_segment(&path, false, offset)?;
                             self.current = Some(reopened);
                             continue;
                         }

@@ -305,18 +305,8 @@ impl Wal {
         lsn: Lsn,
     ) -> Result<impl Iterator<Item = Result<Entry, WalError>> + use<>, WalError> {
         let state = self.lock()?;
-        if lsn < state.first_lsn {
-            return Err(WalError::BelowRetained {
-                requested: lsn,
-                first: state.first_lsn,
-            });
-        }
+        let start = seek_point(&state, lsn)?;
         let limit = state.durable_lsn;
-        // Every retained segment has a point at its start, so there is one at or below `lsn`.
-        let start = state
-            .index
-            .seek(lsn)
-            .unwrap_or_else(|| SeekPoint::segment_start(state.first_lsn));
         drop(state);
         if lsn > limit {
             return Ok(WalEntries::empty(&self.dir, lsn));
@@ -329,17 +319,7 @@ impl Wal {
     /// segment from the start: the reader yields from the boundary's LSN on. `lsn` below
     /// [`Wal::first_lsn`] is [`WalError::BelowRetained`].
     pub fn resume_point_near(&self, lsn: Lsn) -> Result<ResumePoint, WalError> {
-        let state = self.lock()?;
-        if lsn < state.first_lsn {
-            return Err(WalError::BelowRetained {
-                requested: lsn,
-                first: state.first_lsn,
-            });
-        }
-        let point = state
-            .index
-            .seek(lsn)
-            .unwrap_or_else(|| SeekPoint::segment_start(state.first_lsn));
+        let point = seek_point(&*self.lock()?, lsn)?;
         Ok(ResumePoint::at(&self.dir, point))
     }
 
@@ -472,6 +452,22 @@ impl Wal {
         state.index.note(keep_first, keep_first, HEADER_LEN as u64);
         Ok(())
     }
+}
+
+/// The index's nearest record boundary at or before `lsn`; `lsn` below the first retained LSN
+/// is [`WalError::BelowRetained`].
+fn seek_point(state: &State, lsn: Lsn) -> Result<SeekPoint, WalError> {
+    if lsn < state.first_lsn {
+        return Err(WalError::BelowRetained {
+            requested: lsn,
+            first: state.first_lsn,
+        });
+    }
+    // Every retained segment has a point at its start, so there is one at or below `lsn`.
+    Ok(state
+        .index
+        .seek(lsn)
+        .unwrap_or_else(|| SeekPoint::segment_start(state.first_lsn)))
 }
 
 fn encode_record(entry: &Entry, out: &mut Vec<u8>) -> Result<(), WalError> {
