@@ -35,14 +35,13 @@ pub(super) struct Connection {
 impl Connection {
     /// A connection to `client`'s endpoint (plain http), not yet open.
     pub fn new(signer: Client, timeout: Duration) -> anyhow::Result<Self> {
-        let endpoint = ddb::client::Endpoint::parse(signer.endpoint())?;
         anyhow::ensure!(
-            !endpoint.tls,
+            !signer.parsed_endpoint().tls,
             "ddbctl bench speaks plain http only; {} is https",
             signer.endpoint()
         );
         Ok(Connection {
-            address: endpoint.connect_to(),
+            address: signer.parsed_endpoint().connect_to(),
             endpoint: signer.endpoint().to_owned(),
             signer,
             timeout,

@@ -120,6 +120,12 @@ impl Client {
         &self.endpoint_text
     }
 
+    /// The endpoint as parsed: where to connect, whether with TLS, the `Host` it signs.
+    #[must_use]
+    pub fn parsed_endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// Calls `operation` (e.g. `PutItem`) with `body` and returns the parsed answer.
     pub fn call(
         &self,
