@@ -279,7 +279,47 @@ impl Model for ReplicationModel {
         }
     }
 
+    /// An action the replica declines (a proposal refused, a read not yet servable) leaves the
+    /// state as it was instead of returning `None`: the random-walk checker records the index of
+    /// a declined action in the walk's path as though it had been taken, so a path holding one
+    /// cannot be replayed when a discovery is reported.
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        Some(self.take(last, action).unwrap_or_else(|| last.clone()))
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        state.network.len() <= self.max_in_flight
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("linearizable", |_, state: &State| {
+                state.history.serialized_history().is_some()
+            }),
+            Property::always("one value per LSN", |_, state: &State| !state.conflict),
+            Property::always("log replicas never apply", |_, state: &State| {
+                !state.log_replica_applied
+            }),
+            Property::always(
+                "a store never gets ahead of its own log",
+                |_, state: &State| {
+                    state.replicas.values().all(|replica| {
+                        let applied = replica.applied();
+                        let disk = &replica.disk().entries;
+                        applied.len() <= disk.len() && applied == &disk[..applied.len()]
+                    })
+                },
+            ),
+            Property::sometimes("a write is acknowledged", |_, state: &State| {
+                state.history.len() > 0 && state.pending.is_empty() && state.writes_started > 0
+            }),
+        ]
+    }
+}
+
+impl ReplicationModel {
+    /// The state after `action`, or `None` when the replica declines it.
+    fn take(&self, last: &State, action: Action) -> Option<State> {
         let mut state = last.clone();
         let now = state.now_ms;
         match action {
@@ -378,35 +418,6 @@ impl Model for ReplicationModel {
         }
         state.observe(self);
         Some(state)
-    }
-
-    fn within_boundary(&self, state: &State) -> bool {
-        state.network.len() <= self.max_in_flight
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        vec![
-            Property::always("linearizable", |_, state: &State| {
-                state.history.serialized_history().is_some()
-            }),
-            Property::always("one value per LSN", |_, state: &State| !state.conflict),
-            Property::always("log replicas never apply", |_, state: &State| {
-                !state.log_replica_applied
-            }),
-            Property::always(
-                "a store never gets ahead of its own log",
-                |_, state: &State| {
-                    state.replicas.values().all(|replica| {
-                        let applied = replica.applied();
-                        let disk = &replica.disk().entries;
-                        applied.len() <= disk.len() && applied == &disk[..applied.len()]
-                    })
-                },
-            ),
-            Property::sometimes("a write is acknowledged", |_, state: &State| {
-                state.history.len() > 0 && state.pending.is_empty() && state.writes_started > 0
-            }),
-        ]
     }
 }
 
