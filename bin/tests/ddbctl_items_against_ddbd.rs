@@ -379,24 +379,47 @@ fn bench_runs_every_workload_without_errors() {
     {
         // Every other workload with its two clients on two event loops instead of one.
         let client_threads = if index % 2 == 0 { "1" } else { "2" };
-        let report = json_of(
-            node.endpoint(),
-            &[
-                "bench",
-                "--workload",
-                workload,
-                "--duration",
-                "2",
-                "--concurrency",
-                "2",
-                "--client-threads",
-                client_threads,
-                "--items",
-                "200",
-                "--item-bytes",
-                "64",
-            ],
-        );
+        let data_dir = node.data_dir().display().to_string();
+        let mut args = vec![
+            "bench",
+            "--workload",
+            workload,
+            "--duration",
+            "2",
+            "--concurrency",
+            "2",
+            "--client-threads",
+            client_threads,
+            "--items",
+            "200",
+            "--item-bytes",
+            "64",
+        ];
+        if workload == "put" {
+            // The disk's raw sync rate around the run, probed in the node's data directory.
+            args.extend(["--sync-baseline", data_dir.as_str()]);
+        }
+        let report = json_of(node.endpoint(), &args);
+        let baseline = &report["disk_sync_baseline"];
+        if workload == "put" {
+            for when in ["before", "after"] {
+                assert!(baseline[when]["syncs"].as_u64().unwrap() > 0, "{report}");
+                assert!(
+                    baseline[when]["per_sec"].as_f64().unwrap() > 0.0,
+                    "{report}"
+                );
+            }
+            let ratio = baseline["ops_per_raw_sync"].as_f64().unwrap();
+            assert!(ratio > 0.0, "{report}");
+            let probes: Vec<_> = std::fs::read_dir(node.data_dir())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains("sync-probe"))
+                .collect();
+            assert!(probes.is_empty(), "probe left behind: {probes:?}");
+        } else {
+            assert!(baseline.is_null(), "{report}");
+        }
         assert_eq!(report["workload"], workload);
         assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
         assert_eq!(report["errors"], 0, "{report}");
@@ -451,4 +474,20 @@ fn bench_runs_every_workload_without_errors() {
     }
     let too_long = run(node.endpoint(), &["bench", "--duration", "3601"]);
     assert_eq!(too_long.status.code(), Some(2));
+    let nowhere = run(
+        node.endpoint(),
+        &[
+            "bench",
+            "--duration",
+            "1",
+            "--sync-baseline",
+            "/nonexistent/ddb-data",
+        ],
+    );
+    assert_eq!(nowhere.status.code(), Some(2), "{}", stderr(&nowhere));
+    assert!(
+        stderr(&nowhere).contains("/nonexistent/ddb-data: not a directory"),
+        "{}",
+        stderr(&nowhere)
+    );
 }

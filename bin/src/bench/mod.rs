@@ -8,6 +8,7 @@ mod histogram;
 mod report;
 pub(crate) mod setup;
 mod stages;
+mod sync_baseline;
 pub(crate) mod workload;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,7 @@ pub fn run(
     let zipf = args
         .zipf
         .map(|s| std::sync::Arc::new(workload::ZipfKeys::new(args.items, s)));
+    let sync_before = args.sync_baseline.as_deref().map(probe_syncs).transpose()?;
     // The node's stage histograms before and after (the node at --endpoint only).
     let stages_before = stages::fetch(&connection.endpoint);
     let ops = AtomicU64::new(0);
@@ -125,6 +127,7 @@ pub fn run(
         (Some(before), Some(after)) => after.since(&before),
         _ => Vec::new(),
     };
+    let sync_after = args.sync_baseline.as_deref().map(probe_syncs).transpose()?;
 
     let mut latencies = LatencyHistogram::new();
     let mut errors_by_code: BTreeMap<String, u64> = BTreeMap::new();
@@ -134,6 +137,16 @@ pub fn run(
             *errors_by_code.entry(code.clone()).or_default() += count;
         }
     }
+    let ops_per_sec = (latencies.count() as f64 / elapsed_s).round();
+    let disk_sync_baseline = match (&args.sync_baseline, sync_before, sync_after) {
+        (Some(dir), Some(before), Some(after)) => Some(sync_baseline::SyncBaseline::new(
+            dir,
+            before,
+            after,
+            ops_per_sec,
+        )),
+        _ => None,
+    };
     let report = BenchReport {
         workload: args.workload.name(),
         table: args.table.clone(),
@@ -143,11 +156,12 @@ pub fn run(
         duration_s: args.duration,
         elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
         ops: latencies.count(),
-        ops_per_sec: (latencies.count() as f64 / elapsed_s).round(),
+        ops_per_sec,
         errors: errors_by_code.values().sum(),
         errors_by_code,
         latency_us: Latency::from_nanos(&latencies),
         node_stages,
+        disk_sync_baseline,
     };
     report.print(format)?;
     Ok(if report.errors == 0 {
@@ -155,6 +169,23 @@ pub fn run(
     } else {
         Outcome::ProblemFound
     })
+}
+
+/// One `--sync-baseline` probe, with a progress line while it runs.
+fn probe_syncs(dir: &std::path::Path) -> anyhow::Result<sync_baseline::SyncRate> {
+    let progress = Progress::stderr();
+    progress.update(&format!(
+        "measuring the raw sync rate under {} for {} s",
+        dir.display(),
+        sync_baseline::PROBE_TIME.as_secs()
+    ));
+    let rate = sync_baseline::measure(
+        dir,
+        sync_baseline::PROBE_TIME,
+        sync_baseline::PROBE_MAX_SYNCS,
+    );
+    progress.finish();
+    rate
 }
 
 /// Runs `clients` to completion on a single-threaded runtime of this thread.

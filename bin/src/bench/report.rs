@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::histogram::LatencyHistogram;
 use super::stages::StageReport;
+use super::sync_baseline::SyncBaseline;
 use crate::cli::OutputFormat;
 use crate::output::{emit, table};
 
@@ -30,6 +31,9 @@ pub struct BenchReport {
     /// `/metrics`; empty when it could not be read or nothing was written).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub node_stages: Vec<StageReport>,
+    /// The disk's raw sync rate before and after the run (`--sync-baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_sync_baseline: Option<SyncBaseline>,
 }
 
 /// Latency percentiles in microseconds.
@@ -72,7 +76,16 @@ impl BenchReport {
             ms(self.latency_us.p999),
             ms(self.latency_us.max),
             self.errors
-        )
+        ) + &self
+            .disk_sync_baseline
+            .as_ref()
+            .map(|b| {
+                format!(
+                    "; {:.2}x the disk's raw sync rate ({:.0}/s before, {:.0}/s after)",
+                    b.ops_per_raw_sync, b.before.per_sec, b.after.per_sec
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// Prints the report (table or JSON on standard output), then the summary line: on
@@ -116,6 +129,15 @@ impl BenchReport {
                     ]);
                 }
                 tables.push(stages);
+            }
+            if let Some(baseline) = &r.disk_sync_baseline {
+                let mut syncs = table(&["raw syncs/s before", "after", "ops per raw sync"]);
+                syncs.add_row(vec![
+                    format!("{:.0}", baseline.before.per_sec),
+                    format!("{:.0}", baseline.after.per_sec),
+                    format!("{:.2}", baseline.ops_per_raw_sync),
+                ]);
+                tables.push(syncs);
             }
             tables
         })?;

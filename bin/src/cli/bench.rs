@@ -72,6 +72,16 @@ pub struct BenchArgs {
     /// Example: --zipf 1.1
     #[arg(long, value_parser = parse_zipf)]
     pub zipf: Option<f64>,
+    /// Also measure the raw sync rate of the disk under this directory — the node's data
+    /// directory, or any directory on the same disk — for 2 s just before and just after the
+    /// run, and report ops/s as a multiple of it: a write workload's baseline, measured in the
+    /// same run. The probe writes 200-byte records over zeros synced first, each followed by
+    /// `fdatasync`, as the WAL writes, in a file it removes afterwards. Meaningful only when
+    /// the node runs on this machine.
+    ///
+    /// Example: --sync-baseline ./ddb-data
+    #[arg(long, value_name = "DIR")]
+    pub sync_baseline: Option<std::path::PathBuf>,
 }
 
 fn parse_zipf(text: &str) -> Result<f64, String> {
