@@ -44,6 +44,49 @@ struct Shared {
     only_requested: Mutex<Option<u64>>,
     /// How to reach the nodes, for repairs asked over HTTP.
     nodes: Nodes,
+    /// Which partitions were repaired when; taken after `status`, never before it.
+    repairs: Mutex<RepairLog>,
+}
+
+/// When each partition was last repaired, counted in repairs. A pass judges the copies as they
+/// were when it fetched them, and starts from the status as it was when it began; a repair
+/// that lands meanwhile resets its partitions' verdicts, and the pass, finishing, must not
+/// write the disagreement it started from (or found on the copy since rebuilt) back over that
+/// reset — later inconclusive passes would then keep it standing.
+#[derive(Debug, Default)]
+struct RepairLog {
+    /// Repairs so far (of any partition).
+    epoch: u64,
+    /// The epoch of each partition's last repair.
+    last: BTreeMap<u64, u64>,
+}
+
+impl RepairLog {
+    /// Notes a repair of `partitions`.
+    fn record(&mut self, partitions: impl IntoIterator<Item = u64>) {
+        self.epoch += 1;
+        for partition in partitions {
+            self.last.insert(partition, self.epoch);
+        }
+    }
+
+    /// In `next`, the result of a pass that began at epoch `seen`, puts back the `current`
+    /// report of every partition repaired since then.
+    fn keep_repaired(&self, seen: u64, next: &mut Status, current: &Status) {
+        for (&partition, &epoch) in &self.last {
+            if epoch <= seen {
+                continue;
+            }
+            match current.partitions.get(&partition) {
+                Some(report) => {
+                    next.partitions.insert(partition, report.clone());
+                }
+                None => {
+                    next.partitions.remove(&partition);
+                }
+            }
+        }
+    }
 }
 
 /// The cluster's nodes and how to call their internal API.
@@ -85,6 +128,7 @@ pub async fn run(
             token: token.clone(),
             agent: agent.clone(),
         },
+        repairs: Mutex::new(RepairLog::default()),
     });
     let app = Router::new()
         .route("/status", get(status_json))
@@ -135,8 +179,11 @@ pub async fn run(
                 Some(now_ms() + (deep_every.saturating_sub(last_deep.elapsed())).as_millis() as u64)
             }
         };
-        lock(&shared.status).next_deep_ms = next_deep_ms;
-        let previous = lock(&shared.status).clone();
+        let (previous, repairs_seen) = {
+            let mut status = lock(&shared.status);
+            status.next_deep_ms = next_deep_ms;
+            (status.clone(), lock(&shared.repairs).epoch)
+        };
         if previous.paused {
             if deep {
                 // Owed: run it once scrubbing resumes.
@@ -172,6 +219,7 @@ pub async fn run(
                     .any(|p| !p.odd_replicas().is_empty());
             {
                 let mut current = lock(&shared.status);
+                lock(&shared.repairs).keep_repaired(repairs_seen, &mut next, &current);
                 next.paused = current.paused;
                 next.progress = None;
                 next.next_deep_ms = next_deep_ms;
@@ -200,8 +248,8 @@ pub async fn run(
     Ok(())
 }
 
-fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
-    status
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -858,9 +906,16 @@ async fn repair(shared: &Shared, only: Option<u64>) -> Vec<Repair> {
             });
         }
     }
-    // What a repair rebuilt is judged afresh: the old disagreement must not outlive it.
+    // What a repair rebuilt is judged afresh: the old disagreement must not outlive it, not
+    // even through a pass under way now (see `RepairLog`).
     {
         let mut status = lock(&shared.status);
+        lock(&shared.repairs).record(
+            repairs
+                .iter()
+                .filter(|repair| repair.outcome.is_ok())
+                .map(|repair| repair.partition_id),
+        );
         for repair in repairs.iter().filter(|repair| repair.outcome.is_ok()) {
             if let Some(report) = status.partitions.get_mut(&repair.partition_id) {
                 for check in [&mut report.peers, &mut report.archive] {
@@ -1040,6 +1095,64 @@ mod tests {
         // Nobody listens any more: no answer, no status.
         let gone = call(&agent, &node, "token", "POST", path).unwrap_err();
         assert_eq!(gone.status, None, "{gone}");
+    }
+
+    fn report(partition_id: u64, peers: Check) -> PartitionReport {
+        PartitionReport {
+            table_id: 1,
+            partition_id,
+            peers,
+            archive: check(Outcome::Pending, None, &[]),
+            at_rest: None,
+            reference_lsn: 0,
+            archive_error: None,
+            proven_lsn: None,
+            proven_at_ms: None,
+            checked_at_ms: 0,
+            differing_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pass_under_way_during_a_repair_leaves_the_repaired_partition_as_the_repair_left_it() {
+        let found = check(Outcome::Disagree, Some(48), &["node 1"]);
+        let pending = check(Outcome::Pending, None, &[]);
+        let agree = check(Outcome::Agree, Some(64), &[]);
+        let mut log = RepairLog::default();
+        // A pass begins (nothing repaired yet); partition 1 is repaired while it runs, and
+        // its status reset.
+        let seen = log.epoch;
+        log.record([1]);
+        let mut current = Status::default();
+        current.partitions.insert(1, report(1, pending.clone()));
+        current.partitions.insert(2, report(2, agree.clone()));
+        // The pass finishes with what it judged before the repair.
+        let mut next = Status::default();
+        next.partitions.insert(1, report(1, found.clone()));
+        next.partitions.insert(2, report(2, found.clone()));
+        log.keep_repaired(seen, &mut next, &current);
+        assert_eq!(
+            next.partitions[&1].peers, pending,
+            "the repair's reset stands"
+        );
+        assert_eq!(
+            next.partitions[&2].peers, found,
+            "other partitions: the pass's verdict"
+        );
+
+        // A pass that began after the repair reports as it found.
+        let seen = log.epoch;
+        let mut next = Status::default();
+        next.partitions.insert(1, report(1, found.clone()));
+        log.keep_repaired(seen, &mut next, &current);
+        assert_eq!(next.partitions[&1].peers, found);
+
+        // A partition gone from the status since (it split) is not brought back by the pass.
+        log.record([3]);
+        let mut next = Status::default();
+        next.partitions.insert(3, report(3, found));
+        log.keep_repaired(seen, &mut next, &current);
+        assert!(!next.partitions.contains_key(&3));
     }
 
     #[test]
