@@ -30,14 +30,20 @@ fn spikes_ride_on_unused_capacity_noisy_tables_stay_in_their_lane_and_on_demand_
     create_provisioned(&signer, "spiky", 50);
     let quiet = put_load(&signer, "spiky", 10, 8, &spread, &[]);
     assert_eq!((quiet.throttled, quiet.other_errors), (0, 0), "{quiet:?}");
-    // A 3 s spike at twice the rate (150 units over it) is absorbed whole.
+    // A 3 s spike asked at twice the rate (150 units over it) is absorbed whole. The generator
+    // paces its clients and does not catch up after a slow answer, so on a busy machine (a
+    // debug build beside other tests, a disk that stalls) it may send less than asked: what
+    // matters is that what it sent was well over the rate, and none of it was refused.
     let spike = put_load(&signer, "spiky", 100, 3, &spread, &[]);
     assert_eq!(
         (spike.throttled, spike.other_errors),
         (0, 0),
         "a short spike was throttled despite unused capacity: {spike:?}"
     );
-    assert!(spike.ops >= 270, "{spike:?}");
+    assert!(
+        spike.ops >= 195,
+        "the spike did not reach 1.3x the provisioned 50/s, so it proves nothing: {spike:?}"
+    );
     // The same rate sustained spends the credit and is throttled back to the rate.
     let sustained = put_load(&signer, "spiky", 100, 12, &spread, &[]);
     assert!(
