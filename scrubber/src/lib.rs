@@ -13,7 +13,7 @@
 pub mod config;
 mod schedule;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,46 +44,25 @@ struct Shared {
     only_requested: Mutex<Option<u64>>,
     /// How to reach the nodes, for repairs asked over HTTP.
     nodes: Nodes,
-    /// Which partitions were repaired when; taken after `status`, never before it.
-    repairs: Mutex<RepairLog>,
+    /// The partitions repaired since the current pass began; taken after `status`, never
+    /// before it. A pass judges the copies as they were when it fetched them, and starts from
+    /// the status as it was when it began; a repair that lands meanwhile resets its
+    /// partitions' verdicts, and the pass, finishing, must not write the disagreement it
+    /// started from (or found on the copy since rebuilt) back over that reset — later
+    /// inconclusive passes would then keep it standing.
+    repaired_during_pass: Mutex<BTreeSet<u64>>,
 }
 
-/// When each partition was last repaired, counted in repairs. A pass judges the copies as they
-/// were when it fetched them, and starts from the status as it was when it began; a repair
-/// that lands meanwhile resets its partitions' verdicts, and the pass, finishing, must not
-/// write the disagreement it started from (or found on the copy since rebuilt) back over that
-/// reset — later inconclusive passes would then keep it standing.
-#[derive(Debug, Default)]
-struct RepairLog {
-    /// Repairs so far (of any partition).
-    epoch: u64,
-    /// The epoch of each partition's last repair.
-    last: BTreeMap<u64, u64>,
-}
-
-impl RepairLog {
-    /// Notes a repair of `partitions`.
-    fn record(&mut self, partitions: impl IntoIterator<Item = u64>) {
-        self.epoch += 1;
-        for partition in partitions {
-            self.last.insert(partition, self.epoch);
-        }
-    }
-
-    /// In `next`, the result of a pass that began at epoch `seen`, puts back the `current`
-    /// report of every partition repaired since then.
-    fn keep_repaired(&self, seen: u64, next: &mut Status, current: &Status) {
-        for (&partition, &epoch) in &self.last {
-            if epoch <= seen {
-                continue;
+/// Into `next`, a finished pass's status, puts back the `current` report of every partition in
+/// `repaired` (repaired while the pass ran): as the repair left it.
+fn keep_repaired(repaired: &BTreeSet<u64>, next: &mut Status, current: &Status) {
+    for partition in repaired {
+        match current.partitions.get(partition) {
+            Some(report) => {
+                next.partitions.insert(*partition, report.clone());
             }
-            match current.partitions.get(&partition) {
-                Some(report) => {
-                    next.partitions.insert(partition, report.clone());
-                }
-                None => {
-                    next.partitions.remove(&partition);
-                }
+            None => {
+                next.partitions.remove(partition);
             }
         }
     }
@@ -128,7 +107,7 @@ pub async fn run(
             token: token.clone(),
             agent: agent.clone(),
         },
-        repairs: Mutex::new(RepairLog::default()),
+        repaired_during_pass: Mutex::new(BTreeSet::new()),
     });
     let app = Router::new()
         .route("/status", get(status_json))
@@ -179,10 +158,11 @@ pub async fn run(
                 Some(now_ms() + (deep_every.saturating_sub(last_deep.elapsed())).as_millis() as u64)
             }
         };
-        let (previous, repairs_seen) = {
+        let previous = {
             let mut status = lock(&shared.status);
             status.next_deep_ms = next_deep_ms;
-            (status.clone(), lock(&shared.repairs).epoch)
+            lock(&shared.repaired_during_pass).clear();
+            status.clone()
         };
         if previous.paused {
             if deep {
@@ -219,7 +199,7 @@ pub async fn run(
                     .any(|p| !p.odd_replicas().is_empty());
             {
                 let mut current = lock(&shared.status);
-                lock(&shared.repairs).keep_repaired(repairs_seen, &mut next, &current);
+                keep_repaired(&lock(&shared.repaired_during_pass), &mut next, &current);
                 next.paused = current.paused;
                 next.progress = None;
                 next.next_deep_ms = next_deep_ms;
@@ -907,10 +887,10 @@ async fn repair(shared: &Shared, only: Option<u64>) -> Vec<Repair> {
         }
     }
     // What a repair rebuilt is judged afresh: the old disagreement must not outlive it, not
-    // even through a pass under way now (see `RepairLog`).
+    // even through a pass under way now (see `Shared::repaired_during_pass`).
     {
         let mut status = lock(&shared.status);
-        lock(&shared.repairs).record(
+        lock(&shared.repaired_during_pass).extend(
             repairs
                 .iter()
                 .filter(|repair| repair.outcome.is_ok())
@@ -1118,19 +1098,16 @@ mod tests {
         let found = check(Outcome::Disagree, Some(48), &["node 1"]);
         let pending = check(Outcome::Pending, None, &[]);
         let agree = check(Outcome::Agree, Some(64), &[]);
-        let mut log = RepairLog::default();
-        // A pass begins (nothing repaired yet); partition 1 is repaired while it runs, and
-        // its status reset.
-        let seen = log.epoch;
-        log.record([1]);
+        // Partition 1 was repaired while the pass ran, and its status reset.
+        let repaired = BTreeSet::from([1]);
         let mut current = Status::default();
         current.partitions.insert(1, report(1, pending.clone()));
-        current.partitions.insert(2, report(2, agree.clone()));
+        current.partitions.insert(2, report(2, agree));
         // The pass finishes with what it judged before the repair.
         let mut next = Status::default();
         next.partitions.insert(1, report(1, found.clone()));
         next.partitions.insert(2, report(2, found.clone()));
-        log.keep_repaired(seen, &mut next, &current);
+        keep_repaired(&repaired, &mut next, &current);
         assert_eq!(
             next.partitions[&1].peers, pending,
             "the repair's reset stands"
@@ -1140,18 +1117,16 @@ mod tests {
             "other partitions: the pass's verdict"
         );
 
-        // A pass that began after the repair reports as it found.
-        let seen = log.epoch;
+        // Nothing repaired during a pass: it reports as it found.
         let mut next = Status::default();
         next.partitions.insert(1, report(1, found.clone()));
-        log.keep_repaired(seen, &mut next, &current);
+        keep_repaired(&BTreeSet::new(), &mut next, &current);
         assert_eq!(next.partitions[&1].peers, found);
 
-        // A partition gone from the status since (it split) is not brought back by the pass.
-        log.record([3]);
+        // A repaired partition gone from the status since (it split) is not brought back.
         let mut next = Status::default();
         next.partitions.insert(3, report(3, found));
-        log.keep_repaired(seen, &mut next, &current);
+        keep_repaired(&BTreeSet::from([3]), &mut next, &current);
         assert!(!next.partitions.contains_key(&3));
     }
 
