@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use ddb::wal::sync_probe::SyncProbe;
 use ddb::wal::{Ballot, Operation, Wal, WalOptions};
 
 /// Total operations and time spent on them over every sample of one case.
@@ -54,30 +55,34 @@ fn raw_fdatasync(c: &mut Criterion, dir: &Path, bytes: usize, how: RawWrite) -> 
         RawWrite::OverSyncedZeros => format!("raw_fdatasync_{bytes}B_over_synced_zeros"),
     };
     let mut rate = Rate::default();
-    let file = File::create(dir.join(&name)).unwrap();
     let payload = vec![0x5Au8; bytes];
-    let mut offset = 0u64;
-    let mut zeroed_end = 0u64;
-    c.bench_function(&name, |b| {
-        b.iter_custom(|iters| {
-            if let RawWrite::OverSyncedZeros = how {
-                // Zero enough for this sample before timing it, like the WAL's preallocation.
-                let needed = offset + iters * bytes as u64;
-                let zeros = vec![0u8; 1 << 20];
-                while zeroed_end < needed {
-                    file.write_all_at(&zeros, zeroed_end).unwrap();
-                    zeroed_end += zeros.len() as u64;
+    c.bench_function(&name, |b| match how {
+        RawWrite::Append => {
+            let file = File::create(dir.join(&name)).unwrap();
+            let mut offset = 0u64;
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    file.write_all_at(&payload, offset).unwrap();
+                    offset += bytes as u64;
+                    file.sync_data().unwrap();
                 }
-                file.sync_data().unwrap();
-            }
-            let start = Instant::now();
-            for _ in 0..iters {
-                file.write_all_at(&payload, offset).unwrap();
-                offset += bytes as u64;
-                file.sync_data().unwrap();
-            }
-            rate.record(iters, start.elapsed())
-        });
+                rate.record(iters, start.elapsed())
+            });
+        }
+        RawWrite::OverSyncedZeros => {
+            // The probe ddbctl bench --sync-baseline uses too.
+            let mut probe = SyncProbe::create(&dir.join(&name)).unwrap();
+            b.iter_custom(|iters| {
+                // Zero enough for this sample before timing it, like the WAL's preallocation.
+                probe.prepare(iters, bytes).unwrap();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    probe.write_and_sync(&payload).unwrap();
+                }
+                rate.record(iters, start.elapsed())
+            });
+        }
     });
     rate
 }

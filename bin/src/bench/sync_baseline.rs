@@ -5,16 +5,14 @@
 //! and just after the load (never during it, so the probe takes nothing from the node), the
 //! ratio of ops/s to syncs/s says what the node made of the disk it had.
 //!
-//! The probe writes the way the WAL does (`ddb::wal`'s segments are preallocated with zeros
-//! that are synced first): a 200-byte record over synced zeros, then `fdatasync`, in a loop, so
-//! no sync carries a file-size change.
+//! The probe is `ddb::wal::sync_probe`, the same one the WAL's own benchmark measures against: a
+//! 200-byte record over zeros synced first, then `fdatasync`, as the WAL writes.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
+use ddb::wal::sync_probe::SyncProbe;
 use serde::Serialize;
 
 /// Bytes per probe write: about one small PutItem's WAL record.
@@ -61,7 +59,7 @@ impl SyncBaseline {
 }
 
 /// Measures the raw sync rate of the disk under `dir` for at most `time` and `max_syncs`
-/// syncs, in a probe file that is removed afterwards (also when the probe fails).
+/// syncs, with a [`SyncProbe`] in a file it removes afterwards (also when the probe fails).
 ///
 /// # Errors
 /// `dir` is missing or not writable, or a write or sync fails; the message names the path.
@@ -73,72 +71,21 @@ pub fn measure(dir: &Path, time: Duration, max_syncs: u64) -> anyhow::Result<Syn
         );
     }
     let path = dir.join(format!(".ddbctl-sync-probe-{}", std::process::id()));
-    let probe = Probe::create(&path)?;
-    probe.run(time, max_syncs)
-}
-
-/// The probe file; removed when dropped.
-struct Probe {
-    path: PathBuf,
-    file: File,
-}
-
-impl Probe {
-    fn create(path: &Path) -> anyhow::Result<Probe> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .with_context(|| format!("creating the sync probe {}", path.display()))?;
-        Ok(Probe {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    fn run(&self, time: Duration, max_syncs: u64) -> anyhow::Result<SyncRate> {
-        let context = || format!("probing syncs in {}", self.path.display());
-        let zeros = vec![0u8; RECORD_BYTES * 1024];
-        let needed = max_syncs
-            .checked_mul(RECORD_BYTES as u64)
-            .context("too many probe syncs asked for")?;
-        let mut zeroed = 0u64;
-        while zeroed < needed {
-            self.file
-                .write_all_at(&zeros, zeroed)
-                .with_context(context)?;
-            zeroed += zeros.len() as u64;
-        }
-        self.file.sync_all().with_context(context)?;
-
-        let record = [0x5Au8; RECORD_BYTES];
-        let started = Instant::now();
-        let mut syncs = 0u64;
-        while syncs < max_syncs && started.elapsed() < time {
-            self.file
-                .write_all_at(&record, syncs * RECORD_BYTES as u64)
-                .with_context(context)?;
-            self.file.sync_data().with_context(context)?;
-            syncs += 1;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(SyncRate {
-            syncs,
-            seconds: (seconds * 1000.0).round() / 1000.0,
-            per_sec: if seconds > 0.0 {
-                (syncs as f64 / seconds).round()
-            } else {
-                0.0
-            },
-        })
-    }
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+    let context = || format!("probing syncs in {}", path.display());
+    let mut probe = SyncProbe::create(&path).with_context(context)?;
+    let (syncs, took) = probe
+        .measure(RECORD_BYTES, time, max_syncs)
+        .with_context(context)?;
+    let seconds = took.as_secs_f64();
+    Ok(SyncRate {
+        syncs,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        per_sec: if seconds > 0.0 {
+            (syncs as f64 / seconds).round()
+        } else {
+            0.0
+        },
+    })
 }
 
 #[cfg(test)]

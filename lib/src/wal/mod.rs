@@ -22,6 +22,7 @@ mod options;
 mod reader;
 mod recovery;
 pub mod segment;
+pub mod sync_probe;
 
 pub use entry::{Ballot, Entry, EntryDecodeError, Lsn, Operation};
 pub use error::WalError;
