@@ -463,10 +463,15 @@ fn bench_runs_every_workload_without_errors() {
                     "{name}: {report}"
                 );
             }
+            // A stage is part of a write's latency; in `mix` the client's mean also averages in
+            // reads, which never commit, so only `put` bounds a stage by the client's mean.
             let client_mean = latency["mean"].as_f64().unwrap();
             for name in ["lock", "decide", "commit"] {
                 let mean = stage(name)["mean_us"].as_f64().unwrap();
-                assert!(mean > 0.0 && mean <= client_mean, "{name}: {report}");
+                assert!(mean > 0.0, "{name}: {report}");
+                if workload == "put" {
+                    assert!(mean <= client_mean, "{name}: {report}");
+                }
             }
         } else {
             assert!(stages.is_none(), "{report}");
