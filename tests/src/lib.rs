@@ -56,18 +56,12 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let profile_is_release = dir.ends_with("release");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        build.args([
-            "build",
-            "-p",
-            "ddbctl",
-            "-p",
-            "ddb-archiver",
-            "-p",
-            "ddb-scrubber",
-            "-p",
-            "ddb-canary",
-            "--bins",
-        ]);
+        // The same selection as `cargo test --workspace` (every package, its tests, so the
+        // dev-dependencies' features too): cargo resolves features per selection, and a
+        // narrower one (`-p ddbctl …`) would compile the binaries and part of their
+        // dependencies a second time, over a minute of a CI run. After `cargo test --workspace`
+        // this is a no-op apart from the daemons' own binaries.
+        build.args(["build", "--workspace", "--bins", "--tests"]);
         if profile_is_release {
             build.arg("--release");
         }
