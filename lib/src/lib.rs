@@ -26,6 +26,7 @@
 pub mod admission;
 pub mod archive;
 pub mod catalog;
+#[cfg(feature = "network")]
 pub mod client;
 pub mod cluster;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod protocol;
 pub mod replica;
 pub mod replication;
 pub mod scrub;
+#[cfg(feature = "network")]
 pub mod server;
 pub mod service;
 pub mod sigv4;

@@ -16,6 +16,7 @@ pub fn now_ms() -> u64 {
 /// `EnvFilter` directive such as `info` or `ddb=debug`; `default_filter` without it), as
 /// human-readable lines or, with `DDB_LOG_FORMAT=json`, one JSON object per line for log
 /// pipelines.
+#[cfg(feature = "network")]
 pub fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DDB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
@@ -79,6 +80,7 @@ pub async fn shutdown_signal() {
 
 /// Binds `listen` and serves `app` in the background (for a daemon's `/metrics`, `/healthz`
 /// and the like); the address it listens on.
+#[cfg(feature = "network")]
 pub async fn serve_http(
     listen: std::net::SocketAddr,
     app: axum::Router,

@@ -20,23 +20,30 @@
 //!
 //! All traffic goes through `object_store`, so a local directory and S3 behave alike.
 
+#[cfg(feature = "network")]
 pub mod catalog;
 mod chunk;
 pub mod layout;
+#[cfg(feature = "network")]
 mod replay;
+#[cfg(feature = "network")]
 mod restore;
 mod sealed;
 
 mod snapshot;
+#[cfg(feature = "network")]
 mod store;
+#[cfg(feature = "network")]
 mod url;
+#[cfg(feature = "network")]
 mod verify;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "network"))]
 mod restore_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "network"))]
 mod tests;
 
+#[cfg(feature = "network")]
 use std::path::PathBuf;
 
 pub use chunk::{
@@ -44,6 +51,7 @@ pub use chunk::{
     decode_chunk, encode_chunk,
 };
 pub use layout::{ArchiveObject, ObjectNameError, SnapshotName, WalChunkName};
+#[cfg(feature = "network")]
 pub use restore::{
     RestoreError, RestoreProgress, RestoreReport, RestoreTarget, advance_partition,
     restore_catalog, restore_partition, snapshot_info,
@@ -54,14 +62,18 @@ pub use snapshot::{
     SNAPSHOT_VERSION, Snapshot, SnapshotEncodeError, SnapshotError, SnapshotInfo, SnapshotWriter,
     check_snapshot, decode_snapshot,
 };
+#[cfg(feature = "network")]
 pub use store::{
     Archive, Listed, PartitionObjects, Uploaded, list_chunks, list_partition_objects,
     list_partitions, list_snapshots, upload_chunk, upload_snapshot,
 };
+#[cfg(feature = "network")]
 pub use url::{ArchiveUrl, ArchiveUrlError, DEFAULT_REGION};
+#[cfg(feature = "network")]
 pub use verify::{Problem, VerifyReport, deep_verify_partition, verify_partition};
 
 /// Why an archive operation failed.
+#[cfg(feature = "network")]
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// An object already exists under the name with different bytes: two writers archived

@@ -307,7 +307,9 @@ pub(crate) fn open_snapshot(
 }
 
 /// Reads the footer of a snapshot object of `object_len` bytes from its last
-/// [`SNAPSHOT_FOOTER_LEN`] bytes, without the body (whose hash is not checked).
+/// [`SNAPSHOT_FOOTER_LEN`] bytes, without the body (whose hash is not checked). Restores use
+/// it to plan before they download a snapshot; without the `network` feature nothing does.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
 pub(crate) fn read_snapshot_footer(
     footer: &[u8],
     object_len: u64,
