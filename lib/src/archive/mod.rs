@@ -38,9 +38,11 @@ mod url;
 #[cfg(feature = "network")]
 mod verify;
 
-#[cfg(all(test, feature = "network"))]
+#[cfg(test)]
+#[cfg(feature = "network")]
 mod restore_tests;
-#[cfg(all(test, feature = "network"))]
+#[cfg(test)]
+#[cfg(feature = "network")]
 mod tests;
 
 #[cfg(feature = "network")]
