@@ -93,12 +93,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_probe_syncs_within_its_bounds_and_leaves_nothing_behind() {
+    fn a_probe_stops_at_its_count_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let rate = measure(dir.path(), Duration::from_secs(5), 50).unwrap();
-        // Bounded by the sync count long before the time limit.
+        // A time no disk needs for 50 syncs: the count is what stops it. (The probe's own
+        // bounds are tested in ddb::wal::sync_probe.)
+        let rate = measure(dir.path(), Duration::from_secs(600), 50).unwrap();
         assert_eq!(rate.syncs, 50);
-        assert!(rate.seconds > 0.0 && rate.seconds < 5.0, "{rate:?}");
         assert!(rate.per_sec > 0.0, "{rate:?}");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "probe file left behind: {left:?}");

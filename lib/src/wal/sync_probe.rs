@@ -37,7 +37,8 @@ impl SyncProbe {
         })
     }
 
-    /// Writes and syncs zeros for the next `records` records of `record_bytes` (untimed work).
+    /// Writes and syncs zeros for the next `records` records of `record_bytes` (untimed work);
+    /// nothing when they are zeroed already.
     ///
     /// # Errors
     /// A write or sync fails, or the size overflows.
@@ -46,6 +47,9 @@ impl SyncProbe {
             .checked_mul(record_bytes as u64)
             .and_then(|bytes| bytes.checked_add(self.offset))
             .ok_or_else(|| std::io::Error::other("sync probe size overflows"))?;
+        if self.zeroed >= needed {
+            return Ok(());
+        }
         let zeros = vec![0u8; 1 << 20];
         while self.zeroed < needed {
             self.file.write_all_at(&zeros, self.zeroed)?;
@@ -85,12 +89,6 @@ impl SyncProbe {
         }
         Ok((syncs, started.elapsed()))
     }
-
-    /// The probe file's path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for SyncProbe {
@@ -105,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_probe_syncs_within_its_bounds_and_removes_its_file() {
+    fn a_probe_stops_at_its_count_writes_over_zeros_and_removes_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("probe");
         let mut probe = SyncProbe::create(&path).unwrap();
@@ -113,9 +111,9 @@ mod tests {
             SyncProbe::create(&path).is_err(),
             "an existing file is not reused"
         );
-        let (syncs, took) = probe.measure(200, Duration::from_secs(5), 50).unwrap();
-        assert_eq!(syncs, 50, "bounded by the sync count long before the time");
-        assert!(took < Duration::from_secs(5));
+        // A time no disk needs for 50 syncs: the count is what stops it.
+        let (syncs, _) = probe.measure(200, Duration::from_secs(600), 50).unwrap();
+        assert_eq!(syncs, 50);
         let written = std::fs::read(&path).unwrap();
         assert_eq!(&written[..50 * 200], &[0x5A; 50 * 200][..]);
         assert!(
@@ -124,5 +122,13 @@ mod tests {
         );
         drop(probe);
         assert!(!path.exists(), "probe file left behind");
+    }
+
+    #[test]
+    fn a_probe_stops_at_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut probe = SyncProbe::create(&dir.path().join("probe")).unwrap();
+        let (syncs, _) = probe.measure(200, Duration::ZERO, 50).unwrap();
+        assert_eq!(syncs, 0, "no time left for a single sync");
     }
 }
